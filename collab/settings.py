@@ -1,0 +1,161 @@
+"""Settings for the collaborative editor.
+
+The default run needs nothing external: SQLite in WAL mode and the in-memory channel
+layer. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL`` to channels-redis.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Read a yes/no setting from the environment."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
+    "insecure-development-key-only-used-when-DJANGO_SECRET_KEY-is-unset"
+)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "editor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "collab.urls"
+ASGI_APPLICATION = "collab.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Persistent connections leak under ASGI: every request runs in a fresh thread.
+CONN_MAX_AGE = 0
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {
+        "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("COLLAB_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "CONN_MAX_AGE": CONN_MAX_AGE,
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock when a transaction begins, so two
+                # writers queue on busy_timeout instead of failing to upgrade a read
+                # lock with "database is locked".
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=20000;"
+                ),
+            },
+            # A file, not memory: the tests' daphne processes open the same database.
+            "TEST": {"NAME": os.environ.get("COLLAB_SQLITE_TEST_PATH", str(BASE_DIR / "test-db.sqlite3"))},
+        }
+    }
+
+if os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [os.environ["REDIS_URL"]],
+                "prefix": os.environ.get("COLLAB_REDIS_PREFIX", "collab"),
+                "capacity": 1000,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- the editor's limits (docs/protocol.md lists them) ---------------------------
+# Largest WebSocket frame in either direction, in bytes; daphne is started with the
+# same value as --websocket-max-message-size.
+COLLAB_MAX_FRAME_BYTES = int(os.environ.get("COLLAB_MAX_FRAME_BYTES", 1024 * 1024))
+# Largest document, in code points.
+COLLAB_MAX_DOCUMENT_CHARS = int(os.environ.get("COLLAB_MAX_DOCUMENT_CHARS", 2_000_000))
+# Most components in one op.
+COLLAB_MAX_COMPONENTS = int(os.environ.get("COLLAB_MAX_COMPONENTS", 100))
+# Ops per second per connection (token bucket refill) and the burst it allows.
+COLLAB_OPS_PER_SECOND = float(os.environ.get("COLLAB_OPS_PER_SECOND", 50))
+COLLAB_OPS_BURST = int(os.environ.get("COLLAB_OPS_BURST", 100))
+# How many revisions one catch-up reads from the database per query.
+COLLAB_CATCHUP_BATCH = 500
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"editor": {"level": os.environ.get("COLLAB_LOG_LEVEL", "INFO")}},
+}

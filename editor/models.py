@@ -1,0 +1,87 @@
+"""Documents, their membership, and the full history of operations on them."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def new_document_id() -> str:
+    """A URL-safe id of 128 random bits: not guessable, short enough for a URL."""
+    return secrets.token_urlsafe(16)
+
+
+class Document(models.Model):
+    """A plain-text document; ``content`` is the text at ``revision``."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_document_id, editable=False)
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents"
+    )
+    revision = models.PositiveBigIntegerField(default=0)
+    content = models.TextField(blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(revision__gte=0), name="document_revision_gte_0")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Membership(models.Model):
+    """Someone other than the owner who may open a document, and what they may do."""
+
+    class Role(models.TextChoices):
+        EDITOR = "editor", "Editor"
+        VIEWER = "viewer", "Viewer"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.document}"
+
+
+class Operation(models.Model):
+    """One committed revision: the op that turned revision - 1 into ``revision``."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="operations")
+    revision = models.PositiveBigIntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="operations"
+    )
+    client = models.CharField(max_length=64)
+    seq = models.PositiveBigIntegerField()
+    # The op as committed: already transformed onto revision - 1, so the history
+    # replays without any transformation. May be [] when concurrent edits made it moot.
+    ops = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Two writers can never both become the same revision...
+            models.UniqueConstraint(fields=["document", "revision"], name="operation_unique_revision"),
+            # ...and a resent op can never be applied twice.
+            models.UniqueConstraint(
+                fields=["document", "user", "client", "seq"], name="operation_unique_submission"
+            ),
+            models.CheckConstraint(condition=models.Q(revision__gte=1), name="operation_revision_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}@{self.revision}"

@@ -1,0 +1,355 @@
+"""Operational transformation for plain text, counted in Unicode code points.
+
+An *op* is what travels on the wire: a non-empty list of components applied one
+after another, each position relative to the text left by the components before it::
+
+    [{"pos": 4, "insert": "abc"}, {"pos": 0, "delete": 2}]
+
+Internally an op is turned into a *trace* that walks the base text once, in the
+style of ot.js: a positive int retains that many code points, a negative int
+deletes that many, a string inserts itself. Whatever is left of the text after the
+trace ends is retained, so a trace never needs the length of the text it applies to.
+
+Python ``str`` indexes code points, so no unit conversion happens here. This module
+imports nothing from Django and nothing outside the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence, Union
+
+Component = dict[str, Any]
+Op = list[Component]
+Item = Union[int, str]
+Trace = list[Item]
+
+__all__ = [
+    "OperationError",
+    "Component",
+    "Op",
+    "parse",
+    "check_text",
+    "check_range",
+    "apply",
+    "compose",
+    "transform",
+    "transform_index",
+    "length_delta",
+    "to_trace",
+    "from_trace",
+]
+
+
+class OperationError(ValueError):
+    """An op is malformed or does not fit the text it is applied to."""
+
+
+# --- validation --------------------------------------------------------------
+
+
+def check_text(text: str, *, what: str = "text") -> None:
+    """Refuse text holding U+0000 or a lone surrogate (it cannot round-trip as UTF-8)."""
+    if "\x00" in text:
+        raise OperationError(f"{what} contains U+0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OperationError(f"{what} contains a lone surrogate") from None
+
+
+def _is_int(value: object) -> bool:
+    # bool is a subclass of int, and JSON's true/false must not pass as numbers.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse(raw: object, *, max_components: int | None = None) -> Op:
+    """Check the shape of a wire op and return it as a fresh list of components.
+
+    Law: ``parse(parse(x)) == parse(x)`` for every accepted ``x``. Ranges against a
+    particular text are checked by :func:`check_range`.
+    """
+    if not isinstance(raw, list) or not raw:
+        raise OperationError("ops must be a non-empty list of components")
+    if max_components is not None and len(raw) > max_components:
+        raise OperationError(f"an op holds at most {max_components} components, got {len(raw)}")
+    op: Op = []
+    for index, comp in enumerate(raw):
+        where = f"component {index}"
+        if not isinstance(comp, dict):
+            raise OperationError(f"{where} is not an object")
+        pos = comp.get("pos")
+        if not _is_int(pos) or pos < 0:
+            raise OperationError(f"{where}: pos must be an integer >= 0")
+        keys = set(comp)
+        if keys == {"pos", "insert"}:
+            text = comp["insert"]
+            if not isinstance(text, str) or not text:
+                raise OperationError(f"{where}: insert must be a non-empty string")
+            check_text(text, what=f"{where}: insert")
+            op.append({"pos": pos, "insert": text})
+        elif keys == {"pos", "delete"}:
+            count = comp["delete"]
+            if not _is_int(count) or count < 1:
+                raise OperationError(f"{where}: delete must be an integer >= 1")
+            op.append({"pos": pos, "delete": count})
+        else:
+            raise OperationError(f"{where} must be {{pos, insert}} or {{pos, delete}}")
+    return op
+
+
+def check_range(op: Sequence[Component], length: int) -> int:
+    """Check every position of ``op`` against a text of ``length`` code points.
+
+    Returns the length of the text after the op.
+    """
+    for index, comp in enumerate(op):
+        pos = comp["pos"]
+        if "insert" in comp:
+            if pos > length:
+                raise OperationError(
+                    f"component {index}: insert past end of text (pos {pos}, len {length})"
+                )
+            length += len(comp["insert"])
+        else:
+            count = comp["delete"]
+            if pos + count > length:
+                raise OperationError(
+                    f"component {index}: delete past end of text "
+                    f"(pos {pos}, delete {count}, len {length})"
+                )
+            length -= count
+    return length
+
+
+def length_delta(op: Iterable[Component]) -> int:
+    """How many code points ``op`` adds to the text (negative when it removes)."""
+    return sum(len(c["insert"]) if "insert" in c else -c["delete"] for c in op)
+
+
+# --- traces --------------------------------------------------------------------
+
+
+def _push(trace: Trace, item: Item) -> None:
+    """Append ``item``, merging it into the last item when both are of one kind."""
+    if item == 0 or item == "":
+        return
+    if trace:
+        last = trace[-1]
+        if isinstance(item, str):
+            if isinstance(last, str):
+                trace[-1] = last + item
+                return
+            # Keep inserts before deletes at one spot: one canonical form per edit.
+            if _is_int(last) and last < 0:
+                if len(trace) > 1 and isinstance(trace[-2], str):
+                    trace[-2] = trace[-2] + item
+                else:
+                    trace.insert(len(trace) - 1, item)
+                return
+        elif isinstance(last, int) and (last > 0) == (item > 0):
+            trace[-1] = last + item
+            return
+    trace.append(item)
+
+
+def _trim(trace: Trace) -> Trace:
+    """Drop a trailing retain: the rest of the text is retained implicitly."""
+    if trace and _is_int(trace[-1]) and trace[-1] > 0:  # type: ignore[operator]
+        trace.pop()
+    return trace
+
+
+def to_trace(op: Sequence[Component]) -> Trace:
+    """Turn sequential components into one trace over the base text."""
+    trace: Trace = []
+    for comp in op:
+        step: Trace = []
+        _push(step, comp["pos"])
+        _push(step, comp["insert"] if "insert" in comp else -comp["delete"])
+        trace = _compose_traces(trace, step)
+    return trace
+
+
+def from_trace(trace: Iterable[Item]) -> Op:
+    """Turn a trace back into wire components (empty when the trace changes nothing)."""
+    op: Op = []
+    pos = 0
+    for item in trace:
+        if isinstance(item, str):
+            op.append({"pos": pos, "insert": item})
+            pos += len(item)
+        elif item > 0:
+            pos += item
+        else:
+            op.append({"pos": pos, "delete": -item})
+    return op
+
+
+def _compose_traces(a: Trace, b: Trace) -> Trace:
+    """The trace with the effect of ``a`` then ``b``."""
+    out: Trace = []
+    ia = ib = 0
+    x: Item | None = a[0] if a else None
+    y: Item | None = b[0] if b else None
+    while x is not None or y is not None:
+        if isinstance(y, str):  # b inserts: it comes first, whatever a does here
+            _push(out, y)
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+            continue
+        if _is_int(x) and x < 0:  # type: ignore[operator]  # a deletes base text b never sees
+            _push(out, x)  # type: ignore[arg-type]
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+            continue
+        if x is None:  # a retains the rest: b's retain or delete passes through
+            _push(out, y)  # type: ignore[arg-type]
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+            continue
+        if y is None:  # b retains the rest: a's retain or insert passes through
+            _push(out, x)
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+            continue
+        size_x = len(x) if isinstance(x, str) else x
+        size_y = abs(y)
+        n = min(size_x, size_y)
+        if isinstance(x, str):
+            if y > 0:
+                _push(out, x[:n])
+            # else: b deletes what a inserted: neither survives
+            x = x[n:] or None
+        else:
+            _push(out, n if y > 0 else -n)
+            x = (x - n) or None
+        y = (y - n if y > 0 else y + n) or None
+        if x is None:
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+        if y is None:
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+    return _trim(out)
+
+
+def _transform_traces(a: Trace, b: Trace) -> tuple[Trace, Trace]:
+    """``(a', b')`` with ``b'`` applying after ``a`` and ``a'`` after ``b``.
+
+    Law: ``apply(apply(S, a), b') == apply(apply(S, b), a')``. When both insert at
+    one position, ``a``'s insert comes first.
+    """
+    a2: Trace = []
+    b2: Trace = []
+    ia = ib = 0
+    x: Item | None = a[0] if a else None
+    y: Item | None = b[0] if b else None
+    while x is not None or y is not None:
+        if isinstance(x, str):
+            _push(a2, x)
+            _push(b2, len(x))
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+            continue
+        if isinstance(y, str):
+            _push(a2, len(y))
+            _push(b2, y)
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+            continue
+        if x is None:  # a retains the rest: b's retain or delete passes through
+            _push(b2, y)  # type: ignore[arg-type]
+            if y > 0:  # type: ignore[operator]
+                _push(a2, y)  # type: ignore[arg-type]
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+            continue
+        if y is None:  # b retains the rest: a's retain or delete passes through
+            _push(a2, x)
+            if x > 0:
+                _push(b2, x)
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+            continue
+        n = min(abs(x), abs(y))
+        if x > 0 and y > 0:
+            _push(a2, n)
+            _push(b2, n)
+        elif x < 0 and y > 0:
+            _push(a2, -n)
+        elif x > 0 and y < 0:
+            _push(b2, -n)
+        # both delete the same code points: they are gone once, neither side repeats it
+        x = (x - n if x > 0 else x + n) or None
+        y = (y - n if y > 0 else y + n) or None
+        if x is None:
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+        if y is None:
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+    return _trim(a2), _trim(b2)
+
+
+# --- the public algebra ----------------------------------------------------------
+
+
+def apply(text: str, op: Sequence[Component]) -> str:
+    """Apply ``op`` to ``text``; raises :class:`OperationError` if it does not fit.
+
+    Law: ``apply(text, op) == apply_each_component_in_turn(text, op)``.
+    """
+    check_range(op, len(text))
+    pieces: list[str] = []
+    cursor = 0
+    for item in to_trace(op):
+        if isinstance(item, str):
+            pieces.append(item)
+        elif item > 0:
+            pieces.append(text[cursor : cursor + item])
+            cursor += item
+        else:
+            cursor -= item
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def compose(a: Sequence[Component], b: Sequence[Component]) -> Op:
+    """One op with the effect of ``a`` then ``b``.
+
+    Law: ``apply(S, compose(a, b)) == apply(apply(S, a), b)``.
+    """
+    return from_trace(_compose_traces(to_trace(a), to_trace(b)))
+
+
+def transform(a: Sequence[Component], b: Sequence[Component]) -> tuple[Op, Op]:
+    """Transform two concurrent ops made against the same text.
+
+    Returns ``(a', b')`` where ``a'`` is ``a`` rebased onto ``b`` and ``b'`` is ``b``
+    rebased onto ``a``. Law: ``apply(apply(S, a), b') == apply(apply(S, b), a')``.
+    Tie rule: inserts of ``a`` come before inserts of ``b`` at the same position, so
+    the server passes the committed op as ``a``. An insert inside a range the other op
+    deletes survives at the deletion point; code points both delete are deleted once.
+    A result may be empty: the op no longer changes anything.
+    """
+    a2, b2 = _transform_traces(to_trace(a), to_trace(b))
+    return from_trace(a2), from_trace(b2)
+
+
+def transform_index(index: int, op: Sequence[Component], *, own: bool = False) -> int:
+    """Where position ``index`` of the text ends up after ``op`` (for carets).
+
+    An insert exactly at ``index`` pushes it right unless ``own`` is true (the caret
+    of the person who typed stays after their own text either way, since their caret
+    is moved by their editor, not by this function).
+    """
+    for comp in op:
+        pos = comp["pos"]
+        if "insert" in comp:
+            if pos < index or (pos == index and not own):
+                index += len(comp["insert"])
+        else:
+            count = comp["delete"]
+            if pos < index:
+                index -= min(count, index - pos)
+    return index

@@ -1,0 +1,157 @@
+"""The wire format: the only module that parses what clients send.
+
+Client frames become frozen dataclasses or raise a :class:`~editor.errors.CollabError`
+with the protocol's code. Server messages are built here too, and :func:`frames`
+packs several of them into as few frames as the frame limit allows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from . import ot
+from .errors import BadJson, BadMessage, BadOp, TooLarge
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Largest integer a JavaScript client can hold exactly; also fits a 64-bit column.
+MAX_INT = 2**53 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    client: str
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOp:
+    seq: int
+    base: int
+    ops: list
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    rev: int
+    cursor: dict | None
+
+
+Message = Join | SubmitOp | Presence
+
+
+def _int(value: Any, name: str, *, minimum: int, seq: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadMessage(f"{name} must be an integer", seq=seq)
+    if not minimum <= value <= MAX_INT:
+        raise BadMessage(f"{name} must be between {minimum} and {MAX_INT}", seq=seq)
+    return value
+
+
+def parse(frame: str | bytes | None, *, max_components: int) -> Message:
+    """Parse one client frame into a message, or raise the matching protocol error."""
+    if not isinstance(frame, str):
+        raise BadMessage("frames must be text frames holding one JSON object")
+    try:
+        data = json.loads(frame)
+    except (ValueError, RecursionError):
+        raise BadJson("frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadMessage("a client frame holds exactly one JSON object")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise BadMessage("message has no string field 'type'")
+    if kind == "join":
+        client = data.get("client")
+        if not isinstance(client, str) or not CLIENT_ID.fullmatch(client):
+            raise BadMessage("client must be 1 to 64 characters of [A-Za-z0-9_-]")
+        since = data.get("since")
+        if since is not None:
+            since = _int(since, "since", minimum=0)
+        return Join(client=client, since=since)
+    if kind == "op":
+        raw_seq = data.get("seq")
+        seq = _int(raw_seq, "seq", minimum=1)
+        base = _int(data.get("base"), "base", minimum=0, seq=seq)
+        try:
+            ops = ot.parse(data.get("ops"))
+        except ot.OperationError as exc:
+            raise BadOp(str(exc), seq=seq) from None
+        if len(ops) > max_components:
+            raise TooLarge(
+                f"an op holds at most {max_components} components, got {len(ops)}", seq=seq
+            )
+        return SubmitOp(seq=seq, base=base, ops=ops)
+    if kind == "presence":
+        rev = _int(data.get("rev"), "rev", minimum=0)
+        cursor = data.get("cursor")
+        if cursor is not None:
+            if not isinstance(cursor, dict) or set(cursor) != {"anchor", "head"}:
+                raise BadMessage("cursor must be null or {anchor, head}")
+            cursor = {
+                "anchor": _int(cursor["anchor"], "cursor.anchor", minimum=0),
+                "head": _int(cursor["head"], "cursor.head", minimum=0),
+            }
+        return Presence(rev=rev, cursor=cursor)
+    raise BadMessage(f"unknown message type {kind[:40]!r}")
+
+
+# --- server messages --------------------------------------------------------------
+
+
+def dumps(message: Any) -> str:
+    """Serialise compactly; text stays UTF-8 rather than \\u escapes."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def op_message(*, rev: int, client: str, seq: int, user_id: int, user_name: str, ops: list) -> dict:
+    return {
+        "type": "op",
+        "rev": rev,
+        "client": client,
+        "seq": seq,
+        "user": {"id": user_id, "name": user_name},
+        "ops": ops,
+    }
+
+
+def ack_message(*, seq: int, rev: int) -> dict:
+    return {"type": "ack", "seq": seq, "rev": rev}
+
+
+def ready_message(*, rev: int, role: str) -> dict:
+    return {"type": "ready", "rev": rev, "role": role}
+
+
+def snapshot_messages(*, rev: int, content: str, max_frame: int) -> Iterator[dict]:
+    """The text at ``rev`` as one or more ``snapshot`` messages that each fit a frame."""
+    # A code point serialises to at most 6 bytes (\\u00XX for control characters).
+    chunk = max(1, (max_frame - 128) // 6)
+    if len(content) <= chunk:
+        yield {"type": "snapshot", "rev": rev, "content": content}
+        return
+    for start in range(0, len(content), chunk):
+        message = {"type": "snapshot", "rev": rev, "content": content[start : start + chunk]}
+        if start + chunk < len(content):
+            message["more"] = True
+        yield message
+
+
+def frames(encoded: Iterable[str], *, max_frame: int) -> Iterator[str]:
+    """Pack encoded messages into frames of at most ``max_frame`` bytes.
+
+    One message goes out as itself; several go out as a JSON array, in order.
+    """
+    batch: list[str] = []
+    size = 2  # the brackets of an array
+    for text in encoded:
+        length = len(text.encode("utf-8"))
+        if batch and size + 1 + length > max_frame:
+            yield batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"
+            batch, size = [], 2
+        batch.append(text)
+        size += length + (1 if len(batch) > 1 else 0)
+    if batch:
+        yield batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"

@@ -1,0 +1,79 @@
+"""Reads: who may open a document, and its history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from . import ot
+from .models import Document, Membership, Operation
+
+
+class DocumentNotFound(Exception):
+    """No document has that id."""
+
+
+class AccessDenied(Exception):
+    """The user may not open that document."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One committed revision as the fan-out needs it."""
+
+    rev: int
+    user_id: int
+    user_name: str
+    client: str
+    seq: int
+    ops: list
+
+
+def document_role(*, document_id: str, user: AbstractBaseUser) -> str:
+    """``"editor"`` or ``"viewer"`` for ``user`` on the document, else raise."""
+    owner_id = Document.objects.filter(pk=document_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        raise DocumentNotFound(document_id)
+    if owner_id == user.pk:
+        return Membership.Role.EDITOR
+    role = (
+        Membership.objects.filter(document_id=document_id, user_id=user.pk)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        raise AccessDenied(document_id)
+    return role
+
+
+def document_snapshot(*, document_id: str) -> tuple[int, str]:
+    """The current revision and the text at it."""
+    return Document.objects.filter(pk=document_id).values_list("revision", "content").get()
+
+
+def document_head(*, document_id: str) -> int:
+    """The current revision."""
+    return Document.objects.filter(pk=document_id).values_list("revision", flat=True).get()
+
+
+def operations_since(*, document_id: str, since: int, until: int | None = None, limit: int = 500) -> list[Revision]:
+    """Revisions after ``since`` (up to ``until`` when given), oldest first, at most ``limit``."""
+    rows = Operation.objects.filter(document_id=document_id, revision__gt=since)
+    if until is not None:
+        rows = rows.filter(revision__lte=until)
+    return [
+        Revision(rev=r, user_id=u, user_name=name, client=c, seq=s, ops=o)
+        for r, u, name, c, s, o in rows.order_by("revision").values_list(
+            "revision", "user_id", "user__username", "client", "seq", "ops"
+        )[:limit]
+    ]
+
+
+def document_at_revision(*, document_id: str, revision: int) -> str:
+    """Rebuild the document's text at ``revision`` by replaying its history from empty."""
+    text = ""
+    ops = Operation.objects.filter(document_id=document_id, revision__lte=revision)
+    for op in ops.order_by("revision").values_list("ops", flat=True).iterator(chunk_size=2000):
+        text = ot.apply(text, op) if op else text
+    return text

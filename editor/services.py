@@ -1,0 +1,157 @@
+"""Writes: the one path by which any edit becomes a revision.
+
+``operation_commit`` runs in one transaction: lock the document, recognise a resent
+submission, transform the op over everything committed since its base, validate it,
+apply it, and store both the op and the new text. Stages are small functions so each
+can be read (and later batched) on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import ot
+from .errors import BadBase, BadOp, TooLarge
+from .models import Document, Operation
+
+log = logging.getLogger(__name__)
+
+# A lost race is retried; more than this many in a row means something else is wrong.
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a submission became: ``ops`` are as stored (transformed onto rev - 1)."""
+
+    revision: int
+    ops: list
+    duplicate: bool = False
+
+
+class CommitConflict(Exception):
+    """The commit lost its race more often than ``MAX_ATTEMPTS``."""
+
+
+def operation_commit(
+    *,
+    document_id: str,
+    user: AbstractBaseUser,
+    client: str,
+    seq: int,
+    base: int,
+    ops: list,
+) -> Committed:
+    """Commit a parsed op (see :func:`editor.ot.parse`) made against revision ``base``.
+
+    Exactly-once: a submission whose (user, client, seq) is already committed returns
+    that revision with ``duplicate=True`` and changes nothing.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return _commit_once(
+                document_id=document_id, user=user, client=client, seq=seq, base=base, ops=ops
+            )
+        except IntegrityError:
+            # The transaction is rolled back by now (atomic exited), so a fresh try is
+            # safe: either another writer took the revision, or this very submission
+            # landed through a parallel path and the retry will find it.
+            log.info("commit to %s lost a race (attempt %d)", document_id, attempt)
+    raise CommitConflict(f"could not commit to {document_id} after {MAX_ATTEMPTS} attempts")
+
+
+def _commit_once(*, document_id, user, client, seq, base, ops) -> Committed:
+    with transaction.atomic():
+        document = _lock(document_id)
+        earlier = _already_committed(document_id, user, client, seq)
+        if earlier is not None:
+            return earlier
+        if base > document.revision:
+            raise BadBase(
+                f"base {base} is ahead of the document's revision {document.revision}", seq=seq
+            )
+        op = _transform(document, base=base, ops=ops, seq=seq)
+        content = _apply(document.content, op, seq=seq)
+        return _store(document, user=user, client=client, seq=seq, op=op, content=content)
+
+
+def _lock(document_id: str) -> Document:
+    # On PostgreSQL this row lock queues writers of one document; on SQLite the
+    # IMMEDIATE transaction already holds the database's write lock.
+    return Document.objects.select_for_update().only("id", "revision", "content").get(pk=document_id)
+
+
+def _already_committed(document_id: str, user, client: str, seq: int) -> Committed | None:
+    row = (
+        Operation.objects.filter(document_id=document_id, user=user, client=client, seq=seq)
+        .values_list("revision", "ops")
+        .first()
+    )
+    return Committed(revision=row[0], ops=row[1], duplicate=True) if row else None
+
+
+def _transform(document: Document, *, base: int, ops: list, seq: int) -> list:
+    """Rebase ``ops`` from ``base`` onto the document's current revision."""
+    concurrent = list(
+        Operation.objects.filter(document_id=document.pk, revision__gt=base)
+        .order_by("revision")
+        .values_list("ops", flat=True)
+    )
+    if len(concurrent) != document.revision - base:
+        raise BadBase(f"the history after revision {base} is not kept", seq=seq)
+    length_at_base = len(document.content) - sum(ot.length_delta(c) for c in concurrent)
+    try:
+        ot.check_range(ops, length_at_base)
+    except ot.OperationError as exc:
+        raise BadOp(str(exc), seq=seq) from None
+    if not concurrent:
+        return ops
+    committed = concurrent[0]
+    for later in concurrent[1:]:
+        committed = ot.compose(committed, later)
+    # The committed side is the first argument: its inserts win ties.
+    return ot.transform(committed, ops)[1]
+
+
+def _apply(content: str, op: list, *, seq: int) -> str:
+    try:
+        new_content = ot.apply(content, op)
+    except ot.OperationError as exc:  # pragma: no cover - transform keeps ops in range
+        raise BadOp(str(exc), seq=seq) from None
+    limit = settings.COLLAB_MAX_DOCUMENT_CHARS
+    if len(new_content) > limit and len(new_content) > len(content):
+        raise TooLarge(f"the document would exceed {limit} code points", seq=seq)
+    return new_content
+
+
+def _store(document: Document, *, user, client: str, seq: int, op: list, content: str) -> Committed:
+    revision = document.revision + 1
+    Operation.objects.create(
+        document_id=document.pk, revision=revision, user=user, client=client, seq=seq, ops=op
+    )
+    Document.objects.filter(pk=document.pk).update(revision=revision, content=content, updated=timezone.now())
+    return Committed(revision=revision, ops=op)
+
+
+def document_create(*, title: str, owner: AbstractBaseUser, content: str = "") -> Document:
+    """Create a document; initial text becomes revision 1 so history rebuilds it."""
+    ot.check_text(content, what="content")
+    with transaction.atomic():
+        document = Document.objects.create(title=title, owner=owner)
+        if content:
+            operation_commit(
+                document_id=document.pk,
+                user=owner,
+                client="create",
+                seq=1,
+                base=0,
+                ops=[{"pos": 0, "insert": content}],
+            )
+            document.refresh_from_db()
+    return document

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "editor"
+urlpatterns = [
+    path("", views.document_list, name="document_list"),
+    path("documents/<str:document_id>/", views.document_detail, name="document_detail"),
+]

@@ -1,0 +1,123 @@
+"""Shared fixtures: a real daphne on a loopback port, users and their session cookies."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+# Test set-up code calls the ORM from async tests; the servers under test never do.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment a server process needs to open the tests' database."""
+    env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env["DJANGO_SETTINGS_MODULE"] = "collab.settings"
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        env["COLLAB_SQLITE_PATH"] = str(db["NAME"])
+    else:
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    env.update(extra)
+    return env
+
+
+class Daphne:
+    """A daphne process serving the project on a free loopback port."""
+
+    def __init__(self, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.env = server_env(**env)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Daphne":
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                "--websocket-max-message-size", str(settings.COLLAB_MAX_FRAME_BYTES),
+                "collab.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("daphne did not start listening within 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def ws(self, document_id: str) -> str:
+        return f"{self.ws_url}/ws/documents/{document_id}/"
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker):
+    """One daphne for the session, on the tests' database."""
+    server = Daphne().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(daphne_server, transactional_db):
+    """The session's daphne, with a clean database for this test."""
+    return daphne_server
+
+
+@pytest.fixture
+def make_user(transactional_db):
+    """Create a user; returns it."""
+    from django.contrib.auth import get_user_model
+
+    def make(username: str):
+        return get_user_model().objects.create_user(username=username, password=None)
+
+    return make
+
+
+def session_headers(user, server: Daphne) -> dict[str, str]:
+    """The headers a signed-in browser tab of ``user`` sends on the socket handshake."""
+    client = Client()
+    client.force_login(user)
+    return {"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": server.url}
+
+
+@pytest.fixture
+def headers_for(server):
+    """Session headers for a user, as a signed-in browser would send them."""
+    return lambda user: session_headers(user, server)
