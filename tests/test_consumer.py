@@ -1,7 +1,6 @@
 """The WebSocket endpoint over a real daphne, spoken to message by message."""
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from editor import services
 from editor.models import Document, Membership
@@ -20,7 +19,7 @@ def doc(ada):
 
 
 async def content_of(document_id: str) -> tuple[int, str]:
-    d = await sync_to_async(Document.objects.get)(pk=document_id)
+    d = Document.objects.get(pk=document_id)
     return d.revision, d.content
 
 
@@ -37,7 +36,7 @@ async def test_join_without_since_gets_snapshot_then_ready(server, doc, headers_
 async def test_op_is_acked_and_broadcast_to_others(server, doc, headers_for, ada, make_user):
     """The sender gets an ack, another tab gets the op, the database holds the result."""
     bob = make_user("bob")
-    await sync_to_async(Membership.objects.create)(document=doc, user=bob, role="editor")
+    Membership.objects.create(document=doc, user=bob, role="editor")
     async with Wire(server.ws(doc.pk), headers_for(ada)) as a, Wire(server.ws(doc.pk), headers_for(bob)) as b:
         await a.join("a")
         await b.join("b")
@@ -151,7 +150,7 @@ async def test_op_before_join_is_refused(server, doc, headers_for, ada):
 async def test_viewer_cannot_edit(server, doc, headers_for, make_user):
     """A viewer joins with role viewer and its ops get read_only."""
     vic = make_user("vic")
-    await sync_to_async(Membership.objects.create)(document=doc, user=vic, role="viewer")
+    Membership.objects.create(document=doc, user=vic, role="viewer")
     async with Wire(server.ws(doc.pk), headers_for(vic)) as v:
         assert (await v.join("v"))[-1] == {"type": "ready", "rev": 1, "role": "viewer"}
         await v.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})
@@ -169,7 +168,7 @@ async def test_refused_connections_close_with_their_code(server, doc, headers_fo
     if who == "stranger":
         headers = headers_for(make_user("eve"))
     if who == "missing":
-        headers = headers_for(await sync_to_async(make_user)("max"))
+        headers = headers_for(make_user("max"))
         target = "nope"
     w = await Wire(server.ws(target), headers).__aenter__()
     with pytest.raises(ConnectionClosed) as closed:
