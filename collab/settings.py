@@ -104,6 +104,7 @@ else:
         }
     }
 
+# An empty REDIS_URL means no Redis.
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {

@@ -27,6 +27,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.feed: fanout.RevisionFeed | None = None
         self.client_id: str | None = None
         self.presence: dict | None = None
+        self.role: str | None = None  # stays None on a refused connection
+        self.group: str | None = None
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
@@ -51,13 +53,15 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_send(
                 self.group, {"type": "doc.leave", "client": self.client_id, "sender": self.channel_name}
             )
-        if getattr(self, "group", None):
+        if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     # --- frames from the client ----------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """Handle one client frame; every refusal becomes an ``error`` reply."""
+        if self.role is None:
+            return  # refused in connect and closing: frames already in flight are ignored
         try:
             if text_data is not None and len(text_data) * 4 > settings.COLLAB_MAX_FRAME_BYTES:
                 if len(text_data.encode("utf-8", "surrogatepass")) > settings.COLLAB_MAX_FRAME_BYTES:
@@ -96,9 +100,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 batch=settings.COLLAB_CATCHUP_BATCH,
             )
         await self.feed.join(message.since, role=self.role)
-        # Ask every connection of the document, on every process, to say where it is.
+        # Introduce this connection to every other one, on every process; each answers
+        # with its own presence, so the newcomer learns who is here.
         await self.channel_layer.group_send(
-            self.group, {"type": "doc.presence_query", "reply_to": self.channel_name}
+            self.group, {**self._presence_event(), "type": "doc.arrival"}
         )
 
     async def on_op(self, message: protocol.SubmitOp) -> None:
@@ -147,9 +152,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.feed is not None and event["sender"] != self.channel_name:
             await self._send_frame(protocol.dumps(event["message"]))
 
-    async def doc_presence_query(self, event) -> None:
-        if self.feed is not None and event["reply_to"] != self.channel_name:
-            await self.channel_layer.send(event["reply_to"], self._presence_event())
+    async def doc_arrival(self, event) -> None:
+        if self.feed is not None and event["sender"] != self.channel_name:
+            await self._send_frame(protocol.dumps(event["message"]))
+            await self.channel_layer.send(event["sender"], self._presence_event())
 
     async def doc_leave(self, event) -> None:
         if self.feed is not None and event["sender"] != self.channel_name and event["client"]:

@@ -110,13 +110,13 @@ def _transform(document: Document, *, base: int, ops: list, seq: int) -> list:
         ot.check_range(ops, length_at_base)
     except ot.OperationError as exc:
         raise BadOp(str(exc), seq=seq) from None
-    if not concurrent:
-        return ops
-    committed = concurrent[0]
-    for later in concurrent[1:]:
-        committed = ot.compose(committed, later)
-    # The committed side is the first argument: its inserts win ties.
-    return ot.transform(committed, ops)[1]
+    # One committed op at a time, as clients rebase their pending op: composing the
+    # history first would lose where an insert stood relative to text deleted later,
+    # and the server and the sender could then break a tie differently.
+    for committed in concurrent:
+        # The committed side is the first argument: its inserts win ties.
+        ops = ot.transform(committed, ops)[1]
+    return ops
 
 
 def _apply(content: str, op: list, *, seq: int) -> str:

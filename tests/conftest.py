@@ -121,3 +121,38 @@ def session_headers(user, server: Daphne) -> dict[str, str]:
 def headers_for(server):
     """Session headers for a user, as a signed-in browser would send them."""
     return lambda user: session_headers(user, server)
+
+
+def redis_url() -> str | None:
+    """A reachable Redis for tests, or None; under CI=true an unreachable one fails."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    try:
+        socket.create_connection(("127.0.0.1", 6379) if "REDIS_URL" not in os.environ else _hostport(url), timeout=2).close()
+        return url
+    except OSError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis at {url} is unreachable, and CI requires it")
+        return None
+
+
+def _hostport(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+@pytest.fixture
+def server_pair(transactional_db, request):
+    """Two daphne processes on one database; ``request.param`` chooses the channel layer."""
+    if request.param == "redis":
+        url = redis_url()
+        if url is None:
+            pytest.skip("Redis is unreachable")
+        env = {"REDIS_URL": url, "COLLAB_REDIS_PREFIX": f"pair-{os.getpid()}-{free_port()}"}
+    else:
+        env = {"REDIS_URL": ""}
+    servers = [Daphne(**env).start(), Daphne(**env).start()]
+    yield servers
+    for s in servers:
+        s.stop()

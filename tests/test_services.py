@@ -102,3 +102,21 @@ def test_writers_in_separate_processes_lose_nothing(transactional_db, ada):
     # Inserts land inside one another, so compare the multiset of characters.
     expected = "start" + "".join(f"<{n}{seq}>" for n in ("p", "q") for seq in range(1, count + 1))
     assert Counter(doc.content) == Counter(expected)
+
+
+def test_rebase_breaks_ties_as_a_client_rebasing_op_by_op_does(ada):
+    """The server rebases over each revision in turn, so it agrees with the sender's text."""
+    doc = services.document_create(title="T", owner=ada, content="x")
+    commit(doc, ada, 1, 1, [{"pos": 1, "insert": "Y"}], client="a")
+    commit(doc, ada, 2, 2, [{"pos": 0, "delete": 1}], client="a")
+    commit(doc, ada, 1, 1, [{"pos": 0, "insert": "C"}], client="b")
+    # The sender rebases its pending op over revisions 2 and 3 one at a time.
+    from editor import ot
+
+    pending = [{"pos": 0, "insert": "C"}]
+    text = "Cx"
+    for committed in ([{"pos": 1, "insert": "Y"}], [{"pos": 0, "delete": 1}]):
+        committed, pending = ot.transform(committed, pending)
+        text = ot.apply(text, committed)
+    doc.refresh_from_db()
+    assert doc.content == text == "CY"

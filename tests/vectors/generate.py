@@ -60,8 +60,10 @@ HAND_PICKED: list[tuple[str, str, list, list, str]] = [
     ("tie with longer inserts", "xy", [ins(1, "foo")], [ins(1, "bar")], "xfoobary"),
     ("tie with emoji inserts", "", [ins(0, "😀")], [ins(0, "👍🏽")], "😀👍🏽"),
     ("tie with identical inserts keeps both", "ab", [ins(1, "x")], [ins(1, "x")], "axxb"),
-    ("tie with two inserts of a at one spot", "abc", [ins(1, "A"), ins(2, "C")], [ins(1, "B")], "aACBbc"),
-    ("tie with a's second insert landing at b's spot", "abc", [ins(0, "A"), ins(3, "C")], [ins(2, "B")], "AabCBc"),
+    ("tie with two inserts of a at one spot",
+        "abc", [ins(1, "A"), ins(2, "C")], [ins(1, "B")], "aACBbc"),
+    ("tie with a's second insert landing at b's spot",
+        "abc", [ins(0, "A"), ins(3, "C")], [ins(2, "B")], "AabCBc"),
     ("tie after a delete in b", "abc", [ins(2, "A")], [dele(0, 1), ins(1, "B")], "bABc"),
     ("inserts at different positions", "abc", [ins(0, "A")], [ins(3, "B")], "AabcB"),
     ("inserts in reverse order of position", "abc", [ins(3, "A")], [ins(0, "B")], "BabcA"),
@@ -71,12 +73,15 @@ HAND_PICKED: list[tuple[str, str, list, list, str]] = [
     ("insert at start of a deleted range", "abcdef", [ins(2, "X")], [dele(2, 2)], "abXef"),
     ("insert at end of a deleted range", "abcdef", [ins(4, "X")], [dele(2, 2)], "abXef"),
     ("insert inside a deleted range survives", "abcdef", [ins(3, "X")], [dele(1, 3)], "aXef"),
-    ("delete around a concurrent insert (a deletes)", "abcdef", [dele(1, 3)], [ins(3, "X")], "aXef"),
+    ("delete around a concurrent insert (a deletes)",
+        "abcdef", [dele(1, 3)], [ins(3, "X")], "aXef"),
     ("insert inside a deletion of the whole text", "abc", [ins(2, "X")], [dele(0, 3)], "X"),
     ("insert at end against a deletion of the whole text", "abc", [dele(0, 3)], [ins(3, "X")], "X"),
     ("insert at 0 against a deletion of the whole text", "abc", [dele(0, 3)], [ins(0, "X")], "X"),
-    ("two inserts inside one deleted range", "abcdef", [dele(1, 4)], [ins(2, "X"), ins(4, "Y")], "aXYf"),
-    ("insert inside a deleted range next to a's own insert", "abcdef", [dele(1, 3), ins(1, "Z")], [ins(2, "X")], "aZXef"),
+    ("two inserts inside one deleted range",
+        "abcdef", [dele(1, 4)], [ins(2, "X"), ins(4, "Y")], "aXYf"),
+    ("insert inside a deleted range next to a's own insert",
+        "abcdef", [dele(1, 3), ins(1, "Z")], [ins(2, "X")], "aZXef"),
     # concurrent deletes
     ("identical deletes delete once", "abcdef", [dele(2, 2)], [dele(2, 2)], "abef"),
     ("overlapping deletes, a first", "abcdef", [dele(1, 3)], [dele(2, 3)], "af"),
@@ -88,13 +93,19 @@ HAND_PICKED: list[tuple[str, str, list, list, str]] = [
     ("both delete the whole text", "abc", [dele(0, 3)], [dele(0, 3)], ""),
     ("whole text against a middle part", "abcde", [dele(0, 5)], [dele(1, 2)], ""),
     ("delete of last code point twice", "abc", [dele(2, 1)], [dele(2, 1)], "ab"),
-    ("two deletes against one spanning them", "abcdefg", [dele(1, 1), dele(3, 1)], [dele(0, 6)], "g"),
+    ("two deletes against one spanning them",
+        "abcdefg", [dele(1, 1), dele(3, 1)], [dele(0, 6)], "g"),
     # replacements (delete then insert at one spot)
-    ("both replace the whole text", "hello", [dele(0, 5), ins(0, "bye")], [dele(0, 5), ins(0, "ciao")], "byeciao"),
-    ("replace against an insert inside it", "hello", [dele(0, 5), ins(0, "bye")], [ins(2, "!")], "bye!"),
-    ("replace against an insert at its start", "hello", [dele(0, 5), ins(0, "bye")], [ins(0, "!")], "bye!"),
-    ("overlapping replacements", "abcdef", [dele(1, 2), ins(1, "X")], [dele(2, 2), ins(2, "Y")], "aXYef"),
-    ("insert then delete of the same text is a no-op", "", [ins(0, "ab"), dele(0, 2)], [ins(0, "c")], "c"),
+    ("both replace the whole text",
+        "hello", [dele(0, 5), ins(0, "bye")], [dele(0, 5), ins(0, "ciao")], "byeciao"),
+    ("replace against an insert inside it",
+        "hello", [dele(0, 5), ins(0, "bye")], [ins(2, "!")], "bye!"),
+    ("replace against an insert at its start",
+        "hello", [dele(0, 5), ins(0, "bye")], [ins(0, "!")], "bye!"),
+    ("overlapping replacements",
+        "abcdef", [dele(1, 2), ins(1, "X")], [dele(2, 2), ins(2, "Y")], "aXYef"),
+    ("insert then delete of the same text is a no-op",
+        "", [ins(0, "ab"), dele(0, 2)], [ins(0, "c")], "c"),
     ("b deletes what a did not see", "abc", [ins(1, "X")], [ins(1, "Y"), dele(1, 1)], "aXbc"),
     # code points, not UTF-16 units or graphemes
     ("emoji counts one: insert between two", "😀😀", [ins(1, "x")], [dele(0, 1)], "x😀"),
@@ -108,17 +119,23 @@ HAND_PICKED: list[tuple[str, str, list, list, str]] = [
     ("insert inside a deleted grapheme cluster", "a👍🏽b", [dele(1, 2)], [ins(2, "x")], "axb"),
     # empty text and end of text
     ("empty text: newline tie", "", [ins(0, "x")], [ins(0, "\n")], "x\n"),
-    ("empty text: b inserts and deletes", "", [ins(0, "abc")], [ins(0, "xyz"), dele(1, 1)], "abcxz"),
+    ("empty text: b inserts and deletes",
+        "", [ins(0, "abc")], [ins(0, "xyz"), dele(1, 1)], "abcxz"),
     ("insert at end against delete of last", "abc", [ins(3, "X")], [dele(2, 1)], "abX"),
     ("delete of last against insert at end", "abc", [dele(2, 1)], [ins(3, "X")], "abX"),
     ("insert at end and at start", "abc", [ins(3, "X")], [ins(0, "Y")], "YabcX"),
-    ("newline inserted before a deleted newline", "line1\nline2", [ins(5, "\n")], [dele(5, 1)], "line1\nline2"),
+    ("newline inserted before a deleted newline",
+        "line1\nline2", [ins(5, "\n")], [dele(5, 1)], "line1\nline2"),
     ("join lines against typing at line end", "ab\ncd", [dele(2, 1)], [ins(2, "!")], "ab!cd"),
     # several components
     ("a inserts twice, b deletes between", "xyz", [ins(0, "A"), ins(2, "B")], [dele(1, 1)], "AxBz"),
-    ("b deletes across a's two inserts", "abcdef", [ins(2, "X"), ins(5, "Y")], [dele(1, 4)], "aXYf"),
-    ("components out of order", "abcdef", [dele(4, 1), dele(0, 1)], [ins(5, "X"), ins(0, "Y")], "YbcdXf"),
-    ("many small edits on both sides", "abcdefgh", [dele(1, 1), ins(3, "1"), dele(5, 2)], [ins(0, "2"), dele(4, 2), ins(6, "3")], "2ac13h"),
+    ("b deletes across a's two inserts",
+        "abcdef", [ins(2, "X"), ins(5, "Y")], [dele(1, 4)], "aXYf"),
+    ("components out of order",
+        "abcdef", [dele(4, 1), dele(0, 1)], [ins(5, "X"), ins(0, "Y")], "YbcdXf"),
+    ("many small edits on both sides",
+        "abcdefgh", [dele(1, 1), ins(3, "1"), dele(5, 2)],
+        [ins(0, "2"), dele(4, 2), ins(6, "3")], "2ac13h"),
 ]
 
 
@@ -172,7 +189,8 @@ def build() -> list[dict]:
     rng = random.Random(SEED)
     for number in range(RANDOM_CASES):
         text = random_text(rng, 8)
-        cases.append(case(f"random {number:03d}", text, random_op(rng, len(text)), random_op(rng, len(text))))
+        a, b = random_op(rng, len(text)), random_op(rng, len(text))
+        cases.append(case(f"random {number:03d}", text, a, b))
     names = [c["name"] for c in cases]
     assert len(set(names)) == len(names), "case names must be unique"
     return cases

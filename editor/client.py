@@ -1,0 +1,553 @@
+"""An asyncio client of the collaborative editor's wire protocol, version 1.
+
+It imports only the standard library, ``websockets`` and :mod:`editor.ot`, so tests,
+benchmarks and scripts can use it without Django. The editing state machine is the
+one of ot.js: at most one op is in flight (*outstanding*), local edits made meanwhile
+are composed into one *buffer*, and every op from the server is transformed against
+both before it is applied locally. The server's op always goes first in
+``ot.transform``, so its inserts win ties, as the protocol requires.
+
+Choices where the protocol leaves room:
+
+* A ``snapshot`` that differs from the text the client holds discards pending local
+  edits (logged as a warning): they were made against a text whose difference from the
+  snapshot is unknown, so they cannot be rebased. A snapshot equal to what the client
+  holds (same revision, same text) keeps them.
+* After an ``error`` on the outstanding op the client re-joins on the same socket. The
+  reply may repeat revisions that also arrived live meanwhile; until the ``ready``
+  those repeats (revision <= :attr:`CollabClient.rev`) are skipped. Anywhere else a
+  revision other than ``rev + 1`` is a :class:`ProtocolViolation` that stops the client.
+* An ``ack`` of a seq that is no longer outstanding is ignored when its revision is
+  one the client holds (the reply to a resend of an op already committed). If it is
+  the next revision (an op given up on was committed after all), its text is unknown
+  here, so the client re-joins with ``since: null`` to get a snapshot.
+* An outstanding op that concurrent edits transformed into nothing is not resent after
+  a reconnection: the wire forbids empty ops, and it would change nothing.
+* A server ``op`` whose ``ops`` is an empty list is accepted as a revision that
+  changes nothing.
+* Presence positions are mapped from the local text to the text at ``rev``; presence
+  is not re-sent automatically after a reconnection.
+* The first connection of :meth:`CollabClient.connect` failing to open raises at once;
+  later failures are retried, except an HTTP 4xx refusal of the handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import json
+import logging
+import random
+import re
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from editor import ot
+
+__all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation", "login"]
+
+logger = logging.getLogger(__name__)
+
+
+class ClosedByServer(Exception):
+    """The server closed the connection with a ``44xx`` code: the client does not reconnect."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"server closed the connection with code {code}{detail}")
+        self.code = code
+        self.reason = reason
+
+
+class ProtocolViolation(Exception):
+    """The server broke the protocol (a revision gap, an op that does not fit, bad JSON).
+
+    The client stops for good: going on could only diverge from the server.
+    """
+
+
+class LoginFailed(Exception):
+    """Logging in over HTTP did not yield a session."""
+
+
+class CollabClient:
+    """One participant in one document, reconnecting by itself after network faults.
+
+    Attributes:
+        text: the local text, including edits the server has not acknowledged yet.
+        rev: the last server revision this client holds (``None`` before the first snapshot).
+        server_text: the text at ``rev``, as confirmed by the server.
+        role: ``"editor"`` or ``"viewer"``, from the last ``ready``.
+        revisions: every revision received after the first ``ready``, as ``op`` or
+            ``ack``, in arrival order.
+        errors: every ``error`` message received.
+        closed_code: the close code once the client stopped for good.
+        peers: other participants' last ``presence`` message, by client id.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        reconnect: bool = True,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.client_id = client_id or secrets.token_urlsafe(16)
+        self.headers = dict(headers or {})
+        self.reconnect = reconnect
+        self.max_backoff = max_backoff
+        self.text = ""
+        self.rev: int | None = None
+        self.server_text = ""
+        self.role: str | None = None
+        self.revisions: list[int] = []
+        self.errors: list[dict] = []
+        self.closed_code: int | None = None
+        self.peers: dict[str, dict] = {}
+        self._seq = 0
+        self._outstanding: tuple[int, ot.Op] | None = None
+        self._buffer: ot.Op | None = None
+        self._ws: ClientConnection | None = None
+        self._outbox: asyncio.Queue[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._joined = False  # the last join sent on this socket was answered with ready
+        self._joining = False
+        self._replay_ok = False  # a re-join on an open socket may repeat revisions held
+        self._awaiting_snapshot = False
+        self._snapshot_parts: list[str] = []
+        self._snapshot_rev: int | None = None
+        self._readies = 0
+        self._failure: BaseException | None = None
+        self._stopped = True
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def connect(self, *, timeout: float = 10) -> None:
+        """Open the socket, join (``since`` = :attr:`rev`), and wait for ``ready``."""
+        if self._task is not None and not self._task.done():
+            raise RuntimeError("the client is already running")
+        self._failure, self.closed_code, self._stopped = None, None, False
+        readies = self._readies
+        self._task = asyncio.create_task(self._run(), name=f"collab-client-{self.client_id}")
+        try:
+            await self._wait(lambda: self._readies > readies, timeout, "ready")
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Stop for good: close the socket and make waiters raise."""
+        self._stopped = True
+        task, ws, self._task = self._task, self._ws, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        if ws is not None:
+            await ws.close()
+            if self.closed_code is None:
+                self.closed_code = ws.close_code
+        self._notify()
+
+    async def drop_connection(self) -> None:
+        """Abort the socket as a network fault would; the client reconnects by itself."""
+        if self._ws is not None:
+            self._joined, self._outbox = False, None
+            self._ws.transport.abort()
+            self._notify()
+
+    async def __aenter__(self) -> CollabClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- editing ---------------------------------------------------------------------
+
+    def submit(self, ops: list[dict]) -> None:
+        """Apply a local edit made against :attr:`text` now, and send or buffer it."""
+        if self._stopped or self.rev is None:
+            raise RuntimeError("the client is not connected")
+        ops = ot.parse(ops)
+        self.text = ot.apply(self.text, ops)
+        if self._outstanding is None and self._joined:
+            self._seq += 1
+            self._outstanding = (self._seq, ops)
+            self._send_op(self._seq, ops)
+        else:
+            self._buffer = (ot.compose(self._buffer, ops) if self._buffer else ops) or None
+        self._notify()
+
+    def insert(self, pos: int, text: str) -> None:
+        """Insert ``text`` at code point ``pos`` of :attr:`text`."""
+        self.submit([{"pos": pos, "insert": text}])
+
+    def delete(self, pos: int, count: int) -> None:
+        """Delete ``count`` code points of :attr:`text` from ``pos``."""
+        self.submit([{"pos": pos, "delete": count}])
+
+    async def set_presence(self, cursor: dict | None) -> None:
+        """Publish a cursor ``{"anchor": a, "head": h}`` given in :attr:`text`, or ``None``.
+
+        Nothing is sent while the client is not joined.
+        """
+        if cursor is not None:
+            pending = self._pending_op()
+            mapped = {}
+            for key in ("anchor", "head"):
+                index = cursor[key]
+                if not isinstance(index, int) or not 0 <= index <= len(self.text):
+                    raise ValueError(f"cursor {key} {index!r} is outside the text")
+                mapped[key] = _to_base_index(index, pending)
+            cursor = mapped
+        if self._joined:
+            self._send({"type": "presence", "rev": self.rev, "cursor": cursor})
+
+    # --- waiting ---------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        """Joined, with nothing in flight and nothing buffered."""
+        return self._joined and self._outstanding is None and self._buffer is None
+
+    async def wait_synced(self, timeout: float = 10) -> None:
+        """Wait until :attr:`synced`."""
+        await self._wait(lambda: self.synced, timeout, "sync")
+
+    async def wait_for_rev(self, rev: int, timeout: float = 10) -> None:
+        """Wait until the client holds revision ``rev`` or a later one."""
+        def holds() -> bool:
+            return self.rev is not None and self.rev >= rev
+
+        await self._wait(holds, timeout, f"revision {rev}")
+
+    async def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done():
+            if self._failure is not None:
+                raise self._failure
+            if self._stopped:
+                raise ConnectionError("the client is closed")
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(waiter)
+            try:
+                await asyncio.wait_for(waiter, deadline - loop.time())
+            except TimeoutError:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}") from None
+            finally:
+                self._waiters.discard(waiter)
+
+    def _notify(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+        self._stopped = True
+        self._notify()
+
+    # --- connection ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        readies_at_start, attempt = self._readies, 0
+        try:
+            while not self._stopped:
+                try:
+                    ws = await ws_connect(self.url, additional_headers=self.headers, max_size=None)
+                except Exception as exc:
+                    status = exc.response.status_code if isinstance(exc, InvalidStatus) else 0
+                    refused = 400 <= status < 500
+                    if refused or self._readies == readies_at_start:
+                        self._fail(exc)
+                        return
+                    attempt = await self._backoff(attempt)
+                    continue
+                readies = self._readies
+                self._ws = ws
+                try:
+                    await self._session(ws)
+                except ProtocolViolation as exc:
+                    logger.error("%s: %s", self.client_id, exc)
+                    self._fail(exc)
+                finally:
+                    self._ws, self._outbox, self._joined, self._joining = None, None, False, False
+                    self._notify()
+                    await ws.close()
+                if self._stopped:
+                    return
+                code = ws.close_code
+                if code is not None and 4400 <= code <= 4499:
+                    self.closed_code = code
+                    self._fail(ClosedByServer(code, ws.close_reason or ""))
+                elif not self.reconnect:
+                    self.closed_code = code
+                    self._fail(ConnectionError(f"connection lost (close code {code})"))
+                else:
+                    attempt = await self._backoff(0 if self._readies > readies else attempt)
+        except Exception as exc:  # a bug here must not leave waiters hanging until their timeout
+            logger.exception("collab client %s crashed", self.client_id)
+            self._fail(exc)
+
+    async def _backoff(self, attempt: int) -> int:
+        delay = min(self.max_backoff, 0.1 * 2 ** min(attempt, 30))
+        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+        return attempt + 1
+
+    async def _session(self, ws: ClientConnection) -> None:
+        self._outbox = outbox = asyncio.Queue()
+        writer = asyncio.create_task(self._write(ws, outbox))
+        self.peers.clear()
+        self._snapshot_parts = []
+        self._join(self.rev, replay=False)
+        try:
+            async for frame in ws:
+                self._on_frame(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            writer.cancel()
+
+    @staticmethod
+    async def _write(ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:
+        # One writer per socket keeps frames in the order they were queued.
+        try:
+            while True:
+                await ws.send(await outbox.get())
+        except ConnectionClosed:
+            pass
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+    def _send_op(self, seq: int, ops: ot.Op) -> None:
+        self._send({"type": "op", "seq": seq, "base": self.rev, "ops": ops})
+
+    def _join(self, since: int | None, *, replay: bool) -> None:
+        self._joined, self._joining, self._replay_ok = False, True, replay
+        self._awaiting_snapshot = since is None and self.rev is not None
+        self._send({"type": "join", "client": self.client_id, "since": since})
+
+    # --- server messages ---------------------------------------------------------------
+
+    def _on_frame(self, frame: str | bytes) -> None:
+        try:
+            data = json.loads(frame)
+        except ValueError:
+            raise ProtocolViolation(f"server frame is not JSON: {frame[:100]!r}") from None
+        for message in data if isinstance(data, list) else [data]:
+            kind = message.get("type") if isinstance(message, dict) else None
+            handler = self._handlers.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                continue  # unknown types are ignored, for servers newer than this client
+            try:
+                handler(self, message)
+            except (KeyError, TypeError, ot.OperationError) as exc:
+                raise ProtocolViolation(f"bad {kind} message {message!r}: {exc!r}") from exc
+        self._notify()
+
+    def _accept_rev(self, rev: Any) -> bool:
+        """Whether revision ``rev`` is the next one (``False``: a repeat to skip)."""
+        if not isinstance(rev, int) or isinstance(rev, bool):
+            raise ProtocolViolation(f"revision {rev!r} is not an integer")
+        if self._awaiting_snapshot:
+            return False
+        if self.rev is None:
+            raise ProtocolViolation(f"revision {rev} arrived before any snapshot")
+        if rev == self.rev + 1:
+            return True
+        if rev <= self.rev and self._joining and self._replay_ok:
+            return False
+        raise ProtocolViolation(f"revision gap: expected {self.rev + 1}, got {rev}")
+
+    def _advance(self, rev: int) -> None:
+        self.rev = rev
+        if self._readies:
+            self.revisions.append(rev)
+
+    def _on_snapshot(self, message: dict) -> None:
+        rev, content = message["rev"], message["content"]
+        if not isinstance(content, str) or not isinstance(rev, int):
+            raise TypeError("snapshot needs an integer rev and a string content")
+        if self._snapshot_parts and rev != self._snapshot_rev:
+            raise ProtocolViolation(f"snapshot parts of revisions {self._snapshot_rev} and {rev}")
+        self._snapshot_parts.append(content)
+        self._snapshot_rev = rev
+        if message.get("more"):
+            return
+        content, self._snapshot_parts = "".join(self._snapshot_parts), []
+        pending = self._outstanding is not None or self._buffer is not None
+        if pending and (rev, content) != (self.rev, self.server_text):
+            logger.warning("%s: snapshot %s discards unsent local edits", self.client_id, rev)
+            self._outstanding = self._buffer = None
+        self.rev, self.server_text, self._awaiting_snapshot = rev, content, False
+        if self._outstanding is None and self._buffer is None:
+            self.text = content
+
+    def _on_op(self, message: dict) -> None:
+        if not self._accept_rev(message["rev"]):
+            return
+        raw = message["ops"]
+        ops = ot.parse(raw) if raw != [] else []
+        server_text = ot.apply(self.server_text, ops)
+        if self._outstanding is not None:
+            seq, pending = self._outstanding
+            ops, pending = ot.transform(ops, pending)
+            self._outstanding = (seq, pending)
+        if self._buffer is not None:
+            ops, buffer = ot.transform(ops, self._buffer)
+            self._buffer = buffer or None
+        self.text = ot.apply(self.text, ops)
+        self.server_text = server_text
+        self._advance(message["rev"])
+
+    def _on_ack(self, message: dict) -> None:
+        seq, rev = message["seq"], message["rev"]
+        if self._outstanding is None or seq != self._outstanding[0]:
+            if self._awaiting_snapshot or (self.rev is not None and rev <= self.rev):
+                return  # the repeated ack of an op already counted
+            if self.rev is not None and rev == self.rev + 1 and seq in range(1, self._seq + 1):
+                logger.warning("%s: given-up op %s became revision %s", self.client_id, seq, rev)
+                self._outstanding = self._buffer = None
+                self.text = self.server_text
+                self._join(None, replay=True)
+                return
+            raise ProtocolViolation(f"ack of seq {seq!r} at revision {rev!r}: never sent")
+        if not self._accept_rev(rev):
+            return
+        self.server_text = ot.apply(self.server_text, self._outstanding[1])
+        self._outstanding = None
+        self._advance(rev)
+        if self._joined:
+            self._promote_buffer()
+
+    def _on_ready(self, message: dict) -> None:
+        rev = message["rev"]
+        if self._awaiting_snapshot or rev != self.rev:
+            raise ProtocolViolation(f"ready at revision {rev!r} while the client holds {self.rev}")
+        self.role = message.get("role")
+        self._joined, self._joining, self._replay_ok = True, False, False
+        self._readies += 1
+        if self._outstanding is not None:
+            seq, ops = self._outstanding
+            if ops:
+                self._send_op(seq, ops)  # same seq: the server answers a committed one with its ack
+            else:
+                self._outstanding = None
+        if self._outstanding is None:
+            self._promote_buffer()
+
+    def _on_error(self, message: dict) -> None:
+        self.errors.append(message)
+        if self._outstanding is not None and message.get("seq") == self._outstanding[0]:
+            logger.warning("%s: op %s refused: %s", self.client_id, self._outstanding[0], message)
+            self._outstanding = self._buffer = None
+            self.text = self.server_text
+            self._join(self.rev, replay=True)
+
+    def _on_presence(self, message: dict) -> None:
+        client = message.get("client")
+        if isinstance(client, str) and client != self.client_id:
+            self.peers[client] = message
+
+    def _on_leave(self, message: dict) -> None:
+        self.peers.pop(message.get("client"), None)  # type: ignore[arg-type]
+
+    _handlers: dict[str, Callable[[CollabClient, dict], None]] = {
+        "snapshot": _on_snapshot,
+        "op": _on_op,
+        "ack": _on_ack,
+        "ready": _on_ready,
+        "error": _on_error,
+        "presence": _on_presence,
+        "leave": _on_leave,
+    }
+
+    def _promote_buffer(self) -> None:
+        if self._buffer is not None:
+            self._seq += 1
+            self._outstanding, self._buffer = (self._seq, self._buffer), None
+            self._send_op(*self._outstanding)
+
+    def _pending_op(self) -> ot.Op:
+        ops: ot.Op = self._outstanding[1] if self._outstanding else []
+        return ot.compose(ops, self._buffer) if self._buffer else ops
+
+
+def _to_base_index(index: int, op: ot.Op) -> int:
+    """Where ``index`` of ``apply(base, op)`` lies in ``base`` (inserted text maps to its spot)."""
+    base = local = 0
+    for item in ot.to_trace(op):
+        if isinstance(item, str):
+            if index < local + len(item):
+                return base
+            local += len(item)
+        elif item > 0:
+            if index < local + item:
+                return base + index - local
+            base += item
+            local += item
+        else:
+            base -= item
+    return base + index - local
+
+
+# --- logging in ------------------------------------------------------------------------
+
+_CSRF_INPUT = re.compile(r"<input[^>]*name=[\"']csrfmiddlewaretoken[\"'][^>]*>", re.IGNORECASE)
+_VALUE = re.compile(r"value=[\"']([^\"']*)[\"']")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the redirect after logging in is the answer; its target is not needed
+
+
+async def login(base_url: str, username: str, password: str) -> str:
+    """Log in with Django's LoginView; return a ``Cookie`` header value for the handshake.
+
+    Raises :class:`LoginFailed` when the server does not open a session.
+    """
+    return await asyncio.to_thread(_login, base_url.rstrip("/"), username, password)
+
+
+def _login(base_url: str, username: str, password: str) -> str:
+    url = f"{base_url}/accounts/login/"
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect())
+    with opener.open(url, timeout=10) as response:
+        page = response.read().decode("utf-8", "replace")
+    tag = _CSRF_INPUT.search(page)
+    token = _VALUE.search(tag.group(0)) if tag else None
+    if token is None:
+        raise LoginFailed(f"no csrfmiddlewaretoken field in the log-in form at {url}")
+    body = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)}
+    ).encode()
+    request = urllib.request.Request(url, data=body, headers={"Referer": url})
+    try:
+        with opener.open(request, timeout=10) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        exc.close()
+    cookies = sorted(jar, key=lambda cookie: cookie.name != "sessionid")
+    if status not in (301, 302, 303) or not any(c.name == "sessionid" for c in cookies):
+        raise LoginFailed(
+            f"log-in as {username!r} at {url} failed (HTTP {status}): wrong username or password?"
+        )
+    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in cookies)

@@ -1,0 +1,106 @@
+"""Many clients, random edits, random delays and reconnects: everyone ends on the server's text."""
+
+import asyncio
+import random
+
+import pytest
+
+from editor import services
+from editor.client import CollabClient
+from editor.models import Document, Membership
+
+from .conftest import Daphne
+
+ALPHABET = ["a", "b", "c", " ", "\n", "😀", "é", "e\u0301", "中", "👍🏽"]
+
+
+def random_edit(client: CollabClient, rng: random.Random) -> None:
+    """A random insert or delete against the client's current local text."""
+    length = len(client.text)
+    if length and rng.random() < 0.35:
+        pos = rng.randrange(length)
+        client.delete(pos, rng.randint(1, min(4, length - pos)))
+    else:
+        text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 3)))
+        client.insert(rng.randint(0, length), text)
+
+
+async def type_randomly(client: CollabClient, rng: random.Random, steps: int, *, drops: bool) -> None:
+    for _ in range(steps):
+        random_edit(client, rng)
+        await asyncio.sleep(rng.uniform(0, 0.03))
+        if drops and rng.random() < 0.04:
+            await client.drop_connection()
+
+
+def assert_exactly_once(client: CollabClient, start: int, head: int) -> None:
+    """The client saw every revision after ``start`` exactly once, in order."""
+    assert client.revisions == list(range(start + 1, head + 1)), client.client_id
+
+
+@pytest.fixture
+def team(make_user):
+    owner = make_user("ada")
+    doc = services.document_create(title="Shared", owner=owner, content="Once upon a time\n")
+    users = [owner]
+    for name in ("bob", "cy"):
+        user = make_user(name)
+        Membership.objects.create(document=doc, user=user, role="editor")
+        users.append(user)
+    return doc, users
+
+
+async def test_six_clients_with_delays_and_reconnects_converge(server, team, headers_for):
+    """Six clients type at random, three of them dropping their sockets now and then."""
+    doc, users = team
+    rng = random.Random(20261123)
+    clients = [CollabClient(server.ws(doc.pk), headers=headers_for(users[i % 3])) for i in range(6)]
+    for c in clients:
+        await c.connect()
+    start = clients[0].rev
+    await asyncio.gather(
+        *(type_randomly(c, random.Random(rng.random()), 40, drops=i % 2 == 0) for i, c in enumerate(clients))
+    )
+    for c in clients:
+        await c.wait_synced(timeout=30)
+    document = Document.objects.get(pk=doc.pk)
+    for c in clients:
+        await c.wait_for_rev(document.revision, timeout=30)
+    try:
+        for c in clients:
+            assert c.text == document.content
+            assert_exactly_once(c, start, document.revision)
+            assert c.errors == []
+    finally:
+        for c in clients:
+            await c.close()
+
+
+async def test_edits_made_while_the_server_restarts_are_not_lost(transactional_db, team, headers_for):
+    """A client keeps typing through a server restart; its edits land once afterwards."""
+    doc, users = team
+    server = Daphne().start()
+    try:
+        a = CollabClient(server.ws(doc.pk), headers=headers_for(users[0]), max_backoff=0.5)
+        b = CollabClient(server.ws(doc.pk), headers=headers_for(users[1]), max_backoff=0.5)
+        await a.connect()
+        await b.connect()
+        a.insert(0, "before ")
+        await a.wait_synced()
+        server.stop()
+        a.insert(len(a.text), "during😀")
+        b.insert(0, "B:")
+        await asyncio.sleep(0.5)
+        server.start()
+        await a.wait_synced(timeout=20)
+        await b.wait_synced(timeout=20)
+        document = Document.objects.get(pk=doc.pk)
+        await a.wait_for_rev(document.revision, timeout=20)
+        await b.wait_for_rev(document.revision, timeout=20)
+        assert a.text == b.text == document.content
+        assert document.content.count("during😀") == 1 and document.content.count("B:") == 1
+        assert document.content.count("before ") == 1
+        await a.close()
+        await b.close()
+    finally:
+        server.stop()
