@@ -8,8 +8,14 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_list(name: str, default: str) -> list[str]:
+    """Read a comma-separated setting from the environment."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -21,17 +27,29 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
-    "insecure-development-key-only-used-when-DJANGO_SECRET_KEY-is-unset"
-)
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
-    if h.strip()
-]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-used-when-DJANGO_SECRET_KEY-is-unset"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# The WebSocket origin check trusts ALLOWED_HOSTS, so a wildcard would admit any site.
+if not DEBUG and any("*" in host for host in ALLOWED_HOSTS):
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name hosts; '*' is refused outside debug")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 31_536_000))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "daphne",
@@ -150,6 +168,20 @@ COLLAB_MAX_COMPONENTS = int(os.environ.get("COLLAB_MAX_COMPONENTS", 100))
 # Ops per second per connection (token bucket refill) and the burst it allows.
 COLLAB_OPS_PER_SECOND = float(os.environ.get("COLLAB_OPS_PER_SECOND", 50))
 COLLAB_OPS_BURST = int(os.environ.get("COLLAB_OPS_BURST", 100))
+# Most code points one op may insert.
+COLLAB_MAX_INSERT_CHARS = int(os.environ.get("COLLAB_MAX_INSERT_CHARS", 500_000))
+# Open sockets one user may hold on one server process.
+COLLAB_MAX_SOCKETS_PER_USER = int(os.environ.get("COLLAB_MAX_SOCKETS_PER_USER", 20))
+# Refused messages within COLLAB_ABUSE_WINDOW seconds before a connection is closed
+# (4400 for bad messages, 4429 for rate-limited ops).
+COLLAB_ABUSE_LIMIT = int(os.environ.get("COLLAB_ABUSE_LIMIT", 50))
+COLLAB_ABUSE_WINDOW = float(os.environ.get("COLLAB_ABUSE_WINDOW", 10))
+# Bytes queued for a client that is not reading before its socket is dropped.
+COLLAB_MAX_BACKLOG_BYTES = int(os.environ.get("COLLAB_MAX_BACKLOG_BYTES", 8 * 1024 * 1024))
+# Seconds between checks that a socket's session is still signed in.
+COLLAB_SESSION_CHECK_SECONDS = float(os.environ.get("COLLAB_SESSION_CHECK_SECONDS", 30))
+# Whether people may create their own accounts at /accounts/signup/.
+COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", True)
 # How many revisions one catch-up reads from the database per query.
 COLLAB_CATCHUP_BATCH = 500
 

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class EditorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "editor"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the receivers)

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import time
 import zlib
+from collections import Counter, deque
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import fanout, protocol, selectors, services
+from . import access, fanout, protocol, selectors, services
 from .errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from .limits import TokenBucket
 
 log = logging.getLogger(__name__)
 
 PALETTE = ("#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#e8590c", "#0c8599", "#c2255c", "#5c940d")
+# Close codes of this server beyond the protocol's 44xx (see docs/protocol.md).
+CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4401, 4403, 4404
+CLOSE_ABUSE, CLOSE_RATE = 4400, 4429
+CLOSE_ROLE_CHANGED = 4000  # not 44xx: the client reconnects and learns its new role
+
+# Open sockets per user on this process, for COLLAB_MAX_SOCKETS_PER_USER.
+_sockets_per_user: Counter[int] = Counter()
 
 
 class DocumentConsumer(AsyncWebsocketConsumer):
@@ -29,25 +40,43 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.presence: dict | None = None
         self.role: str | None = None  # stays None on a refused connection
         self.group: str | None = None
+        self.counted = False
+        self.refusals: dict[str, deque[float]] = {"bad": deque(), "rate": deque()}
+        self.watch: asyncio.Task | None = None
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         try:
-            self.role = await database_sync_to_async(selectors.document_role)(
+            role = await database_sync_to_async(selectors.document_role)(
                 document_id=self.document_id, user=self.user
             )
         except selectors.DocumentNotFound:
-            await self.close(code=4404)
+            await self.close(code=CLOSE_NOT_FOUND)
             return
         except selectors.AccessDenied:
-            await self.close(code=4403)
+            await self.close(code=CLOSE_FORBIDDEN)
             return
+        if _sockets_per_user[self.user.pk] >= settings.COLLAB_MAX_SOCKETS_PER_USER:
+            await self.close(code=CLOSE_RATE)
+            return
+        _sockets_per_user[self.user.pk] += 1
+        self.counted = True
+        self.role = role
         self.group = fanout.group_name(self.document_id)
         self.bucket = TokenBucket(rate=settings.COLLAB_OPS_PER_SECOND, burst=settings.COLLAB_OPS_BURST)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(access.user_group(self.user.pk), self.channel_name)
+        self.watch = asyncio.get_running_loop().create_task(self._watch_session())
 
     async def disconnect(self, code) -> None:
+        if self.counted:
+            _sockets_per_user[self.user.pk] -= 1
+            if _sockets_per_user[self.user.pk] <= 0:
+                del _sockets_per_user[self.user.pk]
+            self.counted = False
+        if self.watch is not None:
+            self.watch.cancel()
         if self.feed is not None:
             self.feed.close()
             await self.channel_layer.group_send(
@@ -55,6 +84,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(access.user_group(self.user.pk), self.channel_name)
 
     # --- frames from the client ----------------------------------------------------
 
@@ -69,6 +99,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             message = protocol.parse(
                 text_data if bytes_data is None else bytes_data,
                 max_components=settings.COLLAB_MAX_COMPONENTS,
+                max_insert=settings.COLLAB_MAX_INSERT_CHARS,
             )
             # Dispatch on the parsed class, never on a name the client chose.
             if isinstance(message, protocol.Join):
@@ -79,6 +110,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 await self.on_presence(message)
         except CollabError as exc:
             await self.send(text_data=protocol.dumps(exc.as_message()))
+            await self._count_refusal(exc)
+        except selectors.AccessDenied:
+            await self.close(code=CLOSE_FORBIDDEN)
+        except selectors.DocumentNotFound:
+            await self.close(code=CLOSE_NOT_FOUND)
         except Exception:
             # A fault of the server, not of the message: the client reconnects and
             # resends, and exactly-once keeps a resent op from landing twice.
@@ -113,6 +149,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             raise ReadOnly("viewers cannot edit this document", seq=message.seq)
         if not self.bucket.take():
             raise RateLimited("too many ops; slow down", seq=message.seq)
+        # The service checks the role again inside its transaction.
         committed = await database_sync_to_async(services.operation_commit)(
             document_id=self.document_id,
             user=self.user,
@@ -139,6 +176,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def on_presence(self, message: protocol.Presence) -> None:
         if self.feed is None:
             raise NotJoined("send join first")
+        if not self.bucket.take():
+            raise RateLimited("too many messages; slow down")
         self.presence = {"rev": message.rev, "cursor": message.cursor}
         await self.channel_layer.group_send(self.group, self._presence_event())
 
@@ -161,7 +200,67 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.feed is not None and event["sender"] != self.channel_name and event["client"]:
             await self._send_frame(protocol.dumps({"type": "leave", "client": event["client"]}))
 
+    async def doc_access(self, event) -> None:
+        """Someone's access to the document changed: check this connection's again."""
+        if self.role is None or event.get("user_id") not in (None, self.user.pk):
+            return
+        await self._recheck_role()
+
+    async def user_signed_out(self, event) -> None:
+        """The user signed out: close the sockets of that session."""
+        if self.role is not None and event.get("session_key") in (None, self.scope["session"].session_key):
+            await self._close_for(CLOSE_UNAUTHENTICATED)
+
     # --- helpers ---------------------------------------------------------------------
+
+    async def _recheck_role(self) -> None:
+        try:
+            role = await database_sync_to_async(selectors.document_role)(
+                document_id=self.document_id, user=self.user
+            )
+        except selectors.DocumentNotFound:
+            await self._close_for(CLOSE_NOT_FOUND)
+        except selectors.AccessDenied:
+            await self._close_for(CLOSE_FORBIDDEN)
+        else:
+            if role != self.role:
+                await self._close_for(CLOSE_ROLE_CHANGED)
+
+    async def _watch_session(self) -> None:
+        """Close the socket once its session ends (signed out elsewhere, expired, or
+        the password changed); a signal only covers sign-outs through this server."""
+        interval = settings.COLLAB_SESSION_CHECK_SECONDS
+        try:
+            while self.role is not None:
+                await asyncio.sleep(interval * random.uniform(0.8, 1.0))
+                signed_in = await database_sync_to_async(access.session_is_signed_in)(
+                    session_key=self.scope["session"].session_key, user_id=self.user.pk
+                )
+                if not signed_in:
+                    await self._close_for(CLOSE_UNAUTHENTICATED)
+                    return
+                await self._recheck_role()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("session check of a socket to %s failed", self.document_id, exc_info=True)
+
+    async def _count_refusal(self, exc: CollabError) -> None:
+        """Close a connection that keeps sending what the server refuses."""
+        kind = "rate" if isinstance(exc, RateLimited) else "bad"
+        now = time.monotonic()
+        window = self.refusals[kind]
+        window.append(now)
+        while window and window[0] < now - settings.COLLAB_ABUSE_WINDOW:
+            window.popleft()
+        if len(window) > settings.COLLAB_ABUSE_LIMIT:
+            await self._close_for(CLOSE_RATE if kind == "rate" else CLOSE_ABUSE)
+
+    async def _close_for(self, code: int) -> None:
+        self.role = None  # ignore whatever the client still sends
+        if self.feed is not None:
+            self.feed.close()
+        await self.close(code=code)
 
     def _presence_event(self) -> dict:
         presence = self.presence or {"rev": self.feed.last_sent, "cursor": None}

@@ -50,7 +50,7 @@ def _int(value: Any, name: str, *, minimum: int, seq: int | None = None) -> int:
     return value
 
 
-def parse(frame: str | bytes | None, *, max_components: int) -> Message:
+def parse(frame: str | bytes | None, *, max_components: int, max_insert: int) -> Message:
     """Parse one client frame into a message, or raise the matching protocol error."""
     if not isinstance(frame, str):
         raise BadMessage("frames must be text frames holding one JSON object")
@@ -83,6 +83,9 @@ def parse(frame: str | bytes | None, *, max_components: int) -> Message:
             raise TooLarge(
                 f"an op holds at most {max_components} components, got {len(ops)}", seq=seq
             )
+        inserted = sum(len(c["insert"]) for c in ops if "insert" in c)
+        if inserted > max_insert:
+            raise TooLarge(f"an op inserts at most {max_insert} code points, got {inserted}", seq=seq)
         return SubmitOp(seq=seq, base=base, ops=ops)
     if kind == "presence":
         rev = _int(data.get("rev"), "rev", minimum=0)

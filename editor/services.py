@@ -17,8 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import ot
-from .errors import BadBase, BadOp, TooLarge
-from .models import Document, Operation
+from .errors import BadBase, BadOp, ReadOnly, TooLarge
+from .models import Document, Membership, Operation
+from .selectors import AccessDenied
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def operation_commit(
 def _commit_once(*, document_id, user, client, seq, base, ops) -> Committed:
     with transaction.atomic():
         document = _lock(document_id)
+        _authorise(document, user, seq=seq)
         earlier = _already_committed(document_id, user, client, seq)
         if earlier is not None:
             return earlier
@@ -84,7 +86,30 @@ def _commit_once(*, document_id, user, client, seq, base, ops) -> Committed:
 def _lock(document_id: str) -> Document:
     # On PostgreSQL this row lock queues writers of one document; on SQLite the
     # IMMEDIATE transaction already holds the database's write lock.
-    return Document.objects.select_for_update().only("id", "revision", "content").get(pk=document_id)
+    return (
+        Document.objects.select_for_update()
+        .only("id", "owner_id", "revision", "content")
+        .get(pk=document_id)
+    )
+
+
+def _authorise(document: Document, user, *, seq: int) -> None:
+    """Check the writer's role again, inside the transaction: it may have just changed."""
+    if document.owner_id == user.pk:
+        return
+    role = (
+        Membership.objects.filter(document_id=document.pk, user_id=user.pk)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role == Membership.Role.EDITOR:
+        return
+    # Staff who may change documents in the admin may edit them from anywhere.
+    if user.has_perm("editor.change_document"):
+        return
+    if role == Membership.Role.VIEWER:
+        raise ReadOnly("viewers cannot edit this document", seq=seq)
+    raise AccessDenied(document.pk)
 
 
 def _already_committed(document_id: str, user, client: str, seq: int) -> Committed | None:
@@ -141,6 +166,7 @@ def _store(document: Document, *, user, client: str, seq: int, op: list, content
 
 def document_create(*, title: str, owner: AbstractBaseUser, content: str = "") -> Document:
     """Create a document; initial text becomes revision 1 so history rebuilds it."""
+    ot.check_text(title, what="title")
     ot.check_text(content, what="content")
     with transaction.atomic():
         document = Document.objects.create(title=title, owner=owner)
