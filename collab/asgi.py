@@ -12,7 +12,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
+from collab import backlog  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
+
+backlog.install(settings.COLLAB_MAX_BACKLOG_BYTES)
 
 application = ProtocolTypeRouter(
     {

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils.crypto import get_random_string
 
 ROOT = Path(__file__).resolve().parent.parent
 # Test set-up code calls the ORM from async tests; the servers under test never do.
@@ -114,7 +115,9 @@ def session_headers(user, server: Daphne) -> dict[str, str]:
     """The headers a signed-in browser tab of ``user`` sends on the socket handshake."""
     client = Client()
     client.force_login(user)
-    return {"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": server.url}
+    csrf = get_random_string(32)  # Django accepts a client-chosen CSRF secret of 32 characters
+    cookie = f"sessionid={client.cookies['sessionid'].value}; csrftoken={csrf}"
+    return {"Cookie": cookie, "Origin": server.url}
 
 
 @pytest.fixture
@@ -156,3 +159,29 @@ def server_pair(transactional_db, request):
     yield servers
     for s in servers:
         s.stop()
+
+
+# Small limits, so each can be hit quickly by a test.
+LIMITED_ENV = {
+    "COLLAB_MAX_DOCUMENT_CHARS": "200",
+    "COLLAB_MAX_INSERT_CHARS": "50",
+    "COLLAB_OPS_PER_SECOND": "2",
+    "COLLAB_OPS_BURST": "3",
+    "COLLAB_MAX_SOCKETS_PER_USER": "3",
+    "COLLAB_ABUSE_LIMIT": "8",
+    "COLLAB_SESSION_CHECK_SECONDS": "1",
+    "COLLAB_MAX_BACKLOG_BYTES": "262144",
+}
+
+
+@pytest.fixture(scope="session")
+def limited_daphne(django_db_setup, django_db_blocker):
+    """A daphne whose limits are small (see LIMITED_ENV)."""
+    server = Daphne(**LIMITED_ENV).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def limited_server(limited_daphne, transactional_db):
+    return limited_daphne

@@ -1,0 +1,234 @@
+"""The socket's gatekeeping and limits, each rule over a real daphne."""
+
+import asyncio
+import socket
+
+import pytest
+from django.contrib.sessions.models import Session
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from editor import services
+from editor.models import Document, Membership
+
+from . import http
+from .conftest import Daphne
+from .wire import Wire
+
+OP = {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]}
+
+
+@pytest.fixture
+def ada(make_user):
+    return make_user("ada")
+
+
+@pytest.fixture
+def doc(ada):
+    return services.document_create(title="Notes", owner=ada, content="hello")
+
+
+def text_of(doc) -> tuple[int, str]:
+    d = Document.objects.get(pk=doc.pk)
+    return d.revision, d.content
+
+
+async def closed_with(wire: Wire, timeout: float = 5) -> int | None:
+    """Wait for the server to close the socket; the close code, None if it just hung up."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await wire.recv(timeout)
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", None])
+async def test_foreign_or_missing_origin_is_refused_at_the_handshake(server, doc, headers_for, ada, origin):
+    """A page on another site cannot open a socket with the user's cookie (HTTP 403)."""
+    headers = headers_for(ada)
+    del headers["Origin"]
+    if origin:
+        headers["Origin"] = origin
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(server.ws(doc.pk), additional_headers=headers)
+    assert refused.value.response.status_code == 403
+
+
+async def test_revoking_access_closes_open_sockets_within_a_second(server, doc, headers_for, ada, make_user):
+    """The owner revokes a member from the editor page; the member's socket closes with 4403."""
+    bob = make_user("bob")
+    Membership.objects.create(document=doc, user=bob, role="editor")
+    async with Wire(server.ws(doc.pk), headers_for(bob)) as b:
+        await b.join("b")
+        status = http.post(server.url, f"/documents/{doc.pk}/sharing/",
+                           {"action": "revoke", "username": "bob"}, cookie=headers_for(ada)["Cookie"])
+        assert status == 302
+        assert await closed_with(b, timeout=1.0) == 4403
+    assert not Membership.objects.filter(user=bob).exists()
+
+
+async def test_downgrade_to_viewer_reconnects_the_socket_as_viewer(server, doc, headers_for, ada, make_user):
+    """A changed role closes with a reconnectable code; the next join says viewer."""
+    bob = make_user("bob")
+    Membership.objects.create(document=doc, user=bob, role="editor")
+    async with Wire(server.ws(doc.pk), headers_for(bob)) as b:
+        await b.join("b")
+        http.post(server.url, f"/documents/{doc.pk}/sharing/",
+                  {"action": "set", "username": "bob", "role": "viewer"}, cookie=headers_for(ada)["Cookie"])
+        assert await closed_with(b, timeout=1.0) == 4000
+    async with Wire(server.ws(doc.pk), headers_for(bob)) as b:
+        assert (await b.join("b"))[-1]["role"] == "viewer"
+        await b.send(OP)
+        assert (await b.recv())["code"] == "read_only"
+    assert text_of(doc) == (1, "hello")
+
+
+async def test_only_the_owner_can_share(server, doc, headers_for, make_user):
+    """A member cannot add people; the sharing endpoint answers 404 to non-owners."""
+    bob = make_user("bob")
+    make_user("eve")
+    Membership.objects.create(document=doc, user=bob, role="editor")
+    status = http.post(server.url, f"/documents/{doc.pk}/sharing/",
+                       {"action": "set", "username": "eve", "role": "editor"}, cookie=headers_for(bob)["Cookie"])
+    assert status == 404
+    assert not Membership.objects.filter(user__username="eve").exists()
+
+
+async def test_signing_out_closes_that_sessions_sockets(server, doc, headers_for, ada):
+    """POST /accounts/logout/ closes the session's sockets with 4401."""
+    headers = headers_for(ada)
+    async with Wire(server.ws(doc.pk), headers) as a:
+        await a.join("a")
+        assert http.post(server.url, "/accounts/logout/", {}, cookie=headers["Cookie"]) == 302
+        assert await closed_with(a, timeout=2.0) == 4401
+
+
+async def test_an_ended_session_closes_its_sockets(limited_server, doc, headers_for, ada):
+    """A session removed on the server side (expired, flushed) closes the socket with 4401."""
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+        await a.join("a")
+        Session.objects.all().delete()
+        assert await closed_with(a, timeout=5.0) == 4401
+
+
+async def test_document_size_limit(limited_server, doc, headers_for, ada):
+    """An op that would grow the document past its limit gets too_large."""
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+        await a.join("a")
+        rev = 1
+        for seq in range(1, 4):
+            await a.send({"type": "op", "seq": seq, "base": rev, "ops": [{"pos": 0, "insert": "y" * 50}]})
+            rev = (await a.recv_until("ack"))[-1]["rev"]
+        await asyncio.sleep(1.1)  # let the rate limiter refill
+        await a.send({"type": "op", "seq": 4, "base": rev, "ops": [{"pos": 0, "insert": "z" * 50}]})
+        error = await a.recv()
+    assert (error["code"], error["seq"]) == ("too_large", 4)
+    assert text_of(doc) == (4, "y" * 150 + "hello")
+
+
+async def test_inserted_text_per_op_limit(limited_server, doc, headers_for, ada):
+    """An op inserting more than the per-op limit gets too_large."""
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+        await a.join("a")
+        await a.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "y" * 51}]})
+        assert (await a.recv())["code"] == "too_large"
+    assert text_of(doc) == (1, "hello")
+
+
+async def test_rate_limit_then_4429_for_a_client_that_keeps_going(limited_server, doc, headers_for, ada):
+    """Ops beyond the bucket get rate_limited; a flood of them closes with 4429."""
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+        await a.join("a")
+        for seq in range(1, 40):
+            await a.send({"type": "op", "seq": seq, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})
+        codes = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                message = await a.recv()
+                codes.append(message.get("code") or message["type"])
+    assert codes[:3] == ["ack", "ack", "ack"] and "rate_limited" in codes
+    assert closed.value.rcvd.code == 4429
+    assert text_of(doc)[0] == 4
+
+
+async def test_a_stream_of_bad_messages_closes_with_4400(limited_server, doc, headers_for, ada):
+    """Each bad message gets its error; a client that keeps at it is closed with 4400."""
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+        await a.join("a")
+        for _ in range(20):
+            await a.send("{not json")
+        codes = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                codes.append((await a.recv())["code"])
+    assert set(codes) == {"bad_json"} and len(codes) >= 8
+    assert closed.value.rcvd.code == 4400
+    assert text_of(doc) == (1, "hello")
+
+
+async def test_open_sockets_per_user_are_limited(limited_server, doc, headers_for, ada):
+    """A user's sockets beyond the limit are closed with 4429; the others keep working."""
+    wires = [await Wire(limited_server.ws(doc.pk), headers_for(ada)).__aenter__() for _ in range(4)]
+    try:
+        for w in wires[:3]:
+            await w.join()
+        assert await closed_with(wires[3]) == 4429
+    finally:
+        for w in wires:
+            await w.ws.close()
+
+
+async def test_a_frame_over_the_limit_is_refused_by_daphne(server, doc, headers_for, ada):
+    """daphne closes a socket that sends a frame over the frame limit (1009), nothing changes."""
+    async with Wire(server.ws(doc.pk), headers_for(ada)) as a:
+        await a.join("a")
+        big = '{"type":"op","seq":1,"base":1,"ops":[{"pos":0,"insert":"' + "x" * (1024 * 1024) + '"}]}'
+        await a.send(big)
+        assert await closed_with(a) in (1009, None)  # daphne may drop without a close frame
+    assert text_of(doc) == (1, "hello")
+
+
+def raw_handshake(port: int, path: str, headers: dict[str, str]) -> socket.socket:
+    """Open a WebSocket by hand and return the socket, which the test then never reads."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.connect(("127.0.0.1", port))
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    assert b" 101 " in sock.recv(1024)
+    join = b'{"type":"join","client":"stalled","since":null}'
+    sock.sendall(bytes([0x81, 0x80 | len(join)]) + b"\0\0\0\0" + join)  # masked with a zero key
+    return sock
+
+
+async def test_a_client_that_stops_reading_is_dropped(transactional_db, doc, headers_for, ada):
+    """Broadcasts pile up for a stalled reader until its backlog passes the limit; then it is cut off."""
+    server = Daphne(COLLAB_MAX_BACKLOG_BYTES=str(256 * 1024)).start()
+    try:
+        stalled = raw_handshake(server.port, f"/ws/documents/{doc.pk}/", headers_for(ada))
+        block = "y" * 200_000
+        async with Wire(server.ws(doc.pk), headers_for(ada)) as a:
+            await a.join("a")
+            rev = 1
+            for seq in range(1, 61):  # about 12 MB of broadcasts
+                ops = [{"pos": 0, "insert": block}] if seq % 2 else [{"pos": 0, "delete": len(block)}]
+                await a.send({"type": "op", "seq": seq, "base": rev, "ops": ops})
+                rev = (await a.recv_until("ack"))[-1]["rev"]
+        assert Document.objects.get(pk=doc.pk).revision == 61
+        # Reading now: the stream ends (reset or EOF) well before every revision arrived.
+        stalled.settimeout(5)
+        received = 0
+        try:
+            while chunk := stalled.recv(1 << 20):
+                received += len(chunk)
+            ended_by = "eof"
+        except ConnectionResetError:
+            ended_by = "reset"
+        except TimeoutError:
+            ended_by = "still open"
+        stalled.close()
+        assert ended_by in ("reset", "eof")
+        assert received < 6_000_000
+    finally:
+        server.stop()
