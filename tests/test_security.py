@@ -232,3 +232,31 @@ async def test_a_client_that_stops_reading_is_dropped(transactional_db, doc, hea
         assert received < 6_000_000
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("server_pair", ["redis"], indirect=True)
+async def test_revocation_reaches_sockets_on_another_process(server_pair, doc, headers_for, ada, make_user):
+    """Revoked on one daphne, the member's socket on the other closes within a second."""
+    one, two = server_pair
+    bob = make_user("bob")
+    Membership.objects.create(document=doc, user=bob, role="editor")
+    async with Wire(two.ws(doc.pk), headers_for(bob)) as b:
+        await b.join("b")
+        http.post(one.url, f"/documents/{doc.pk}/sharing/", {"action": "revoke", "username": "bob"},
+                  cookie=headers_for(ada)["Cookie"])
+        assert await closed_with(b, timeout=1.0) == 4403
+
+
+@pytest.mark.parametrize("server_pair", ["none"], indirect=True)
+async def test_every_op_is_authorised_again_even_if_no_notice_arrives(server_pair, doc, headers_for, ada, make_user):
+    """With no shared channel layer the notice is lost, yet the revoked member's next op is refused."""
+    one, two = server_pair
+    bob = make_user("bob")
+    Membership.objects.create(document=doc, user=bob, role="editor")
+    async with Wire(two.ws(doc.pk), headers_for(bob)) as b:
+        await b.join("b")
+        http.post(one.url, f"/documents/{doc.pk}/sharing/", {"action": "revoke", "username": "bob"},
+                  cookie=headers_for(ada)["Cookie"])
+        await b.send(OP)
+        assert await closed_with(b, timeout=2.0) == 4403
+    assert text_of(doc) == (1, "hello")
