@@ -1,0 +1,23 @@
+"""The documentation keeps up with the code."""
+
+import re
+
+from django.conf import settings
+
+from .conftest import ROOT
+
+
+def test_every_limit_setting_is_documented():
+    """Each COLLAB_* setting appears in docs/protocol.md."""
+    documented = (ROOT / "docs" / "protocol.md").read_text()
+    names = [name for name in dir(settings) if name.startswith("COLLAB_")]
+    assert names and [n for n in names if n not in documented] == []
+
+
+def test_every_error_code_is_documented():
+    """Each error code the server can send appears in the protocol page's table."""
+    documented = (ROOT / "docs" / "protocol.md").read_text()
+    source = (ROOT / "editor" / "errors.py").read_text()
+    codes = re.findall(r'code = "(\w+)"', source)
+    codes = sorted(set(codes))
+    assert len(codes) == 8 and [c for c in codes if f"`{c}`" not in documented] == []
