@@ -5,6 +5,7 @@ layer. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL`` to channels-redis.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -100,6 +101,8 @@ if os.environ.get("DATABASE_URL"):
     DATABASES = {
         "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)
     }
+    # One test database per test run, so two runs on one machine do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
     DATABASES = {
         "default": {
@@ -119,7 +122,11 @@ else:
                 ),
             },
             # A file, not memory: the tests' daphne processes open the same database.
-            "TEST": {"NAME": os.environ.get("COLLAB_SQLITE_TEST_PATH", str(BASE_DIR / "test-db.sqlite3"))},
+            # One per test run, so two runs on one machine do not share it.
+            "TEST": {
+                "NAME": os.environ.get("COLLAB_SQLITE_TEST_PATH")
+                or str(Path(tempfile.gettempdir()) / f"collab-test-{os.getpid()}.sqlite3")
+            },
         }
     }
 

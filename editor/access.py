@@ -42,7 +42,7 @@ def session_is_signed_in(*, session_key: str | None, user_id: int) -> bool:
 
 def announce_access_changed(*, document_id: str, user_id: int | None) -> None:
     """Make sockets of ``user_id`` (or of everyone, for None) on the document re-check."""
-    _group_send(group_name(document_id), {"type": "doc.access", "user_id": user_id})
+    _group_send(group_name(document_id), {"type": "doc.access", "document": document_id, "user_id": user_id})
 
 
 def announce_signed_out(*, user_id: int, session_key: str | None) -> None:

@@ -35,9 +35,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.document_id = self.scope["url_route"]["kwargs"]["document_id"]
         self.user = self.scope.get("user")
-        self.feed: fanout.RevisionFeed | None = None
+        self.feed: fanout.Feed | None = None
+        self.hub: fanout.Hub | None = None
         self.client_id: str | None = None
-        self.presence: dict | None = None
         self.role: str | None = None  # stays None on a refused connection
         self.group: str | None = None
         self.counted = False
@@ -65,7 +65,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.role = role
         self.group = fanout.group_name(self.document_id)
         self.bucket = TokenBucket(rate=settings.COLLAB_OPS_PER_SECOND, burst=settings.COLLAB_OPS_BURST)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(access.user_group(self.user.pk), self.channel_name)
         self.watch = asyncio.get_running_loop().create_task(self._watch_session())
 
@@ -78,12 +77,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.watch is not None:
             self.watch.cancel()
         if self.feed is not None:
-            self.feed.close()
-            await self.channel_layer.group_send(
-                self.group, {"type": "doc.leave", "client": self.client_id, "sender": self.channel_name}
-            )
+            await self._leave()
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.channel_layer.group_discard(access.user_group(self.user.pk), self.channel_name)
 
     # --- frames from the client ----------------------------------------------------
@@ -109,7 +104,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             else:
                 await self.on_presence(message)
         except CollabError as exc:
-            await self.send(text_data=protocol.dumps(exc.as_message()))
+            await self._reply(exc.as_message())
             await self._count_refusal(exc)
         except selectors.AccessDenied:
             await self.close(code=CLOSE_FORBIDDEN)
@@ -123,24 +118,43 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def on_join(self, message: protocol.Join) -> None:
         if self.feed is not None and message.client != self.client_id:
-            self.feed.close()
-            self.feed = None
+            await self._leave()
         if self.feed is None:
             self.client_id = message.client
-            self.feed = fanout.RevisionFeed(
+            self.feed = fanout.Feed(
                 document_id=self.document_id,
                 user_id=self.user.pk,
                 client=message.client,
                 send=self._send_frame,
                 max_frame=settings.COLLAB_MAX_FRAME_BYTES,
                 batch=settings.COLLAB_CATCHUP_BATCH,
+                on_event=self._on_access_event,
             )
-        await self.feed.join(message.since, role=self.role)
-        # Introduce this connection to every other one, on every process; each answers
-        # with its own presence, so the newcomer learns who is here.
-        await self.channel_layer.group_send(
-            self.group, {**self._presence_event(), "type": "doc.arrival"}
-        )
+            # Attached before the catch-up is read, so no revision falls in between.
+            self.hub = await fanout.hubs.attach(self.feed)
+        rev = await self.feed.join(message.since, role=self.role)
+        self.feed.presence = self.presence_message(rev=rev, cursor=None)
+        await self._introduce()
+
+    async def _introduce(self) -> None:
+        """Tell everyone else, on every process, that this connection is here, and
+        tell it who else is (each other connection answers with its presence)."""
+        encoded = protocol.dumps(self.feed.presence)
+        self.hub.push(encoded, skip=self.feed.id)
+        for other in list(self.hub.feeds.values()):
+            if other is not self.feed and other.presence is not None:
+                self.feed.push(protocol.dumps(other.presence))
+        await self.feed.flush()
+        await self.hub.announce({"type": "arrival", "from": self.feed.id, "encoded": encoded})
+
+    async def _leave(self) -> None:
+        feed, self.feed = self.feed, None
+        await fanout.hubs.detach(feed)
+        if feed.last_sent is not None and self.hub is not None:
+            encoded = protocol.dumps({"type": "leave", "client": feed.client})
+            self.hub.push(encoded)
+            await self.hub.announce({"type": "leave", "encoded": encoded})
+        self.hub = None
 
     async def on_op(self, message: protocol.SubmitOp) -> None:
         if self.feed is None:
@@ -160,7 +174,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         )
         if committed.duplicate:
             # A reply to a resend: the ack is repeated even if this connection sent it.
-            await self.send(text_data=protocol.dumps(protocol.ack_message(seq=message.seq, rev=committed.revision)))
+            await self._reply(protocol.ack_message(seq=message.seq, rev=committed.revision))
             return
         announcement = protocol.op_message(
             rev=committed.revision,
@@ -170,41 +184,25 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             user_name=self.user.get_username(),
             ops=committed.ops,
         )
-        await self.feed.offer(announcement)
-        await fanout.publish(self.channel_layer, self.document_id, announcement)
+        # The ack reaches this connection through its feed, in revision order.
+        await self.hub.publish([announcement])
 
     async def on_presence(self, message: protocol.Presence) -> None:
         if self.feed is None:
             raise NotJoined("send join first")
         if not self.bucket.take():
             raise RateLimited("too many messages; slow down")
-        self.presence = {"rev": message.rev, "cursor": message.cursor}
-        await self.channel_layer.group_send(self.group, self._presence_event())
+        self.feed.presence = self.presence_message(rev=message.rev, cursor=message.cursor)
+        encoded = protocol.dumps(self.feed.presence)
+        self.hub.push(encoded, skip=self.feed.id)
+        await self.hub.announce({"type": "presence", "encoded": encoded})
 
     # --- events from the channel layer (names chosen by the server alone) -------
 
-    async def doc_revision(self, event) -> None:
-        if self.feed is not None:
-            await self.feed.offer(event["message"])
-
-    async def doc_presence(self, event) -> None:
-        if self.feed is not None and event["sender"] != self.channel_name:
-            await self._send_frame(protocol.dumps(event["message"]))
-
-    async def doc_arrival(self, event) -> None:
-        if self.feed is not None and event["sender"] != self.channel_name:
-            await self._send_frame(protocol.dumps(event["message"]))
-            await self.channel_layer.send(event["sender"], self._presence_event())
-
-    async def doc_leave(self, event) -> None:
-        if self.feed is not None and event["sender"] != self.channel_name and event["client"]:
-            await self._send_frame(protocol.dumps({"type": "leave", "client": event["client"]}))
-
-    async def doc_access(self, event) -> None:
+    async def _on_access_event(self, event) -> None:
         """Someone's access to the document changed: check this connection's again."""
-        if self.role is None or event.get("user_id") not in (None, self.user.pk):
-            return
-        await self._recheck_role()
+        if self.role is not None:
+            await self._recheck_role()
 
     async def user_signed_out(self, event) -> None:
         """The user signed out: close the sockets of that session."""
@@ -258,19 +256,23 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _close_for(self, code: int) -> None:
         self.role = None  # ignore whatever the client still sends
-        if self.feed is not None:
-            self.feed.close()
         await self.close(code=code)
 
-    def _presence_event(self) -> dict:
-        presence = self.presence or {"rev": self.feed.last_sent, "cursor": None}
+    def presence_message(self, *, rev: int, cursor: dict | None) -> dict:
+        """This connection's ``presence`` message as others receive it."""
         user = {
             "id": self.user.pk,
             "name": self.user.get_username(),
             "color": PALETTE[zlib.crc32(str(self.user.pk).encode()) % len(PALETTE)],
         }
-        message = {"type": "presence", "client": self.client_id, "user": user, **presence}
-        return {"type": "doc.presence", "sender": self.channel_name, "message": message}
+        return {"type": "presence", "client": self.client_id, "user": user, "rev": rev, "cursor": cursor}
+
+    async def _reply(self, message: dict) -> None:
+        """Answer the client, in order with what its feed already queued."""
+        if self.feed is not None:
+            await self.feed.reply(message)
+        else:
+            await self.send(text_data=protocol.dumps(message))
 
     async def _send_frame(self, frame: str) -> None:
         await self.send(text_data=frame)
