@@ -42,6 +42,14 @@ def group_name(document_id: str) -> str:
     return f"doc.{document_id}"
 
 
+async def publish(channel_layer, document_id: str, message: dict) -> None:
+    """Announce a revision committed outside a hub (the admin, scripts) to every process."""
+    await channel_layer.group_send(
+        group_name(document_id),
+        {"type": "revisions", "origin": None, "document": document_id, "messages": [message]},
+    )
+
+
 def revision_message(revision: selectors.Revision) -> dict:
     """The ``op`` message of a stored revision."""
     return protocol.op_message(
