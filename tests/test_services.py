@@ -120,3 +120,19 @@ def test_rebase_breaks_ties_as_a_client_rebasing_op_by_op_does(ada):
         text = ot.apply(text, committed)
     doc.refresh_from_db()
     assert doc.content == text == "CY"
+
+
+def test_createdocument_command_prints_the_new_id(ada, tmp_path):
+    """manage.py createdocument makes a document owned by the user, with the file's text."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    source = tmp_path / "notes.txt"
+    source.write_text("first line\nsecond 😀\n", encoding="utf-8")
+    out = StringIO()
+    call_command("createdocument", "Notes", owner="ada", content_file=source, stdout=out)
+    doc = Document.objects.get(pk=out.getvalue().strip())
+    assert (doc.title, doc.owner, doc.content, doc.revision) == ("Notes", ada, "first line\nsecond 😀\n", 1)
+    with pytest.raises(CommandError, match="no user named"):
+        call_command("createdocument", "X", owner="nobody")
