@@ -85,3 +85,28 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}@{self.revision}"
+
+
+class Connection(models.Model):
+    """An open WebSocket to a document on some server process (see ``editor.presence``).
+
+    A row lives from the socket's join to its disconnect. A process that dies without
+    running disconnect leaves its rows behind; ``seen`` (refreshed by a heartbeat)
+    tells live rows from such leftovers, which readers ignore and writers prune.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="connections")
+    # The consumer's channel name: unique across processes on one channel layer.
+    channel_name = models.CharField(max_length=200, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections"
+    )
+    client = models.CharField(max_length=64)
+    opened = models.DateTimeField()
+    seen = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["document", "seen"], name="connection_document_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.document_id} ({self.client})"

@@ -8,15 +8,18 @@ can be read (and later batched) on its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import ot
+from . import diff, fanout, ot, protocol, selectors
 from .errors import BadBase, BadOp, ReadOnly, TooLarge
 from .models import Document, Membership, Operation
 from .selectors import AccessDenied
@@ -181,3 +184,103 @@ def document_create(*, title: str, owner: AbstractBaseUser, content: str = "") -
             )
             document.refresh_from_db()
     return document
+
+
+# --- whole-text edits: the admin, scripts ---------------------------------------------
+
+
+def document_replace_text(
+    *, document_id: str, user: AbstractBaseUser, base: int, text: str, client: str
+) -> Committed | None:
+    """Make the text read ``text``, as edited by ``user`` against revision ``base``.
+
+    The change from the text at ``base`` to ``text`` becomes one op (see
+    :func:`editor.diff.text_diff`) committed by :func:`operation_commit` under
+    (``user``, ``client``, seq 1): it is rebased over everything committed since
+    ``base``, so nothing typed meanwhile is lost, and a resubmission with the same
+    ``client`` is recognised. The revision is announced to open sockets once the
+    transaction commits. Returns None when ``text`` is the text at ``base``.
+    """
+    try:
+        ot.check_text(text, what="text")
+    except ot.OperationError as exc:
+        raise BadOp(str(exc)) from None
+    head, content = selectors.document_snapshot(document_id=document_id)
+    if not 0 <= base <= head:
+        raise BadBase(f"base {base} is not a revision of the document (0 to {head})")
+    # The history is immutable, so the text at base can be read outside any lock.
+    if base == head:
+        old = content
+    else:
+        old = selectors.document_at_revision(document_id=document_id, revision=base)
+    return _text_change_commit(
+        document_id=document_id, user=user, client=client, base=base, old=old, new=text
+    )
+
+
+def document_restore(
+    *, document_id: str, user: AbstractBaseUser, revision: int, client: str
+) -> Committed | None:
+    """Make the text what it was at ``revision``, as one new revision by ``user``.
+
+    The history is never rewritten: the difference from the current text is
+    committed as one more op. The document stays locked from reading its current text
+    to storing the op, so the result is exactly the old text even while people type.
+    Returns None when the text already is the text at ``revision``.
+    """
+    head = selectors.document_head(document_id=document_id)
+    if not 0 <= revision <= head:
+        raise BadBase(f"revision {revision} is not a revision of the document (0 to {head})")
+    target = selectors.document_at_revision(document_id=document_id, revision=revision)
+    with transaction.atomic():
+        document = _lock(document_id)
+        return _text_change_commit(
+            document_id=document_id,
+            user=user,
+            client=client,
+            base=document.revision,
+            old=document.content,
+            new=target,
+        )
+
+
+def _text_change_commit(
+    *, document_id: str, user, client: str, base: int, old: str, new: str
+) -> Committed | None:
+    ops = diff.text_diff(old, new, max_components=settings.COLLAB_MAX_COMPONENTS)
+    if not ops:
+        return None
+    committed = operation_commit(
+        document_id=document_id, user=user, client=client, seq=1, base=base, ops=ops
+    )
+    if not committed.duplicate:
+        message = protocol.op_message(
+            rev=committed.revision,
+            client=client,
+            seq=1,
+            user_id=user.pk,
+            user_name=user.get_username(),
+            ops=committed.ops,
+        )
+        # Sockets must never hear of a revision that could still be rolled back.
+        transaction.on_commit(lambda: _publish(document_id, message), robust=True)
+    return committed
+
+
+def _publish(document_id: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(fanout.publish)(layer, document_id, message)
+    else:
+        # Sync code on an event loop's thread (a shell, a test) cannot block on that
+        # loop; the announcement is scheduled on it instead.
+        task = loop.create_task(fanout.publish(layer, document_id, message))
+        _publishing.add(task)
+        task.add_done_callback(_publishing.discard)
+
+
+_publishing: set[asyncio.Task] = set()
