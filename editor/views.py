@@ -1,29 +1,44 @@
 """Pages: the list of a user's documents and the editor page."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from . import selectors, services
+from . import ot, selectors, services
 from .models import Document
+
+# Room in a frame for everything around the inserted text of one op (the envelope and
+# up to COLLAB_MAX_COMPONENTS components), in bytes.
+FRAME_OVERHEAD = 8192
 
 
 @login_required
 def document_list(request):
     """The user's own and shared documents, newest first; POST creates one."""
+    error = None
     if request.method == "POST":
         title = (request.POST.get("title") or "").strip()[:200] or "Untitled"
-        document = services.document_create(title=title, owner=request.user)
-        return redirect("editor:document_detail", document_id=document.pk)
+        try:
+            document = services.document_create(title=title, owner=request.user)
+        except ot.OperationError:
+            error = "A title cannot hold that character."
+        else:
+            return redirect("editor:document_detail", document_id=document.pk)
     documents = (
         Document.objects.filter(Q(owner=request.user) | Q(memberships__user=request.user))
         .distinct()
         .select_related("owner")
-        .only("id", "title", "revision", "updated", "owner__username")
+        .only("id", "title", "updated", "owner__username")
         .order_by("-updated")
     )
-    return render(request, "editor/document_list.html", {"documents": documents})
+    return render(
+        request,
+        "editor/document_list.html",
+        {"documents": documents, "error": error},
+        status=400 if error else 200,
+    )
 
 
 @login_required
@@ -33,5 +48,14 @@ def document_detail(request, document_id: str):
         role = selectors.document_role(document_id=document_id, user=request.user)
     except (selectors.DocumentNotFound, selectors.AccessDenied):
         raise Http404("No such document") from None
-    document = Document.objects.only("id", "title", "revision").get(pk=document_id)
-    return render(request, "editor/document_detail.html", {"document": document, "role": role})
+    document = Document.objects.only("id", "title", "revision", "owner_id").get(pk=document_id)
+    # The browser splits a large edit into ops the server accepts: within the component
+    # and insert limits, and small enough for one frame even if every code point of the
+    # text were sent as a 6-byte JSON escape.
+    fits_a_frame = (settings.COLLAB_MAX_FRAME_BYTES - FRAME_OVERHEAD) // 6
+    limits = {
+        "components": settings.COLLAB_MAX_COMPONENTS,
+        "insert": max(1, min(settings.COLLAB_MAX_INSERT_CHARS, fits_a_frame)),
+    }
+    context = {"document": document, "role": role, "limits": limits}
+    return render(request, "editor/document_detail.html", context)

@@ -1,0 +1,422 @@
+/**
+ * The editing state machine of one browser tab, version 1 of the wire protocol.
+ *
+ * It mirrors editor/client.py and has no DOM and no socket: the page feeds it server
+ * messages (`receive`), tells it when the connection opens and closes, and gives it a
+ * `send(message)` function. Three states, as in ot.js:
+ *
+ *   synchronized               nothing in flight
+ *   awaiting ack               one op in flight (`outstanding`)
+ *   awaiting ack with buffer   one op in flight, later local edits composed (`buffer`)
+ *
+ * and a transient fourth, "buffered": edits with nothing in flight, while disconnected
+ * or while the next send waits out the spacing between ops.
+ *
+ * Every op from the server is transformed against the outstanding op and then the
+ * buffer before it is applied locally; the server's op is always the first argument
+ * of ot.transform, so its inserts win ties exactly as they do on the server.
+ *
+ * Resolutions of edge cases follow editor/client.py:
+ *
+ * - A snapshot that differs from the text the client holds discards pending edits
+ *   (they cannot be rebased onto an unknown difference); an identical one keeps them.
+ * - After an `error` on the outstanding op the client drops it and its buffer, resets
+ *   to the last revision and re-joins on the same socket; until the `ready`, revisions
+ *   it already holds are skipped. Anywhere else a revision other than rev + 1 is a
+ *   ProtocolViolation.
+ * - An `ack` of a seq that is not outstanding is ignored when its revision is one the
+ *   client holds; when it is the next revision (an op given up on was committed after
+ *   all) the client re-joins with `since: null` for a snapshot.
+ * - An outstanding op transformed into nothing is not resent after a reconnection.
+ * - A server `op` with `ops: []` is a revision that changes nothing.
+ *
+ * Two additions, because a refused op is dropped with the user's edit in it: op sends
+ * are spaced at least `minInterval` ms apart (edits made meanwhile are buffered), so
+ * fast typing on a fast link stays under the server's rate limit; and an op larger
+ * than the server's limits on components or inserted text is sent in pieces.
+ */
+
+import * as ot from "./ot.js";
+
+/** The server broke the protocol; the client stops, since going on could only diverge. */
+export class ProtocolViolation extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ProtocolViolation";
+  }
+}
+
+const NOOP = () => {};
+
+/**
+ * Split `op` into [head, tail] so that head holds at most `maxComponents` components
+ * and inserts at most `maxInsert` code points; tail (null when nothing is left) applies
+ * after head. Components are sequential, so any cut between them is valid, and an
+ * insert can be cut into two inserts one after the other.
+ */
+export function splitOp(op, { maxComponents, maxInsert }) {
+  const head = [];
+  let budget = maxInsert;
+  let index = 0;
+  for (; index < op.length && head.length < maxComponents; index++) {
+    const comp = op[index];
+    if (!("insert" in comp)) {
+      head.push(comp);
+      continue;
+    }
+    const size = ot.length(comp.insert);
+    if (size <= budget) {
+      head.push(comp);
+      budget -= size;
+      continue;
+    }
+    if (budget > 0) {
+      const cut = ot.offset(comp.insert, budget);
+      head.push({ pos: comp.pos, insert: comp.insert.slice(0, cut) });
+      const rest = [{ pos: comp.pos + budget, insert: comp.insert.slice(cut) }, ...op.slice(index + 1)];
+      return [head, rest];
+    }
+    break;
+  }
+  return [head, index < op.length ? op.slice(index) : null];
+}
+
+/** A random client id: 22 characters of [A-Za-z0-9_-]. */
+export function newClientId() {
+  const bytes = new Uint8Array(22);
+  globalThis.crypto.getRandomValues(bytes);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  return Array.from(bytes, (b) => alphabet[b & 63]).join("");
+}
+
+export class CollabClient {
+  /**
+   * @param {object} options
+   * @param {string} options.clientId  stable across this tab's reconnections
+   * @param {(message: object) => void} options.send  sends one message, if connected
+   * @param {(ops: object[]) => void} [options.onRemote]  apply ops to the local text
+   * @param {(text: string) => void} [options.onReset]  replace the local text
+   * @param {() => void} [options.onPending]  the pending edits (or seq) changed
+   * @param {() => void} [options.onChange]  anything changed (after each message)
+   * @param {number} [options.minInterval]  least ms between two op sends
+   * @param {number} [options.maxComponents]  most components in one op sent
+   * @param {number} [options.maxInsert]  most code points one op sent inserts
+   */
+  constructor({
+    clientId,
+    send,
+    onRemote = NOOP,
+    onReset = NOOP,
+    onPending = NOOP,
+    onChange = NOOP,
+    minInterval = 25,
+    maxComponents = 100,
+    maxInsert = 100_000,
+    now = () => Date.now(),
+    setTimer = (fn, ms) => setTimeout(fn, ms),
+    clearTimer = (id) => clearTimeout(id),
+  }) {
+    this.clientId = clientId;
+    this.text = ""; // the local text, including edits not acknowledged yet
+    this.rev = null; // the last revision held; null before the first snapshot
+    this.serverText = ""; // the text at rev
+    this.role = null;
+    this.seq = 0; // the last seq used
+    this.outstanding = null; // {seq, ops}: the op in flight
+    this.buffer = null; // ops made since the outstanding op was sent
+    this.peers = new Map(); // client id -> last presence message
+    this.joined = false; // the last join on this connection was answered with ready
+    this.connected = false;
+    this.readies = 0;
+    this.failure = null;
+    this.errors = []; // every error message received
+    this._send = send;
+    this._onRemote = onRemote;
+    this._onReset = onReset;
+    this._onPending = onPending;
+    this._onChange = onChange;
+    this._minInterval = minInterval;
+    this._limits = { maxComponents, maxInsert };
+    this._now = now;
+    this._setTimer = setTimer;
+    this._clearTimer = clearTimer;
+    this._lastOpSent = -Infinity;
+    this._timer = null;
+    this._joining = false;
+    this._replayOk = false;
+    this._awaitingSnapshot = false;
+    this._snapshotParts = [];
+    this._snapshotRev = null;
+  }
+
+  /** Local edits the server has not acknowledged: an op in flight or a buffer. */
+  get pending() {
+    return this.outstanding !== null || this.buffer !== null;
+  }
+
+  /** Joined, with nothing in flight and nothing buffered. */
+  get synced() {
+    return this.joined && !this.pending;
+  }
+
+  /** "synchronized", "awaiting ack", "awaiting ack with buffer", or "buffered". */
+  get state() {
+    if (this.outstanding === null) return this.buffer === null ? "synchronized" : "buffered";
+    return this.buffer === null ? "awaiting ack" : "awaiting ack with buffer";
+  }
+
+  /**
+   * Start from a kept draft instead of nothing: the text at `rev`, the edits pending on
+   * top of it, and the last seq used. Call before the first connection.
+   */
+  restore({ rev, base, seq, outstanding = null, buffer = null }) {
+    this.rev = rev;
+    this.serverText = base;
+    this.seq = seq;
+    this.outstanding = outstanding;
+    this.buffer = buffer;
+    let text = base;
+    if (outstanding) text = ot.apply(text, outstanding.ops);
+    if (buffer) text = ot.apply(text, buffer);
+    this.text = text;
+  }
+
+  // --- connection ---------------------------------------------------------------
+
+  /** The connection opened: join from the last revision held. */
+  opened() {
+    this.connected = true;
+    this.peers.clear();
+    this._snapshotParts = [];
+    this._join(this.rev, { replay: false });
+  }
+
+  /** The connection closed; edits keep accumulating in the buffer until the next one. */
+  closed() {
+    this.connected = false;
+    this.joined = false;
+    this._joining = false;
+    this._cancelTimer();
+    this._onChange();
+  }
+
+  // --- editing ------------------------------------------------------------------
+
+  /** Apply a local edit made against `text` now, and send or buffer it. */
+  submit(ops) {
+    if (this.rev === null) throw new Error("the document has not been loaded yet");
+    if (this.failure) throw this.failure;
+    ops = ot.parse(ops);
+    this.text = ot.apply(this.text, ops);
+    const buffer = this.buffer ? ot.compose(this.buffer, ops) : ops;
+    this.buffer = buffer.length ? buffer : null;
+    this._flush();
+    this._onPending();
+    this._onChange();
+  }
+
+  // --- server messages ----------------------------------------------------------
+
+  /** Handle one server message; throws ProtocolViolation when the server broke the protocol. */
+  receive(message) {
+    if (this.failure) return;
+    const kind = message && typeof message === "object" ? message.type : undefined;
+    const handler = typeof kind === "string" && Object.hasOwn(HANDLERS, kind) ? HANDLERS[kind] : null;
+    if (handler === null) return; // unknown types are ignored, for servers newer than this client
+    try {
+      handler.call(this, message);
+    } catch (err) {
+      const violation =
+        err instanceof ProtocolViolation
+          ? err
+          : new ProtocolViolation(`bad ${kind} message ${JSON.stringify(message).slice(0, 200)}: ${err}`);
+      this.failure = violation;
+      this._cancelTimer();
+      throw violation;
+    } finally {
+      this._onChange();
+    }
+  }
+
+  _acceptRev(rev) {
+    if (!Number.isInteger(rev)) throw new ProtocolViolation(`revision ${rev} is not an integer`);
+    if (this._awaitingSnapshot) return false;
+    if (this.rev === null) throw new ProtocolViolation(`revision ${rev} arrived before any snapshot`);
+    if (rev === this.rev + 1) return true;
+    if (rev <= this.rev && this._joining && this._replayOk) return false;
+    throw new ProtocolViolation(`revision gap: expected ${this.rev + 1}, got ${rev}`);
+  }
+
+  _onSnapshot(message) {
+    const { rev, content } = message;
+    if (typeof content !== "string" || !Number.isInteger(rev)) {
+      throw new TypeError("snapshot needs an integer rev and a string content");
+    }
+    if (this._snapshotParts.length > 0 && rev !== this._snapshotRev) {
+      throw new ProtocolViolation(`snapshot parts of revisions ${this._snapshotRev} and ${rev}`);
+    }
+    this._snapshotParts.push(content);
+    this._snapshotRev = rev;
+    if (message.more) return;
+    const text = this._snapshotParts.join("");
+    this._snapshotParts = [];
+    if (this.pending && (rev !== this.rev || text !== this.serverText)) {
+      console.warn(`snapshot ${rev} discards unsent local edits`);
+      this.outstanding = this.buffer = null;
+      this._onPending();
+    }
+    this.rev = rev;
+    this.serverText = text;
+    this._awaitingSnapshot = false;
+    if (!this.pending && this.text !== text) {
+      this.text = text;
+      this._onReset(text);
+    }
+  }
+
+  _onOp(message) {
+    if (!this._acceptRev(message.rev)) return;
+    const raw = message.ops;
+    let ops = Array.isArray(raw) && raw.length === 0 ? [] : ot.parse(raw);
+    const serverText = ot.apply(this.serverText, ops);
+    if (this.outstanding !== null) {
+      const [theirs, mine] = ot.transform(ops, this.outstanding.ops);
+      ops = theirs;
+      this.outstanding = { seq: this.outstanding.seq, ops: mine };
+    }
+    if (this.buffer !== null) {
+      const [theirs, mine] = ot.transform(ops, this.buffer);
+      ops = theirs;
+      this.buffer = mine.length ? mine : null;
+    }
+    this.text = ot.apply(this.text, ops);
+    this.serverText = serverText;
+    this.rev = message.rev;
+    if (ops.length) this._onRemote(ops);
+  }
+
+  _onAck(message) {
+    const { seq, rev } = message;
+    if (this.outstanding === null || seq !== this.outstanding.seq) {
+      if (this._awaitingSnapshot || (this.rev !== null && rev <= this.rev)) return; // a repeat
+      if (this.rev !== null && rev === this.rev + 1 && Number.isInteger(seq) && seq >= 1 && seq <= this.seq) {
+        console.warn(`op ${seq}, given up on, became revision ${rev}`);
+        this.outstanding = this.buffer = null;
+        this.text = this.serverText;
+        this._onReset(this.text);
+        this._onPending();
+        this._join(null, { replay: true });
+        return;
+      }
+      throw new ProtocolViolation(`ack of seq ${seq} at revision ${rev}: never sent`);
+    }
+    if (!this._acceptRev(rev)) return;
+    this.serverText = ot.apply(this.serverText, this.outstanding.ops);
+    this.outstanding = null;
+    this.rev = rev;
+    if (this.joined) this._flush();
+    this._onPending();
+  }
+
+  _onReady(message) {
+    const rev = message.rev;
+    if (this._awaitingSnapshot || rev !== this.rev) {
+      throw new ProtocolViolation(`ready at revision ${rev} while the client holds ${this.rev}`);
+    }
+    this.role = message.role ?? null;
+    this.joined = true;
+    this._joining = false;
+    this._replayOk = false;
+    this.readies++;
+    if (this.outstanding !== null) {
+      if (this.outstanding.ops.length) {
+        // The same seq: the server answers an op it already committed with its ack.
+        this._sendOp(this.outstanding.seq, this.outstanding.ops);
+      } else {
+        this.outstanding = null;
+        this._onPending();
+      }
+    }
+    this._flush();
+  }
+
+  _onError(message) {
+    this.errors.push(message);
+    if (this.outstanding !== null && message.seq === this.outstanding.seq) {
+      console.warn(`op ${this.outstanding.seq} refused`, message);
+      this.outstanding = this.buffer = null;
+      this._cancelTimer();
+      this.text = this.serverText;
+      this._onReset(this.text);
+      this._onPending();
+      this._join(this.rev, { replay: true });
+    }
+  }
+
+  _onPresence(message) {
+    if (typeof message.client === "string" && message.client !== this.clientId) {
+      this.peers.set(message.client, message);
+    }
+  }
+
+  _onLeave(message) {
+    this.peers.delete(message.client);
+  }
+
+  // --- sending --------------------------------------------------------------------
+
+  _join(since, { replay }) {
+    this.joined = false;
+    this._joining = true;
+    this._replayOk = replay;
+    this._awaitingSnapshot = since === null && this.rev !== null;
+    this._send({ type: "join", client: this.clientId, since });
+  }
+
+  _sendOp(seq, ops) {
+    this._lastOpSent = this._now();
+    this._send({ type: "op", seq, base: this.rev, ops });
+  }
+
+  /** Send the buffer as the next op, if nothing is in flight and the spacing allows. */
+  _flush() {
+    if (!this.joined || this.outstanding !== null || this.buffer === null) return;
+    const wait = this._lastOpSent + this._minInterval - this._now();
+    if (wait > 0) {
+      if (this._timer === null) {
+        this._timer = this._setTimer(() => {
+          this._timer = null;
+          this._flush();
+          this._onChange();
+        }, wait);
+      }
+      return;
+    }
+    this._cancelTimer();
+    // An edit larger than the server takes in one op (a big paste, or many scattered
+    // edits made offline) leaves as several ops, one after the other.
+    const [head, tail] = splitOp(this.buffer, this._limits);
+    this.seq++;
+    this.outstanding = { seq: this.seq, ops: head };
+    this.buffer = tail;
+    this._onPending();
+    this._sendOp(this.outstanding.seq, this.outstanding.ops);
+  }
+
+  _cancelTimer() {
+    if (this._timer !== null) {
+      this._clearTimer(this._timer);
+      this._timer = null;
+    }
+  }
+}
+
+const HANDLERS = {
+  snapshot: CollabClient.prototype._onSnapshot,
+  op: CollabClient.prototype._onOp,
+  ack: CollabClient.prototype._onAck,
+  ready: CollabClient.prototype._onReady,
+  error: CollabClient.prototype._onError,
+  presence: CollabClient.prototype._onPresence,
+  leave: CollabClient.prototype._onLeave,
+};

@@ -1,0 +1,179 @@
+/**
+ * The editor page: wires the textarea, the state machine, the socket and the kept
+ * drafts together, and shows the connection state.
+ *
+ * An op leaves for the server only after the draft holding it is stored, so an op the
+ * server may have committed is always one a reloaded tab can resend with the same seq
+ * and the same content (the server then answers with its ack instead of applying it).
+ */
+
+import { CollabClient, newClientId } from "./client.js";
+import { DraftStore } from "./drafts.js";
+import { Socket } from "./socket.js";
+import { TextareaAdapter } from "./textarea.js";
+
+const CLOSE_MESSAGES = {
+  4401: "You are signed out. Sign in again and reopen this page; edits not yet saved are kept in this browser.",
+  4403: "You no longer have access to this document.",
+  4404: "This document no longer exists.",
+  4400: "The server closed the connection after refusing too many messages. Reload the page.",
+  4429: "Too many open connections or too many edits at once. Close other tabs, then reload the page.",
+};
+
+async function start(root) {
+  const documentId = root.dataset.documentId;
+  const textarea = root.querySelector("#text");
+  const statusEl = root.querySelector("#status");
+  const revisionEl = root.querySelector("#revision");
+  const peersEl = root.querySelector("#peers");
+  const roleEl = root.querySelector("#role");
+  const noticeEl = root.querySelector("#notice");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const url = `${scheme}://${location.host}/ws/documents/${encodeURIComponent(documentId)}/`;
+
+  let stopped = null; // a message once the page has stopped syncing for good
+
+  const drafts = await DraftStore.open(documentId, { onStored: () => render() });
+  const draft = await drafts.claim();
+  const clientId = draft ? draft.client : newClientId();
+  if (!draft) await drafts.own(clientId);
+
+  // Messages leave in order, each after the drafts saved before it are stored.
+  let outgoing = Promise.resolve();
+  function send(message) {
+    const generation = socket.generation;
+    outgoing = outgoing
+      .then(() => drafts.flushed())
+      .then(() => {
+        if (socket.generation === generation) socket.send(message);
+      })
+      .catch((err) => console.error("could not send", message.type, err)); // keep the chain going
+  }
+
+  const adapter = new TextareaAdapter(textarea, {
+    onEdit: (ops) => client.submit(ops),
+  });
+
+  const client = new CollabClient({
+    clientId,
+    send,
+    onRemote: (ops) => adapter.applyRemote(ops),
+    onReset: (text) => adapter.reset(text),
+    onPending: () => keepDraft(),
+    onChange: () => render(),
+    maxComponents: Number(root.dataset.maxComponents) || undefined,
+    maxInsert: Number(root.dataset.maxInsert) || undefined,
+  });
+
+  function keepDraft() {
+    if (!client.pending) {
+      drafts.save(null);
+      return;
+    }
+    drafts.save({
+      rev: client.rev,
+      base: client.serverText,
+      seq: client.seq,
+      outstanding: client.outstanding,
+      buffer: client.buffer,
+    });
+  }
+
+  // Messages wait while an input method composes text: changing the value under it
+  // would break the composition.
+  let held = [];
+  function deliver(messages) {
+    if (adapter.composing) {
+      held.push(...messages);
+      return;
+    }
+    adapter.sync();
+    try {
+      for (const message of messages) client.receive(message);
+    } catch (err) {
+      console.error(err);
+      stop("Lost track of the document. Reload the page; edits not yet saved are kept in this browser.");
+      return;
+    }
+    if (client.readies > 0) socket.resetBackoff();
+  }
+  textarea.addEventListener("compositionend", () => {
+    const messages = held;
+    held = [];
+    if (messages.length) deliver(messages);
+  });
+
+  const socket = new Socket(url, {
+    onOpen: () => client.opened(),
+    onMessages: deliver,
+    onClose: (code, { final }) => {
+      client.closed();
+      if (final) stop(CLOSE_MESSAGES[code] ?? `The server refused this connection (code ${code}).`);
+    },
+    onBadFrame: () => stop("The server sent something unreadable. Reload the page."),
+  });
+
+  function stop(message) {
+    stopped = message;
+    socket.stop();
+    render();
+  }
+
+  function status() {
+    if (stopped !== null) return ["stopped", "not syncing"];
+    if (client.joined) return client.pending ? ["saving", "saving…"] : ["saved", "saved"];
+    if (client.readies === 0) return ["connecting", "connecting"];
+    return client.pending ? ["offline", "offline — edits kept"] : ["reconnecting", "reconnecting"];
+  }
+
+  function render() {
+    const [state, label] = status();
+    if (statusEl.dataset.state !== state) {
+      statusEl.dataset.state = state;
+      statusEl.textContent = label;
+    }
+    root.dataset.draft = drafts.stored ? "stored" : "storing";
+    if (client.rev !== null) revisionEl.textContent = String(client.rev);
+    if (client.rev !== null && textarea.disabled) {
+      textarea.disabled = false;
+      textarea.placeholder = "";
+    }
+    const readOnly = stopped !== null || client.role === "viewer";
+    if (textarea.readOnly !== readOnly) textarea.readOnly = readOnly;
+    if (client.role !== null) roleEl.textContent = client.role === "viewer" ? "· read only" : "";
+    const names = [...new Set([...client.peers.values()].map((p) => p.user?.name).filter(Boolean))];
+    const peers = names.length ? `· also here: ${names.join(", ")}` : "";
+    if (peersEl.textContent !== peers) peersEl.textContent = peers;
+    if (stopped !== null) {
+      noticeEl.textContent = stopped;
+      noticeEl.hidden = false;
+    }
+  }
+
+  if (draft) {
+    client.restore({
+      rev: draft.rev,
+      base: draft.base,
+      seq: draft.seq,
+      outstanding: draft.outstanding,
+      buffer: draft.buffer,
+    });
+    adapter.reset(client.text);
+  }
+
+  window.addEventListener("beforeunload", (event) => {
+    if (client.pending) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+  window.addEventListener("online", () => socket.retryNow());
+
+  // For debugging from the console (and for the browser tests).
+  window.collabEditor = { client, socket, adapter, drafts };
+  render();
+  socket.start();
+}
+
+const root = document.querySelector("[data-document-id]");
+if (root) start(root);

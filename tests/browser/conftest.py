@@ -1,0 +1,162 @@
+"""Browser fixtures: headless Chromium (Debian's, never a downloaded one) on the editor page.
+
+Outside CI the browser tests are skipped when /usr/bin/chromium or Playwright is
+missing; under CI=true they fail instead, so a broken set-up cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from django.conf import settings
+from django.test import Client
+
+from tests.conftest import ROOT, Daphne
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Long enough for a slow shared machine, short enough that a hang fails the test quickly.
+TIMEOUT_MS = 15_000
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install -r requirements-dev.txt)"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _browser_available():
+    """Skip (or, under CI, fail) every browser test when Chromium or Playwright is missing."""
+    reason = _missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+
+
+class SiteServer(Daphne):
+    """A daphne serving the project and its static files (see ``tests/browser/asgi.py``)."""
+
+    def start(self) -> SiteServer:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                "--websocket-max-message-size", str(settings.COLLAB_MAX_FRAME_BYTES),
+                "tests.browser.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("daphne did not start listening within 30 s")
+
+
+@pytest.fixture(scope="session")
+def site_daphne(django_db_setup, django_db_blocker):
+    """One site server for the session, on the tests' database."""
+    server = SiteServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site(site_daphne, transactional_db):
+    """The session's site server, with a clean database for this test."""
+    return site_daphne
+
+
+@pytest.fixture
+def own_site(transactional_db):
+    """A site server of this test's own, free to be stopped and restarted."""
+    server = SiteServer().start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture
+async def browser():
+    """A headless Chromium for one test."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def signed_in(browser, server: Daphne, user, **options):
+    """A browser context (a profile: cookies, IndexedDB) in which ``user`` is signed in."""
+    client = Client()
+    client.force_login(user)
+    options.setdefault("viewport", {"width": 900, "height": 640})
+    context = await browser.new_context(**options)
+    context.set_default_timeout(TIMEOUT_MS)
+    await context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": server.url}]
+    )
+    return context
+
+
+async def open_editor(context, server: Daphne, document):
+    """Open the editor page of ``document`` and wait until it holds the server's text."""
+    page = await context.new_page()
+    page.on("pageerror", lambda error: print(f"page error: {error}"))
+    await page.goto(f"{server.url}/documents/{document.pk}/")
+    await wait_saved(page)
+    return page
+
+
+async def wait_saved(page):
+    """Wait until the server has acknowledged every edit made in ``page``."""
+    await page.wait_for_selector("#status[data-state=saved]")
+
+
+async def page_text(page) -> str:
+    """The text in the page's text box."""
+    return await page.eval_on_selector("#text", "t => t.value")
+
+
+async def wait_rev(page, rev: int):
+    """Wait until the page's client holds revision ``rev``."""
+    await page.wait_for_function(f"() => window.collabEditor.client.rev === {rev}")
+
+
+async def page_state(page) -> dict:
+    """What the page's client holds: text, revision, pending edits, and the text box."""
+    return await page.evaluate(
+        """() => {
+            const c = window.collabEditor.client;
+            const box = document.querySelector("#text").value;
+            return {text: c.text, rev: c.rev, pending: c.pending, box};
+        }"""
+    )

@@ -1,0 +1,113 @@
+"""Two people editing one document in two browsers at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from editor import services
+from editor.models import Membership
+
+from .conftest import open_editor, page_state, page_text, signed_in, wait_rev, wait_saved
+
+# About 27,000 code points, pasted through the clipboard in one go.
+PASTE = "".join(f"pasted line {n:04d}: the quick brown fox 🦊 jumps\n" for n in range(600))
+
+
+def shared_document(make_user, content: str = ""):
+    """A document of alice's that bob may edit."""
+    alice, bob = make_user("alice"), make_user("bob")
+    document = services.document_create(title="Shared notes", owner=alice, content=content)
+    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
+    return alice, bob, document
+
+
+async def converged(pages, document) -> str:
+    """Wait until every page holds the server's latest revision; return the common text."""
+    for page in pages:
+        await wait_saved(page)
+    document.refresh_from_db()
+    for page in pages:
+        await wait_rev(page, document.revision)
+    states = [await page_state(page) for page in pages]
+    for state in states:
+        assert state["text"] == state["box"] == document.content
+        assert not state["pending"]
+    return document.content
+
+
+async def set_caret(page, index: int) -> None:
+    """Put the caret of ``page`` at UTF-16 index ``index`` of its text box."""
+    await page.eval_on_selector(
+        "#text", "(t, i) => { t.focus(); t.setSelectionRange(i, i); }", index
+    )
+
+
+async def test_two_people_typing_at_once_end_with_the_same_text_as_the_server(
+    browser, site, make_user
+):
+    """Concurrent typing with emoji, newlines, a selection deleted and a large paste converges."""
+    alice, bob, document = shared_document(make_user, "Agenda\n\nNotes:\n")
+    context_a = await signed_in(browser, site, alice)
+    clipboard = ["clipboard-read", "clipboard-write"]
+    context_b = await signed_in(browser, site, bob, permissions=clipboard)
+    page_a = await open_editor(context_a, site, document)
+    page_b = await open_editor(context_b, site, document)
+
+    async def alice_types():
+        await page_a.click("#text")
+        await page_a.keyboard.press("Control+End")
+        await page_a.keyboard.type("Alice 😀 was here\nand 👍🏽 here too", delay=12)
+        await page_a.keyboard.press("Shift+Home")  # selects "and 👍🏽 here too"
+        await page_a.keyboard.press("Backspace")
+        await page_a.keyboard.type("replaced ✓", delay=12)
+
+    async def bob_types():
+        await page_b.click("#text")
+        await page_b.keyboard.press("Control+Home")
+        await page_b.keyboard.type("Bob: 🎉 hello\n", delay=12)
+        await page_b.evaluate("text => navigator.clipboard.writeText(text)", PASTE)
+        await page_b.keyboard.press("Control+V")
+        await page_b.keyboard.type("after the paste\n", delay=12)
+
+    await asyncio.gather(alice_types(), bob_types())
+    text = await converged([page_a, page_b], document)
+
+    assert text.startswith("Bob: 🎉 hello\n" + PASTE + "after the paste\nAgenda\n")
+    assert text.endswith("Notes:\nAlice 😀 was here\nreplaced ✓")
+    assert "here too" not in text
+    assert await page_text(page_a) == await page_text(page_b) == text
+
+
+async def test_the_caret_of_someone_typing_stays_put_while_another_inserts_before_it(
+    browser, site, make_user
+):
+    """Alice's words stay whole and her caret stays after them while bob types above."""
+    alice, bob, document = shared_document(make_user, "first line\nsecond line\n")
+    page_a = await open_editor(await signed_in(browser, site, alice), site, document)
+    page_b = await open_editor(await signed_in(browser, site, bob), site, document)
+    await set_caret(page_a, len("first line\nsecond"))
+    await set_caret(page_b, 0)
+
+    words = " [alice typing 😀 in the middle]"
+    above = "bob 👍🏽 writes above. " * 3
+
+    async def alice_types():
+        for typed in range(1, len(words) + 1):
+            await page_a.keyboard.type(words[typed - 1])
+            # After every keystroke her caret is right after what she has typed so far.
+            before_caret = await page_a.eval_on_selector(
+                "#text", "t => t.value.slice(0, t.selectionStart)"
+            )
+            assert before_caret.endswith(words[:typed])
+            await asyncio.sleep(0.02)  # a person's typing pace, so bob's edits arrive meanwhile
+
+    async def bob_types():
+        await page_b.keyboard.type(above, delay=10)
+
+    await asyncio.gather(alice_types(), bob_types())
+    text = await converged([page_a, page_b], document)
+
+    assert text == above + "first line\nsecond" + words + " line\n"
+    caret = await page_a.eval_on_selector("#text", "t => [t.selectionStart, t.selectionEnd]")
+    expected = len((above + "first line\nsecond" + words).encode("utf-16-le")) // 2
+    assert caret == [expected, expected]

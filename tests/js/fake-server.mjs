@@ -1,0 +1,107 @@
+// A small in-memory server speaking protocol version 1, and a network whose messages
+// the test delivers one at a time, in any order across links but in order on each.
+import * as ot from "../../editor/static/editor/ot.js";
+import { CollabClient } from "../../editor/static/editor/client.js";
+
+/** The server's side: history, exactly-once by (client, seq), rebasing one revision at a time. */
+export class FakeServer {
+  constructor(text = "") {
+    this.text = text;
+    this.history = []; // [{rev, client, seq, ops}], revision = index + 1
+    this.links = new Set();
+  }
+
+  get rev() {
+    return this.history.length;
+  }
+
+  handle(link, message) {
+    if (message.type === "join") {
+      link.client = message.client;
+      link.joined = true;
+      let since = message.since;
+      if (since === null || since > this.rev) {
+        link.deliver({ type: "snapshot", rev: this.rev, content: this.text });
+        since = this.rev;
+      }
+      for (const entry of this.history.slice(since)) link.deliver(this.render(link, entry));
+      link.deliver({ type: "ready", rev: this.rev, role: "editor" });
+      return;
+    }
+    if (message.type === "op") {
+      const done = this.history.find((e) => e.client === link.client && e.seq === message.seq);
+      if (done) {
+        link.deliver({ type: "ack", seq: message.seq, rev: this.history.indexOf(done) + 1 });
+        return;
+      }
+      let ops = message.ops;
+      for (const entry of this.history.slice(message.base)) ops = ot.transform(entry.ops, ops)[1];
+      this.text = ot.apply(this.text, ops);
+      const entry = { client: link.client, seq: message.seq, ops };
+      this.history.push(entry);
+      for (const other of this.links) if (other.joined) other.deliver(this.render(other, entry));
+    }
+  }
+
+  render(link, entry) {
+    const rev = this.history.indexOf(entry) + 1;
+    if (entry.client === link.client) return { type: "ack", seq: entry.seq, rev };
+    return { type: "op", rev, client: entry.client, seq: entry.seq, user: { id: 1, name: "x" }, ops: entry.ops };
+  }
+}
+
+/** One client's connection: two queues the test drains message by message. */
+export class Link {
+  constructor(server, client) {
+    this.server = server;
+    this.client = null; // the client id, once joined
+    this.peer = client;
+    this.joined = false;
+    this.up = false;
+    this.toServer = [];
+    this.toClient = [];
+  }
+
+  deliver(message) {
+    this.toClient.push(JSON.parse(JSON.stringify(message)));
+  }
+
+  connect() {
+    this.up = true;
+    this.server.links.add(this);
+    this.peer.opened();
+  }
+
+  /** Lose the connection with whatever was in flight either way. */
+  disconnect() {
+    this.up = false;
+    this.joined = false;
+    this.server.links.delete(this);
+    this.toServer = [];
+    this.toClient = [];
+    this.peer.closed();
+  }
+
+  /** Deliver everything queued, both ways, until both queues are empty. */
+  flush() {
+    while (this.toServer.length || this.toClient.length) {
+      if (this.toServer.length) this.server.handle(this, this.toServer.shift());
+      if (this.toClient.length) this.peer.receive(this.toClient.shift());
+    }
+  }
+}
+
+/** A client wired to `server` through a fresh link (not yet connected). */
+export function connectedPair(server, options = {}) {
+  let link;
+  const client = new CollabClient({
+    clientId: options.clientId ?? `c${Math.random().toString(36).slice(2, 10)}`,
+    send: (message) => {
+      if (link.up) link.toServer.push(JSON.parse(JSON.stringify(message)));
+    },
+    minInterval: 0,
+    ...options,
+  });
+  link = new Link(server, client);
+  return { client, link };
+}
