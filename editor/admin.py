@@ -209,6 +209,13 @@ class DocumentAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["restore_to_revision"]
 
+    def get_fields(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only staff see the text, not a form to edit it.
+            form_only = ("text", "base_revision", "client")
+            return [name for name in self.fields if name not in form_only] + ["current_text"]
+        return self.fields
+
     def get_queryset(self, request):
         return (
             super()
@@ -247,6 +254,10 @@ class DocumentAdmin(admin.ModelAdmin):
         url = reverse("admin:editor_document_revisions", args=[quote(obj.pk)])
         count = f"{obj.revision:,} revision{'s' * (obj.revision != 1)}"
         return format_html('<a href="{}">{}, newest first</a>', url, count)
+
+    @admin.display(description="text")
+    def current_text(self, obj: Document) -> str:
+        return format_html('<pre style="white-space: pre-wrap;">{}</pre>', obj.content)
 
     # --- saving: the text goes through the commit path ---
 

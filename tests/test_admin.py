@@ -398,6 +398,25 @@ def test_the_change_page_shows_the_revision_and_the_text_in_a_text_area(browser,
     assert "content" not in form.fields and "revision" not in form.fields
 
 
+def test_staff_who_may_only_view_see_the_text_without_a_form(ada, make_user):
+    """View permission shows the text read-only, escaped, with no text area to save."""
+    from django.contrib.auth.models import Permission
+
+    viewer = make_user("auditor")
+    viewer.is_staff = True
+    viewer.save()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_document"))
+    doc = services.document_create(title="T", owner=ada, content="<b>kept</b> as is")
+    client = Client()
+    client.force_login(viewer)
+    response = client.get(change_url(doc))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "&lt;b&gt;kept&lt;/b&gt; as is" in html and "<textarea" not in html
+    assert client.get(restore_url(doc)).status_code == 403
+    assert client.get(revisions_url(doc)).status_code == 200
+
+
 def test_the_admin_form_never_writes_content_or_revision_to_the_instance(root, ada, rf):
     """The model form assigns title and owner only; the text is a separate form field."""
     from django.contrib import admin
