@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import access, fanout, protocol, selectors, services
+from . import access, fanout, presence, protocol, selectors, services
 from .errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from .limits import TokenBucket
 
@@ -76,6 +76,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             self.counted = False
         if self.watch is not None:
             self.watch.cancel()
+        if self.client_id is not None:  # joined, so it has a row
+            try:
+                await database_sync_to_async(presence.connection_closed)(channel_name=self.channel_name)
+            except Exception:  # the row goes stale, is ignored, and is pruned later
+                log.warning("could not forget connection %s", self.channel_name, exc_info=True)
         if self.feed is not None:
             await self._leave()
         if self.group is not None:
@@ -135,6 +140,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         rev = await self.feed.join(message.since, role=self.role)
         self.feed.presence = self.presence_message(rev=rev, cursor=None)
         await self._introduce()
+        # Counted in the admin's "connected now" until disconnect (or, if this process
+        # dies, until its rows go stale); _watch_session keeps the row fresh.
+        await database_sync_to_async(presence.connection_opened)(
+            document_id=self.document_id, channel_name=self.channel_name,
+            user_id=self.user.pk, client=self.client_id,
+        )
 
     async def _introduce(self) -> None:
         """Tell everyone else, on every process, that this connection is here, and
@@ -226,8 +237,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _watch_session(self) -> None:
         """Close the socket once its session ends (signed out elsewhere, expired, or
-        the password changed); a signal only covers sign-outs through this server."""
-        interval = settings.COLLAB_SESSION_CHECK_SECONDS
+        the password changed; a signal only covers sign-outs through this server), and
+        keep this connection's presence row fresh."""
+        interval = min(settings.COLLAB_SESSION_CHECK_SECONDS, presence.HEARTBEAT_SECONDS)
         try:
             while self.role is not None:
                 await asyncio.sleep(interval * random.uniform(0.8, 1.0))
@@ -238,6 +250,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     await self._close_for(CLOSE_UNAUTHENTICATED)
                     return
                 await self._recheck_role()
+                if self.feed is not None:
+                    await database_sync_to_async(presence.connection_seen)(channel_name=self.channel_name)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -94,3 +94,19 @@ async def test_two_processes_deliver_every_revision_once_in_order(server_pair, h
     assert [rev for _, rev in got_b] == list(range(1, 21))
     assert sum(kind == "ack" for kind, _ in got_a) == 10
     assert Document.objects.get(pk=doc.pk).content.count("a") == 10
+
+
+async def test_joined_sockets_are_counted_as_connected_until_they_close(server, headers_for, ada, make_user):
+    """The admin's 'connected now' counts people with a joined socket, not tabs."""
+    from editor import presence
+
+    doc = services.document_create(title="T", owner=ada, content="")
+    async with Wire(server.ws(doc.pk), headers_for(ada)) as a, Wire(server.ws(doc.pk), headers_for(ada)) as b:
+        await a.join("a")
+        await b.join("b")
+        assert presence.connected_counts([doc.pk]) == {doc.pk: 1}
+    for _ in range(50):
+        if presence.connected_counts([doc.pk]) == {doc.pk: 0}:
+            break
+        await asyncio.sleep(0.1)
+    assert presence.connected_counts([doc.pk]) == {doc.pk: 0}
