@@ -175,28 +175,17 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if not self.bucket.take():
             raise RateLimited("too many ops; slow down", seq=message.seq)
         # The service checks the role again inside its transaction.
-        committed = await database_sync_to_async(services.operation_commit)(
-            document_id=self.document_id,
-            user=self.user,
-            client=self.client_id,
-            seq=message.seq,
-            base=message.base,
-            ops=message.ops,
+        result = await self.hub.commit(
+            services.Submission(
+                user=self.user, client=self.client_id, seq=message.seq, base=message.base, ops=message.ops
+            )
         )
-        if committed.duplicate:
+        if isinstance(result, Exception):
+            raise result
+        if result.duplicate:
             # A reply to a resend: the ack is repeated even if this connection sent it.
-            await self._reply(protocol.ack_message(seq=message.seq, rev=committed.revision))
-            return
-        announcement = protocol.op_message(
-            rev=committed.revision,
-            client=self.client_id,
-            seq=message.seq,
-            user_id=self.user.pk,
-            user_name=self.user.get_username(),
-            ops=committed.ops,
-        )
-        # The ack reaches this connection through its feed, in revision order.
-        await self.hub.publish([announcement])
+            await self._reply(protocol.ack_message(seq=message.seq, rev=result.revision))
+        # Otherwise the ack reaches this connection through its feed, in revision order.
 
     async def on_presence(self, message: protocol.Presence) -> None:
         if self.feed is None:

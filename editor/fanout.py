@@ -33,6 +33,8 @@ TICK_SECONDS = 0.005
 QUIET_CHECK_SECONDS = 1.5
 # Revisions read from the database per query when filling a gap.
 FILL_BATCH = 500
+# Most ops committed in one transaction when several wait.
+COMMIT_BATCH = 64
 
 _feed_ids = itertools.count(1)
 
@@ -225,17 +227,69 @@ class Hub:
         self._filling = False
         self._flush: asyncio.TimerHandle | None = None
         self._quiet: asyncio.TimerHandle | None = None
+        self._queue: list[tuple[Any, asyncio.Future]] = []  # submissions waiting to commit
+        self._committer: asyncio.Task | None = None
+
+    # --- commits -------------------------------------------------------------------
+
+    async def commit(self, submission):
+        """Commit a submission, together with whatever else is waiting (group commit).
+
+        Returns what :func:`editor.services.operations_commit` made of it: a
+        ``Committed`` or the error refusing it. New revisions are published before
+        this returns, so the sender's ``ack`` is already on its way.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((submission, future))
+        if self._committer is None:
+            self._committer = asyncio.get_running_loop().create_task(self._commit_waiting())
+        return await future
+
+    async def _commit_waiting(self) -> None:
+        # Imported here: services announces the admin's edits through this module.
+        from .services import operations_commit
+
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:COMMIT_BATCH], self._queue[COMMIT_BATCH:]
+                try:
+                    results = await database_sync_to_async(operations_commit)(
+                        document_id=self.document_id, submissions=[s for s, _ in batch]
+                    )
+                except Exception as exc:  # the whole transaction failed: each sender hears of it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                announcements = [
+                    protocol.op_message(
+                        rev=result.revision, client=s.client, seq=s.seq, user_id=s.user.pk,
+                        user_name=s.user.get_username(), ops=result.ops,
+                    )
+                    for (s, _), result in zip(batch, results)
+                    if not isinstance(result, Exception) and not result.duplicate
+                ]
+                if announcements:
+                    await self.publish(announcements)
+                for (_, future), result in zip(batch, results):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._committer = None
 
     # --- revisions -----------------------------------------------------------------
 
     async def publish(self, messages: list[dict]) -> None:
         """Announce revisions committed by this process: locally, then to the others."""
         await self.deliver(messages)
-        await self.hubs.layer.group_send(
-            group_name(self.document_id),
-            {"type": "revisions", "origin": self.hubs.channel, "document": self.document_id,
-             "messages": messages},
-        )
+        try:
+            await self.hubs.layer.group_send(
+                group_name(self.document_id),
+                {"type": "revisions", "origin": self.hubs.channel, "document": self.document_id,
+                 "messages": messages},
+            )
+        except Exception:  # committed all the same; other processes fill the gap later
+            log.warning("announcing revisions of %s failed", self.document_id, exc_info=True)
 
     async def deliver(self, messages: list[dict]) -> None:
         """Hand revisions, in any order and possibly repeated or with gaps, to the feeds."""

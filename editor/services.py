@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -20,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import diff, fanout, ot, protocol, selectors
-from .errors import BadBase, BadOp, ReadOnly, TooLarge
+from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
 from .models import Document, Membership, Operation
 from .selectors import AccessDenied
 
@@ -43,6 +44,17 @@ class CommitConflict(Exception):
     """The commit lost its race more often than ``MAX_ATTEMPTS``."""
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One op waiting to be committed: who sent it, under which key, against which base."""
+
+    user: AbstractBaseUser
+    client: str
+    seq: int
+    base: int
+    ops: list
+
+
 def operation_commit(
     *,
     document_id: str,
@@ -57,33 +69,63 @@ def operation_commit(
     Exactly-once: a submission whose (user, client, seq) is already committed returns
     that revision with ``duplicate=True`` and changes nothing.
     """
+    submission = Submission(user=user, client=client, seq=seq, base=base, ops=ops)
+    [result] = operations_commit(document_id=document_id, submissions=[submission])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def operations_commit(
+    *, document_id: str, submissions: Sequence[Submission]
+) -> list[Committed | CollabError | AccessDenied]:
+    """Commit several waiting submissions to one document in one transaction.
+
+    Group commit: the ops are rebased and applied in order, each over everything
+    committed before it (including earlier ones of the batch), and the document's text
+    is written once. A refused submission (its error is in its place in the result)
+    writes nothing and does not hold back the others.
+    """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            return _commit_once(
-                document_id=document_id, user=user, client=client, seq=seq, base=base, ops=ops
-            )
+            return _commit_batch(document_id, submissions)
         except IntegrityError:
             # The transaction is rolled back by now (atomic exited), so a fresh try is
-            # safe: either another writer took the revision, or this very submission
-            # landed through a parallel path and the retry will find it.
+            # safe: either another writer took the revision, or one of these very
+            # submissions landed through a parallel path and the retry will find it.
             log.info("commit to %s lost a race (attempt %d)", document_id, attempt)
     raise CommitConflict(f"could not commit to {document_id} after {MAX_ATTEMPTS} attempts")
 
 
-def _commit_once(*, document_id, user, client, seq, base, ops) -> Committed:
+def _commit_batch(document_id: str, submissions: Sequence[Submission]) -> list:
+    results: list = []
     with transaction.atomic():
         document = _lock(document_id)
-        _authorise(document, user, seq=seq)
-        earlier = _already_committed(document_id, user, client, seq)
-        if earlier is not None:
-            return earlier
-        if base > document.revision:
-            raise BadBase(
-                f"base {base} is ahead of the document's revision {document.revision}", seq=seq
+        start = document.revision
+        for submission in submissions:
+            try:
+                results.append(_commit_one(document, submission))
+            except (CollabError, AccessDenied) as exc:
+                results.append(exc)
+        if document.revision != start:
+            Document.objects.filter(pk=document.pk).update(
+                revision=document.revision, content=document.content, updated=timezone.now()
             )
-        op = _transform(document, base=base, ops=ops, seq=seq)
-        content = _apply(document.content, op, seq=seq)
-        return _store(document, user=user, client=client, seq=seq, op=op, content=content)
+    return results
+
+
+def _commit_one(document: Document, submission: Submission) -> Committed:
+    """Commit one submission inside the batch's transaction, updating ``document``."""
+    user, client, seq, base = submission.user, submission.client, submission.seq, submission.base
+    _authorise(document, user, seq=seq)
+    earlier = _already_committed(document.pk, user, client, seq)
+    if earlier is not None:
+        return earlier
+    if base > document.revision:
+        raise BadBase(f"base {base} is ahead of the document's revision {document.revision}", seq=seq)
+    op = _transform(document, base=base, ops=submission.ops, seq=seq)
+    content = _apply(document.content, op, seq=seq)
+    return _store(document, user=user, client=client, seq=seq, op=op, content=content)
 
 
 def _lock(document_id: str) -> Document:
@@ -159,11 +201,12 @@ def _apply(content: str, op: list, *, seq: int) -> str:
 
 
 def _store(document: Document, *, user, client: str, seq: int, op: list, content: str) -> Committed:
+    """Insert the op; the document row itself is written once per batch."""
     revision = document.revision + 1
     Operation.objects.create(
         document_id=document.pk, revision=revision, user=user, client=client, seq=seq, ops=op
     )
-    Document.objects.filter(pk=document.pk).update(revision=revision, content=content, updated=timezone.now())
+    document.revision, document.content = revision, content
     return Committed(revision=revision, ops=op)
 
 

@@ -136,3 +136,22 @@ def test_createdocument_command_prints_the_new_id(ada, tmp_path):
     assert (doc.title, doc.owner, doc.content, doc.revision) == ("Notes", ada, "first line\nsecond 😀\n", 1)
     with pytest.raises(CommandError, match="no user named"):
         call_command("createdocument", "X", owner="nobody")
+
+
+def test_a_batch_commits_in_order_and_a_refused_op_holds_back_nothing(ada):
+    """Group commit: each op rebases over those before it; errors take their place."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    S = services.Submission
+    batch = [
+        S(user=ada, client="a", seq=1, base=1, ops=[{"pos": 0, "insert": "1"}]),
+        S(user=ada, client="b", seq=1, base=1, ops=[{"pos": 9, "insert": "x"}]),  # past the end
+        S(user=ada, client="c", seq=1, base=1, ops=[{"pos": 3, "insert": "2"}]),  # rebased over a's
+        S(user=ada, client="a", seq=1, base=1, ops=[{"pos": 0, "insert": "1"}]),  # a resend of a's
+    ]
+    results = services.operations_commit(document_id=doc.pk, submissions=batch)
+    assert [type(r).__name__ for r in results] == ["Committed", "BadOp", "Committed", "Committed"]
+    assert (results[0].revision, results[2].revision, results[2].ops) == (2, 3, [{"pos": 4, "insert": "2"}])
+    assert (results[3].revision, results[3].duplicate) == (2, True)
+    doc.refresh_from_db()
+    assert (doc.revision, doc.content) == (3, "1abc2")
+    assert selectors.document_at_revision(document_id=doc.pk, revision=3) == "1abc2"
