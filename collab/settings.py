@@ -188,6 +188,8 @@ COLLAB_ABUSE_WINDOW = float(os.environ.get("COLLAB_ABUSE_WINDOW", 10))
 COLLAB_MAX_BACKLOG_BYTES = int(os.environ.get("COLLAB_MAX_BACKLOG_BYTES", 8 * 1024 * 1024))
 # Seconds between checks that a socket's session is still signed in.
 COLLAB_SESSION_CHECK_SECONDS = float(os.environ.get("COLLAB_SESSION_CHECK_SECONDS", 30))
+# Whether daphne serves /static/ itself (turn off when a web server in front does).
+COLLAB_SERVE_STATIC = env_bool("COLLAB_SERVE_STATIC", True)
 # Whether people may create their own accounts at /accounts/signup/.
 COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", True)
 # How many revisions one catch-up reads from the database per query.

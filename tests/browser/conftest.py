@@ -55,14 +55,14 @@ def _browser_available():
 
 
 class SiteServer(Daphne):
-    """A daphne serving the project and its static files (see ``tests/browser/asgi.py``)."""
+    """A daphne serving the project, its static files included."""
 
     def start(self) -> SiteServer:
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                 "--websocket-max-message-size", str(settings.COLLAB_MAX_FRAME_BYTES),
-                "tests.browser.asgi:application",
+                "collab.asgi:application",
             ],
             cwd=ROOT,
             env=self.env,

@@ -3,13 +3,6 @@
 import urllib.error
 import urllib.request
 
-import pytest
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="collab/asgi.py adds no static file handler, and daphne serves none by itself",
-)
 def test_the_project_application_serves_the_editor_scripts(server):
     """daphne running collab.asgi:application answers the editor's script URL."""
     url = f"{server.url}/static/editor/editor.js"
