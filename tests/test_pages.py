@@ -74,10 +74,14 @@ def test_owner_sees_sharing_and_can_share(client, ada, django_user_model):
     client.force_login(ada)
     client.post(f"/documents/{doc.pk}/sharing/", {"action": "set", "username": "bob", "role": "viewer"})
     assert Membership.objects.get(document=doc, user=bob).role == "viewer"
-    client.post(f"/documents/{doc.pk}/sharing/", {"action": "set", "username": "nobody", "role": "editor"})
+    page = client.get(f"/documents/{doc.pk}/").content.decode()
+    assert 'class="sharing-user">bob<' in page and 'value="viewer" selected' in page
+    response = client.post(f"/documents/{doc.pk}/sharing/", {"action": "set", "username": "nobody", "role": "editor"}, follow=True)
+    assert "There is no user named &#x27;nobody&#x27;" in response.content.decode()
     assert Membership.objects.filter(document=doc).count() == 1
     client.force_login(bob)
-    assert client.get(f"/documents/{doc.pk}/").status_code == 200
+    page = client.get(f"/documents/{doc.pk}/").content.decode()
+    assert "Sharing" not in page  # members do not see the owner's panel
     assert client.post(f"/documents/{doc.pk}/sharing/", {"action": "revoke", "username": "bob"}).status_code == 404
 
 
