@@ -92,12 +92,29 @@ def daphne_server(django_db_setup, django_db_blocker):
     server = Daphne().start()
     yield server
     server.stop()
+    time.sleep(0.5)  # PostgreSQL ends the server's sessions just after it exits
+
+
+def settle(timeout: float = 5) -> None:
+    """Wait until the servers have finished with this test's sockets.
+
+    A disconnect still writing while the test database is flushed can deadlock the
+    flush on PostgreSQL (TRUNCATE locks every table), so the next test would start
+    on a dirty database.
+    """
+    from editor.models import Connection
+
+    deadline = time.monotonic() + timeout
+    while Connection.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.05)
 
 
 @pytest.fixture
 def server(daphne_server, transactional_db):
     """The session's daphne, with a clean database for this test."""
-    return daphne_server
+    yield daphne_server
+    settle()
 
 
 @pytest.fixture
@@ -184,4 +201,5 @@ def limited_daphne(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def limited_server(limited_daphne, transactional_db):
-    return limited_daphne
+    yield limited_daphne
+    settle()

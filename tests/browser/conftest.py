@@ -18,7 +18,7 @@ import pytest_asyncio
 from django.conf import settings
 from django.test import Client
 
-from tests.conftest import ROOT, Daphne
+from tests.conftest import ROOT, Daphne, settle
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -90,7 +90,8 @@ def site_daphne(django_db_setup, django_db_blocker):
 @pytest.fixture
 def site(site_daphne, transactional_db):
     """The session's site server, with a clean database for this test."""
-    return site_daphne
+    yield site_daphne
+    settle()
 
 
 @pytest.fixture
