@@ -1,0 +1,485 @@
+"""What every workload shares: databases, the server process, its CPU and memory, figures.
+
+The server runs pinned to core 0 and the load generator to core 1 (when the machine
+has two cores and ``taskset``), so the two do not steal each other's time slices.
+Everything that needs Django runs in a subprocess (:mod:`bench.dataset`): the
+benchmark process never holds the database's write lock while the server runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SERVER_CORE = 0
+LOAD_CORE = 1
+PERCENTILES = (50, 95, 99)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# One key for the set-up and the server: session hashes are signed with it.
+_SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(40)
+_pinning = True  # see begin()
+
+
+# --- command line and results ----------------------------------------------------------
+
+
+def base_parser(workload: str, description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every workload takes."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{workload}", description=description)
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS / f"{workload}.json",
+        help="where to write the JSON figures (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-url", default="",
+        help="serve through channels-redis at this URL instead of the in-memory layer",
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true",
+        help="let the server and the load generator run on any core (for test runs)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="sample the server with py-spy while measuring; raw stacks go next to the JSON",
+    )
+    return parser
+
+
+def begin(args: argparse.Namespace) -> dict[str, Any]:
+    """Pin (unless ``--no-pin``) this process to the load generator's core; describe the machine."""
+    global _pinning
+    _pinning = not args.no_pin
+    return {**machine(), "load_generator_pinned": pin_load_generator()}
+
+
+def machine() -> dict[str, Any]:
+    """Where and when the figures were taken: load matters on a shared machine."""
+    try:
+        commit = _git("rev-parse", "--short", "HEAD").strip()
+        # Changes outside bench/ would make the figures those of an unnamed server.
+        changed = [line for line in _git("status", "--porcelain", "--untracked-files=no").splitlines() if " bench/" not in line]
+    except (OSError, subprocess.CalledProcessError):
+        commit, changed = None, []
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "pinned": bool(taskset_prefix(SERVER_CORE)),
+        "python": sys.version.split()[0],
+        "commit": commit,
+        "uncommitted_changes": len(changed),
+    }
+
+
+def _git(*argv: str) -> str:
+    return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def write_results(path: Path, payload: dict[str, Any]) -> Path:
+    """Write the figures as JSON, adding the load average at the end of the run."""
+    payload["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    """Print ``rows`` as an aligned text table; ``columns`` are (key, header) pairs."""
+    cells = [[header for _, header in columns]]
+    cells += [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for index, line in enumerate(cells):
+        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths)))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+# --- figures -------------------------------------------------------------------------
+
+
+def percentiles(samples: Iterable[float], *, scale: float = 1000.0) -> dict[str, Any]:
+    """p50/p95/p99/max (nearest rank) and count of ``samples`` (seconds), in milliseconds."""
+    ordered = sorted(samples)
+    summary: dict[str, Any] = {"count": len(ordered)}
+    for point in PERCENTILES:
+        if ordered:
+            rank = max(0, min(len(ordered) - 1, -(-point * len(ordered) // 100) - 1))
+            summary[f"p{point}"] = round(ordered[rank] * scale, 2)
+        else:
+            summary[f"p{point}"] = None
+    summary["mean"] = round(sum(ordered) / len(ordered) * scale, 3) if ordered else None
+    summary["max"] = round(ordered[-1] * scale, 2) if ordered else None
+    return summary
+
+
+def generator_cpu() -> float:
+    """CPU seconds the load generator (this process, all threads) has used."""
+    return time.process_time()
+
+
+def core_busy(core: int) -> float:
+    """Seconds core ``core`` has spent busy (user, system, interrupts, stolen by the host)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, line.split()[1:9])
+            return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+    return 0.0
+
+
+# --- the machine ---------------------------------------------------------------------
+
+
+def taskset_prefix(core: int) -> list[str]:
+    """``taskset -c core`` when pinning, the machine has that core and taskset exists."""
+    if _pinning and shutil.which("taskset") and (os.cpu_count() or 1) > max(core, LOAD_CORE):
+        return ["taskset", "-c", str(core)]
+    return []
+
+
+def pin_load_generator() -> bool:
+    """Move this process to the load generator's core; ``False`` when there is none."""
+    if not _pinning or not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) <= LOAD_CORE:
+        return False
+    os.sched_setaffinity(0, {LOAD_CORE})
+    return True
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise this process's open-file limit (inherited by the server) towards ``wanted``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- databases -------------------------------------------------------------------------
+
+
+def server_env(database: Path, *, redis_url: str = "", **settings: Any) -> dict[str, str]:
+    """The environment of a server (or set-up) process on ``database``."""
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "COLLAB_SQLITE_TEST_PATH"):
+        env.pop(name, None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="collab.settings",
+        COLLAB_SQLITE_PATH=str(database),
+        REDIS_URL=redis_url,
+        # As in production: DEBUG on would also keep every SQL query in memory.
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=_SECRET_KEY,
+        DJANGO_SECURE_SSL_REDIRECT="false",  # plain HTTP on loopback
+        COLLAB_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({name: str(value) for name, value in settings.items()})
+    return env
+
+
+class Workspace:
+    """A temporary directory with a freshly migrated database to copy for each run."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="collab-bench-")
+        self.path = Path(self._tmp.name)
+        self.template = self.path / "migrated.sqlite3"
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT, env=server_env(self.template), check=True,
+        )
+
+    def database(self, name: str) -> Path:
+        """A new database file, migrated and empty."""
+        path = self.path / f"{name}.sqlite3"
+        shutil.copyfile(self.template, path)
+        return path
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._tmp.cleanup()
+
+
+def django_call(database: Path, command: str, *, pin: bool = False, **params: Any) -> Any:
+    """Run ``bench.dataset <command>`` on ``database`` in a subprocess; return its JSON answer."""
+    argv = [sys.executable, "-m", "bench.dataset", command, json.dumps(params)]
+    if pin:
+        argv = taskset_prefix(SERVER_CORE) + argv
+    done = subprocess.run(argv, cwd=ROOT, env=server_env(database), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.dataset {command} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def document_state(database: Path, document_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """(revision, content) of each document, read straight from the file.
+
+    A plain read: in WAL mode it neither waits for nor blocks the server's writer.
+    """
+    marks = ",".join("?" * len(document_ids))
+    with closing(sqlite3.connect(database, timeout=30)) as db:
+        rows = db.execute(
+            f"SELECT id, revision, content FROM editor_document WHERE id IN ({marks})",
+            list(document_ids),
+        ).fetchall()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+# --- the server ------------------------------------------------------------------------
+
+
+class Server:
+    """A daphne serving the project on a free loopback port, pinned to the server core."""
+
+    def __init__(self, database: Path, *, redis_url: str = "", **settings: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = server_env(database, redis_url=redis_url, **settings)
+        self.log_path = database.with_suffix(f".daphne-{self.port}.log")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the server is not started"
+        return self.proc.pid
+
+    def ws(self, document_id: str) -> str:
+        """The WebSocket URL of a document."""
+        return f"ws://127.0.0.1:{self.port}/ws/documents/{document_id}/"
+
+    def headers(self, cookie: str) -> dict[str, str]:
+        """Handshake headers of a signed-in browser tab."""
+        return {"Cookie": cookie, "Origin": self.url}
+
+    def start(self) -> Server:
+        max_frame = self.env.get("COLLAB_MAX_FRAME_BYTES", str(1024 * 1024))
+        argv = taskset_prefix(SERVER_CORE) + [
+            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            "--websocket-max-message-size", max_frame, "collab.asgi:application",
+        ]
+        with open(self.log_path, "wb") as log:
+            # taskset execs daphne, so the pid is the server's own.
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("daphne did not start listening within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process, all threads."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def memory_kb(self) -> dict[str, int]:
+        """Resident set size now (``rss_kb``) and its peak (``peak_rss_kb``, VmHWM)."""
+        values = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+        return {"rss_kb": values["VmRSS"], "peak_rss_kb": values["VmHWM"]}
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def log_summary(self, keep: Path | None = None) -> dict[str, Any]:
+        """How many lines and tracebacks the server logged; a non-empty log is kept at ``keep``."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            text = ""
+        summary: dict[str, Any] = {
+            "log_lines": len(text.splitlines()),
+            "log_tracebacks": text.count("Traceback (most recent call last)"),
+        }
+        if text and keep is not None:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.log_path, keep)
+            summary["log"] = str(keep)
+        return summary
+
+    async def settle(self, *, below: float = 0.05, window: float = 0.5, timeout: float = 60) -> float:
+        """Wait until the server uses less than ``below`` of a core over ``window`` seconds.
+
+        Returns the seconds waited; gives up quietly after ``timeout``.
+        """
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            before = self.cpu_seconds()
+            await asyncio.sleep(window)
+            if self.cpu_seconds() - before < below * window:
+                break
+        return round(time.monotonic() - started, 2)
+
+
+class CpuWindow:
+    """Server and load-generator CPU over a stretch of wall time."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.wall = time.monotonic()
+        self.server_cpu = server.cpu_seconds()
+        self.generator_cpu = generator_cpu()
+        self.cores = (core_busy(SERVER_CORE), core_busy(LOAD_CORE))
+
+    def figures(self) -> dict[str, float]:
+        wall = time.monotonic() - self.wall
+        server = self.server.cpu_seconds() - self.server_cpu
+        generator = generator_cpu() - self.generator_cpu
+        figures = {
+            "seconds": round(wall, 3),
+            "server_cpu_seconds": round(server, 2),
+            "server_cpu_percent": round(100 * server / wall, 1),
+            "generator_cpu_percent": round(100 * generator / wall, 1),
+        }
+        if _pinning and taskset_prefix(SERVER_CORE):
+            # What other programs on this shared machine took from each pinned core.
+            others = (
+                core_busy(SERVER_CORE) - self.cores[0] - server,
+                core_busy(LOAD_CORE) - self.cores[1] - generator,
+            )
+            figures["others_on_server_core_percent"] = round(max(0.0, 100 * others[0] / wall), 1)
+            figures["others_on_generator_core_percent"] = round(max(0.0, 100 * others[1] / wall), 1)
+        return figures
+
+
+async def gather_limited(coroutines: Iterable, *, limit: int) -> list:
+    """``asyncio.gather`` with at most ``limit`` coroutines running at once."""
+    gate = asyncio.Semaphore(limit)
+
+    async def run(coroutine):
+        async with gate:
+            return await coroutine
+
+    return await asyncio.gather(*(run(c) for c in coroutines))
+
+
+# --- profiling -------------------------------------------------------------------------
+
+
+@contextmanager
+def profiled(enabled: bool, server: Server, path: Path) -> Iterator[dict[str, Any]]:
+    """Sample ``server`` with py-spy while the block runs; a summary lands in the dict.
+
+    Raw collapsed stacks (one ``frame;frame;... count`` per line) are written to
+    ``path``. Without ``enabled`` (or without py-spy) this does nothing.
+    """
+    summary: dict[str, Any] = {}
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not enabled or not Path(spy).exists():
+        if enabled:
+            print("py-spy is not installed: pip install py-spy", file=sys.stderr)
+        yield summary
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [spy, "record", "--pid", str(server.pid), "--format", "raw", "--rate", "200",
+         "--nonblocking", "--output", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield summary
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if path.exists():
+            summary.update(summarise_stacks(path))
+            summary["stacks"] = str(path)
+
+
+def summarise_stacks(path: Path, *, top: int = 15) -> dict[str, Any]:
+    """The functions with the most samples on top of the stack (self) and anywhere (total)."""
+    own: Counter[str] = Counter()
+    anywhere: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [_function(frame) for frame in stack.split(";")]
+        samples = int(count)
+        total += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            anywhere[frame] += samples
+    share = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
+    return {
+        "samples": total,
+        "self_percent": {name: share(n) for name, n in own.most_common(top)},
+        "total_percent": {name: share(n) for name, n in anywhere.most_common(top * 2)},
+    }
+
+
+def _function(frame: str) -> str:
+    # "send (autobahn/websocket/protocol.py:1234)" -> "send (autobahn/websocket/protocol.py)"
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0].rstrip(')')})" if where else name

@@ -1,0 +1,129 @@
+"""A :class:`CollabClient` that records when each keystroke was typed, acked and received.
+
+Keystrokes are tagged by the (client, seq) of the op that carries them: while an op
+is in flight the client composes what is typed into its buffer, so one op may carry
+several keystrokes, and each of them is timed from when it was typed.
+
+:class:`LengthOnlyClient` is the same client without the text: a hundred typists'
+browsers each have a core of their own, but here one core plays them all, and
+transforming and applying every op for every client would make the load generator,
+not the server, the bottleneck.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+
+from editor import ot
+from editor.client import CollabClient
+
+
+class Recorder:
+    """Latency samples shared by every client of one run, in seconds."""
+
+    def __init__(self) -> None:
+        self.keystrokes: dict[tuple[str, int], list[float]] = {}  # (client, seq) -> typing times
+        self.sent_at: dict[tuple[str, int], float] = {}  # when that op left the client
+        self.ack = array("d")  # keystroke -> the ack of the op carrying it
+        self.round_trip = array("d")  # op sent -> its ack
+        self.broadcast = array("d")  # keystroke -> its arrival at one other client
+        self.last_arrival: dict[tuple[str, int], float] = {}  # latest arrival of each op
+        self.acked_keystrokes = 0
+        self.acked_until: float | None = None  # count acks up to this moment only
+        self.receipts = 0  # keystroke arrivals at other clients
+
+    def typed(self, client: str, seq: int, times: list[float]) -> None:
+        self.keystrokes[(client, seq)] = times
+        self.sent_at[(client, seq)] = time.perf_counter()
+
+    def acked(self, client: str, seq: int) -> None:
+        now = time.perf_counter()
+        times = self.keystrokes.get((client, seq), ())
+        self.ack.extend(now - t for t in times)
+        if (client, seq) in self.sent_at:
+            self.round_trip.append(now - self.sent_at[(client, seq)])
+        if self.acked_until is None or now <= self.acked_until:
+            self.acked_keystrokes += len(times)
+
+    def received(self, client: str, seq: int) -> None:
+        times = self.keystrokes.get((client, seq))
+        if times:
+            now = time.perf_counter()
+            self.broadcast.extend(now - t for t in times)
+            self.receipts += len(times)
+            self.last_arrival[(client, seq)] = now
+
+    def everyone(self) -> list[float]:
+        """Keystroke -> its arrival at the last of the other clients, per keystroke."""
+        return [
+            self.last_arrival[key] - t
+            for key, times in self.keystrokes.items()
+            if key in self.last_arrival
+            for t in times
+        ]
+
+
+class TimedClient(CollabClient):
+    """A client whose keystrokes are timed into a shared :class:`Recorder`."""
+
+    def __init__(self, url: str, *, recorder: Recorder, **kwargs) -> None:
+        super().__init__(url, **kwargs)
+        self.recorder = recorder
+        self._typed: list[float] = []  # keystrokes no op has carried yet
+        self._seqs_sent: set[int] = set()
+
+    def type(self, pos: int, char: str) -> None:
+        """Type ``char`` at ``pos`` of the local text, now."""
+        self._typed.append(time.perf_counter())
+        self.insert(pos, char)
+
+    def _send_op(self, seq: int, ops) -> None:
+        # A resend after a reconnection keeps its seq and its first send time.
+        if seq not in self._seqs_sent:
+            self._seqs_sent.add(seq)
+            self.recorder.typed(self.client_id, seq, self._typed)
+            self._typed = []
+        super()._send_op(seq, ops)
+
+    def _on_ack(self, message: dict) -> None:
+        outstanding, rev = self._outstanding, self.rev
+        super()._on_ack(message)
+        if outstanding is not None and message["seq"] == outstanding[0] and self.rev != rev:
+            self.recorder.acked(self.client_id, outstanding[0])
+
+    def _on_op(self, message: dict) -> None:
+        rev = self.rev
+        super()._on_op(message)
+        if self.rev != rev:
+            self.recorder.received(message["client"], message["seq"])
+
+    # The base class dispatches through this table, not through attribute lookup.
+    _handlers = {**CollabClient._handlers, "ack": _on_ack, "op": _on_op}
+
+
+class LengthOnlyClient(TimedClient):
+    """A typist that keeps the revision and the text's length but not its content.
+
+    For insert-only typing: text only grows, so a position that was valid at any
+    earlier revision stays valid, and ops need no transformation to stay within the
+    text. Other people's ops are not transformed or applied; they only lengthen the
+    local text with placeholders. The wire traffic is exactly a full client's, and
+    the end state is checked by revision and length instead of by content.
+    """
+
+    def _on_op(self, message: dict) -> None:
+        if not self._accept_rev(message["rev"]):
+            return
+        grown = 0
+        for component in message["ops"]:
+            if "insert" not in component:
+                raise ot.OperationError("LengthOnlyClient only follows insert-only documents")
+            grown += len(component["insert"])
+        padding = " " * grown
+        self.text += padding
+        self.server_text += padding
+        self._advance(message["rev"])
+        self.recorder.received(message["client"], message["seq"])
+
+    _handlers = {**TimedClient._handlers, "op": _on_op}
