@@ -7,18 +7,13 @@ missing; under CI=true they fail instead, so a broken set-up cannot pass unnotic
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from django.conf import settings
 from django.test import Client
 
-from tests.conftest import ROOT, Daphne, settle
+from tests.conftest import Daphne, settle
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,29 +49,8 @@ def _browser_available():
         pytest.skip(reason)
 
 
-class SiteServer(Daphne):
-    """A daphne serving the project, its static files included."""
-
-    def start(self) -> SiteServer:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                "--websocket-max-message-size", str(settings.COLLAB_MAX_FRAME_BYTES),
-                "collab.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("daphne did not start listening within 30 s")
+# The project's application serves its own static files, so the site is a plain daphne.
+SiteServer = Daphne
 
 
 @pytest.fixture(scope="session")
