@@ -8,16 +8,13 @@ every op is authorised again inside its commit transaction.
 
 from __future__ import annotations
 
-import asyncio
 from importlib import import_module
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 
-from .fanout import group_name
+from .fanout import group_name, send_from_sync
 
 
 def user_group(user_id: int) -> str:
@@ -42,26 +39,9 @@ def session_is_signed_in(*, session_key: str | None, user_id: int) -> bool:
 
 def announce_access_changed(*, document_id: str, user_id: int | None) -> None:
     """Make sockets of ``user_id`` (or of everyone, for None) on the document re-check."""
-    _group_send(group_name(document_id), {"type": "doc.access", "document": document_id, "user_id": user_id})
+    send_from_sync(group_name(document_id), {"type": "doc.access", "document": document_id, "user_id": user_id})
 
 
 def announce_signed_out(*, user_id: int, session_key: str | None) -> None:
     """Close the sockets of a session that signed out (of every session, for None)."""
-    _group_send(user_group(user_id), {"type": "user.signed_out", "session_key": session_key})
-
-
-def _group_send(group: str, message: dict) -> None:
-    layer = get_channel_layer()
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(layer.group_send)(group, message)
-    else:
-        # Sync ORM code running on an event loop's thread (a shell, a test) cannot
-        # block on the loop it runs in; the announcement is scheduled instead.
-        task = loop.create_task(layer.group_send(group, message))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
-
-
-_pending: set[asyncio.Task] = set()
+    send_from_sync(user_group(user_id), {"type": "user.signed_out", "session_key": session_key})

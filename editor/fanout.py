@@ -19,6 +19,7 @@ import itertools
 import logging
 from typing import Any, Awaitable, Callable
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
@@ -44,12 +45,34 @@ def group_name(document_id: str) -> str:
     return f"doc.{document_id}"
 
 
+def _revisions_event(document_id: str, messages: list[dict], origin: str | None = None) -> dict:
+    """The channel-layer event announcing committed revisions of one document."""
+    return {"type": "revisions", "origin": origin, "document": document_id, "messages": messages}
+
+
 async def publish(channel_layer, document_id: str, message: dict) -> None:
     """Announce a revision committed outside a hub (the admin, scripts) to every process."""
-    await channel_layer.group_send(
-        group_name(document_id),
-        {"type": "revisions", "origin": None, "document": document_id, "messages": [message]},
-    )
+    await channel_layer.group_send(group_name(document_id), _revisions_event(document_id, [message]))
+
+
+def publish_from_sync(document_id: str, message: dict) -> None:
+    """:func:`publish` from synchronous code."""
+    send_from_sync(group_name(document_id), _revisions_event(document_id, [message]))
+
+
+def send_from_sync(group: str, message: dict) -> None:
+    """``group_send`` from synchronous code: views, the admin, signals, shells."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(layer.group_send)(group, message)
+    else:
+        # Sync code on an event loop's thread (a shell, a test) cannot block on that
+        # loop; the message is scheduled on it instead.
+        _spawn(layer.group_send(group, message))
 
 
 def revision_message(revision: selectors.Revision) -> dict:
@@ -285,8 +308,7 @@ class Hub:
         try:
             await self.hubs.layer.group_send(
                 group_name(self.document_id),
-                {"type": "revisions", "origin": self.hubs.channel, "document": self.document_id,
-                 "messages": messages},
+                _revisions_event(self.document_id, messages, origin=self.hubs.channel),
             )
         except Exception:  # committed all the same; other processes fill the gap later
             log.warning("announcing revisions of %s failed", self.document_id, exc_info=True)

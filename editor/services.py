@@ -8,13 +8,10 @@ can be read (and later batched) on its own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -306,24 +303,5 @@ def _text_change_commit(
             ops=committed.ops,
         )
         # Sockets must never hear of a revision that could still be rolled back.
-        transaction.on_commit(lambda: _publish(document_id, message), robust=True)
+        transaction.on_commit(lambda: fanout.publish_from_sync(document_id, message), robust=True)
     return committed
-
-
-def _publish(document_id: str, message: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(fanout.publish)(layer, document_id, message)
-    else:
-        # Sync code on an event loop's thread (a shell, a test) cannot block on that
-        # loop; the announcement is scheduled on it instead.
-        task = loop.create_task(fanout.publish(layer, document_id, message))
-        _publishing.add(task)
-        task.add_done_callback(_publishing.discard)
-
-
-_publishing: set[asyncio.Task] = set()
