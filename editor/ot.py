@@ -33,6 +33,7 @@ __all__ = [
     "apply",
     "compose",
     "transform",
+    "rebase",
     "transform_index",
     "length_delta",
     "to_trace",
@@ -160,8 +161,29 @@ def _trim(trace: Trace) -> Trace:
 
 
 def to_trace(op: Sequence[Component]) -> Trace:
-    """Turn sequential components into one trace over the base text."""
+    """Turn sequential components into one trace over the base text.
+
+    Components that each start at or after where the one before left off (as every op
+    :func:`from_trace` makes, and most typing) are appended in one pass; from the first
+    one that goes back, the rest are composed in turn.
+    """
     trace: Trace = []
+    cursor = 0  # where the last component left off, in the text as edited so far
+    for index, comp in enumerate(op):
+        pos = comp["pos"]
+        if pos < cursor:
+            return _compose_each(trace, op[index:])
+        _push(trace, pos - cursor)
+        if "insert" in comp:
+            _push(trace, comp["insert"])
+            cursor = pos + len(comp["insert"])
+        else:
+            _push(trace, -comp["delete"])
+            cursor = pos
+    return trace
+
+
+def _compose_each(trace: Trace, op: Sequence[Component]) -> Trace:
     for comp in op:
         step: Trace = []
         _push(step, comp["pos"])
@@ -334,6 +356,86 @@ def transform(a: Sequence[Component], b: Sequence[Component]) -> tuple[Op, Op]:
     """
     a2, b2 = _transform_traces(to_trace(a), to_trace(b))
     return from_trace(a2), from_trace(b2)
+
+
+def rebase(op: Sequence[Component], history: Sequence[Sequence[Component]]) -> Op:
+    """``op`` transformed over each op of ``history`` in turn, history winning ties.
+
+    Law: equal to ``for h in history: op = transform(h, op)[1]``, the way a client
+    rebases its pending op one revision at a time, but ``op`` stays a trace from the
+    first revision to the last instead of being converted back and forth at each.
+    With no history the op is returned as it is.
+    """
+    if not history:
+        return list(op)
+    trace = to_trace(op)
+    for committed in history:
+        if len(committed) == 1:  # most revisions are one keystroke
+            comp = committed[0]
+            if "insert" in comp:
+                trace = _after_insert(trace, comp["pos"], len(comp["insert"]))
+            else:
+                trace = _after_delete(trace, comp["pos"], comp["delete"])
+        elif committed:
+            trace = _transform_traces(to_trace(committed), trace)[1]
+    return from_trace(trace)
+
+
+def _after_insert(trace: Trace, pos: int, size: int) -> Trace:
+    """``trace`` rebased over an insert of ``size`` code points at ``pos``.
+
+    What ``_transform_traces([pos, text], trace)[1]`` gives, in one pass: the
+    inserted text is retained, ahead of an insert of ``trace`` at the same place.
+    """
+    out: Trace = []
+    at = 0  # offset in the base text
+    for index, item in enumerate(trace):
+        if isinstance(item, str):
+            if at == pos:
+                _push(out, size)
+                return _finish(out, trace, index)
+            _push(out, item)
+            continue
+        span = item if item > 0 else -item
+        if at + span > pos:  # the insert lands within (or just before) this item
+            before = pos - at
+            _push(out, before if item > 0 else -before)
+            _push(out, size)
+            _push(out, item - before if item > 0 else item + before)
+            return _finish(out, trace, index + 1)
+        _push(out, item)
+        at += span
+    return _trim(out)  # past the end: the rest of the text is retained anyway
+
+
+def _after_delete(trace: Trace, pos: int, count: int) -> Trace:
+    """``trace`` rebased over a delete of ``count`` code points at ``pos``.
+
+    What ``_transform_traces([pos, -count], trace)[1]`` gives, in one pass: what
+    ``trace`` retains or deletes of that range is gone; its inserts there stay, at
+    the deletion point.
+    """
+    out: Trace = []
+    at = 0
+    end = pos + count
+    for index, item in enumerate(trace):
+        if isinstance(item, str):
+            _push(out, item)
+            continue
+        span = item if item > 0 else -item
+        start, stop = at, at + span
+        at = stop
+        kept = max(0, min(stop, pos) - start) + max(0, stop - max(start, end))
+        _push(out, kept if item > 0 else -kept)
+        if at >= end:
+            return _finish(out, trace, index + 1)
+    return _trim(out)
+
+
+def _finish(out: Trace, trace: Trace, start: int) -> Trace:
+    for item in trace[start:]:
+        _push(out, item)
+    return _trim(out)
 
 
 def transform_index(index: int, op: Sequence[Component], *, own: bool = False) -> int:

@@ -232,6 +232,47 @@ def test_concurrent_deletes_of_the_same_code_points_delete_them_once(text, data)
     assert chain_apply(text, other, s2) == expected
 
 
+@given(st.data())
+def test_to_trace_in_one_pass_equals_composing_each_component(data):
+    """The one-pass path of to_trace gives the trace composing every component does."""
+    text = data.draw(long_texts)
+    op = data.draw(ops_for(text, max_components=8))
+    ordered = ot.from_trace(ot.to_trace(op))  # a form whose components only move forward
+    for case in (op, ordered):
+        assert ot.to_trace(case) == ot._compose_each([], case)
+
+
+@given(st.data())
+def test_rebasing_over_one_keystroke_takes_the_short_path_to_the_same_trace(data):
+    """The one-component paths of rebase equal the general transform."""
+    text = data.draw(long_texts)
+    op = data.draw(ops_for(text, max_components=6))
+    committed = data.draw(ops_for(text, max_components=1))
+    trace = ot.to_trace(op)
+    comp = committed[0]
+    if "insert" in comp:
+        fast = ot._after_insert(list(trace), comp["pos"], len(comp["insert"]))
+    else:
+        fast = ot._after_delete(list(trace), comp["pos"], comp["delete"])
+    assert fast == ot._transform_traces(ot.to_trace(committed), trace)[1]
+
+
+@HEAVY
+@given(st.data())
+def test_rebase_equals_transforming_over_each_revision_in_turn(data):
+    """The server's rebase walks traces; it must equal the client's op-by-op loop."""
+    text, b1, b2 = data.draw(sequential())
+    after_b1 = ot.apply(text, b1)
+    b3 = data.draw(ops_for(ot.apply(after_b1, b2)))
+    c = data.draw(ops_for(text, max_components=8))
+    history = [b1, [], b2, b3]
+    looped = c
+    for committed in history:
+        looped = ot.transform(committed, looped)[1] if committed else looped
+    assert ot.rebase(c, history) == looped
+    assert ot.rebase(c, []) == c
+
+
 @HEAVY
 @given(st.data())
 def test_transform_against_a_chain_and_against_its_composition_both_converge(data):
