@@ -1,0 +1,134 @@
+"""What one process remembers of a document between commits: plain data, no Django.
+
+A :class:`DocumentState` is the text at revision ``rev`` with the ops of the last
+revisions (to rebase late ops without reading the history back) and, per
+``(user id, client)``, the highest ``seq`` committed (so a new op needs no lookup to be
+told apart from a resend). The database stays the truth: the commit service compares
+``rev`` with the document's revision inside its transaction and catches the state up
+(or rebuilds it) when another process or the admin committed meanwhile.
+
+A batch is worked out in a :class:`Pending` on top of the state and folded into it
+with :meth:`DocumentState.extend` only once its transaction has committed, so a batch
+that is rolled back leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from .text import Text
+
+Key = tuple[int, str]  # (user id, client)
+
+# Revisions whose ops are kept for rebasing; older bases are read from the history.
+RECENT_REVISIONS = 2000
+# Clients whose highest seq is remembered; a forgotten one costs one lookup.
+KNOWN_CLIENTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One committed revision as the state keeps it."""
+
+    rev: int
+    ops: list
+    key: Key
+    seq: int
+
+
+class DocumentState:
+    """The text at ``rev``, the recent revisions, and the highest seq of each client."""
+
+    def __init__(self, *, rev: int, text: str | Text, recent: list[Entry] = ()) -> None:
+        self.rev = rev
+        self.text = text if isinstance(text, Text) else Text(text)
+        self._recent: deque[Entry] = deque(recent, maxlen=RECENT_REVISIONS)
+        self._seqs: OrderedDict[Key, int] = OrderedDict()
+
+    def replace(self, other: "DocumentState") -> None:
+        """Become ``other`` (read afresh), keeping what is known of clients' seqs."""
+        self.rev, self.text, self._recent = other.rev, other.text, other._recent
+
+    def ops_since(self, base: int) -> list[list] | None:
+        """The ops of revisions ``base + 1`` through ``rev``, or None if not all are kept."""
+        count = self.rev - base
+        if count == 0:
+            return []
+        if count < 0 or count > len(self._recent) or self._recent[-count].rev != base + 1:
+            return None
+        return [self._recent[i].ops for i in range(len(self._recent) - count, len(self._recent))]
+
+    def max_seq(self, key: Key) -> int | None:
+        """The highest seq committed by ``key``, or None when this state does not know."""
+        return self._seqs.get(key)
+
+    def learn_seq(self, key: Key, seq: int) -> None:
+        """Remember ``key``'s highest committed seq (as read from the history)."""
+        self._seqs[key] = max(seq, self._seqs.get(key, 0))
+        self._seqs.move_to_end(key)
+        while len(self._seqs) > KNOWN_CLIENTS:
+            self._seqs.popitem(last=False)
+
+    def extend(self, entries: list[Entry], text: str | Text) -> None:
+        """Add revisions ``rev + 1`` onwards (committed) and the text after them."""
+        for entry in entries:
+            if entry.rev != self.rev + 1:
+                raise ValueError(f"revision {entry.rev} does not follow {self.rev}")
+            self._recent.append(entry)
+            self.rev = entry.rev
+            if entry.key in self._seqs:  # unknown keys stay unknown: the history knows more
+                self.learn_seq(entry.key, entry.seq)
+        self.text = text if isinstance(text, Text) else Text(text)
+
+    def catch_up(self, entries: list[Entry]) -> None:
+        """Apply revisions committed elsewhere, replaying them onto the text."""
+        text = self.text
+        for entry in entries:
+            if entry.ops:
+                text = text.apply(entry.ops)
+        self.extend(entries, text)
+
+
+class Pending:
+    """A batch being committed on top of a state; :meth:`commit` folds it in."""
+
+    def __init__(self, state: DocumentState) -> None:
+        self.state = state
+        self.text = state.text
+        self.entries: list[Entry] = []
+        self._seqs: dict[Key, int] = {}
+
+    @property
+    def rev(self) -> int:
+        return self.state.rev + len(self.entries)
+
+    def ops_since(self, base: int) -> list[list] | None:
+        """As :meth:`DocumentState.ops_since`, counting this batch's revisions too."""
+        if base >= self.state.rev:
+            return [entry.ops for entry in self.entries[base - self.state.rev:]]
+        older = self.state.ops_since(base)
+        return None if older is None else older + [entry.ops for entry in self.entries]
+
+    def max_seq(self, key: Key) -> int | None:
+        known = self.state.max_seq(key)
+        mine = self._seqs.get(key)
+        return known if mine is None else max(mine, known or 0)
+
+    def find(self, key: Key, seq: int) -> Entry | None:
+        """This batch's revision of ``key``'s ``seq``, if the batch already has it."""
+        for entry in self.entries:
+            if entry.key == key and entry.seq == seq:
+                return entry
+        return None
+
+    def add(self, *, ops: list, key: Key, seq: int, text: Text) -> Entry:
+        entry = Entry(rev=self.rev + 1, ops=ops, key=key, seq=seq)
+        self.entries.append(entry)
+        self._seqs[key] = max(seq, self._seqs.get(key, 0))
+        self.text = text
+        return entry
+
+    def commit(self) -> None:
+        """Fold the batch into the state: call only once its transaction has committed."""
+        self.state.extend(self.entries, self.text)

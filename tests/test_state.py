@@ -1,0 +1,93 @@
+"""The in-memory document state a hub keeps between commits (pure, no database)."""
+
+import pytest
+
+from editor import ot
+from editor.state import RECENT_REVISIONS, DocumentState, Entry, Pending
+
+
+def entry(rev: int, ops: list, key=(1, "c"), seq: int = 1) -> Entry:
+    return Entry(rev=rev, ops=ops, key=key, seq=seq)
+
+
+def test_ops_since_covers_only_what_is_kept():
+    state = DocumentState(rev=2, text="ab", recent=[entry(1, [{"pos": 0, "insert": "a"}]), entry(2, [{"pos": 1, "insert": "b"}])])
+    assert state.ops_since(2) == []
+    assert state.ops_since(1) == [[{"pos": 1, "insert": "b"}]]
+    assert state.ops_since(0) == [[{"pos": 0, "insert": "a"}], [{"pos": 1, "insert": "b"}]]
+    assert state.ops_since(3) is None  # ahead
+    fresh = DocumentState(rev=5, text="hello")
+    assert fresh.ops_since(5) == [] and fresh.ops_since(4) is None
+
+
+def test_recent_revisions_are_bounded():
+    state = DocumentState(rev=0, text="")
+    text = ""
+    for rev in range(1, RECENT_REVISIONS + 11):
+        text += "x"
+        state.extend([entry(rev, [{"pos": rev - 1, "insert": "x"}], seq=rev)], text)
+    assert state.rev == RECENT_REVISIONS + 10
+    assert state.ops_since(9) is None  # revision 10 is forgotten
+    assert len(state.ops_since(10)) == RECENT_REVISIONS
+
+
+def test_extend_refuses_a_gap():
+    state = DocumentState(rev=3, text="abc")
+    with pytest.raises(ValueError):
+        state.extend([entry(5, [])], "abc")
+
+
+def test_catch_up_replays_revisions_committed_elsewhere():
+    state = DocumentState(rev=1, text="abc")
+    state.catch_up([entry(2, [{"pos": 3, "insert": "d"}]), entry(3, []), entry(4, [{"pos": 0, "delete": 1}])])
+    assert (state.rev, state.text) == (4, "bcd")
+    assert state.ops_since(1) == [[{"pos": 3, "insert": "d"}], [], [{"pos": 0, "delete": 1}]]
+
+
+def test_seqs_are_known_only_once_learned_and_then_follow_commits():
+    state = DocumentState(rev=0, text="")
+    key = (7, "tab")
+    assert state.max_seq(key) is None
+    state.catch_up([entry(1, [{"pos": 0, "insert": "a"}], key=key, seq=4)])
+    assert state.max_seq(key) is None  # unknown stays unknown: the history knows older seqs
+    state.learn_seq(key, 4)
+    state.catch_up([entry(2, [{"pos": 0, "insert": "b"}], key=key, seq=5)])
+    assert state.max_seq(key) == 5
+    state.learn_seq(key, 2)  # never goes back
+    assert state.max_seq(key) == 5
+
+
+def test_pending_batch_changes_nothing_until_committed():
+    state = DocumentState(rev=1, text="a", recent=[entry(1, [{"pos": 0, "insert": "a"}])])
+    key = (1, "c")
+    state.learn_seq(key, 1)
+    pending = Pending(state)
+    pending.add(ops=[{"pos": 1, "insert": "b"}], key=key, seq=2, text="ab")
+    pending.add(ops=[{"pos": 2, "insert": "c"}], key=(2, "d"), seq=1, text="abc")
+    assert (pending.rev, pending.text) == (3, "abc")
+    assert pending.max_seq(key) == 2 and pending.find(key, 2).rev == 2 and pending.find(key, 1) is None
+    assert pending.ops_since(0) == [[{"pos": 0, "insert": "a"}], [{"pos": 1, "insert": "b"}], [{"pos": 2, "insert": "c"}]]
+    assert pending.ops_since(2) == [[{"pos": 2, "insert": "c"}]]
+    # Not committed (rolled back): the state is as it was.
+    assert (state.rev, state.text, state.max_seq(key)) == (1, "a", 1)
+    pending.commit()
+    assert (state.rev, state.text, state.max_seq(key)) == (3, "abc", 2)
+    assert state.max_seq((2, "d")) is None
+
+
+def test_replace_keeps_known_seqs():
+    state = DocumentState(rev=9, text="stale")
+    state.learn_seq((1, "c"), 3)
+    state.replace(DocumentState(rev=4, text="fresh"))
+    assert (state.rev, state.text, state.max_seq((1, "c"))) == (4, "fresh", 3)
+    assert state.ops_since(3) is None
+
+
+def test_state_text_matches_replaying_its_revisions():
+    ops = [[{"pos": 0, "insert": "hello"}], [{"pos": 5, "insert": " 😀"}], [{"pos": 1, "delete": 2}], []]
+    state = DocumentState(rev=0, text="")
+    state.catch_up([entry(i + 1, op, seq=i + 1) for i, op in enumerate(ops)])
+    text = ""
+    for op in ops:
+        text = ot.apply(text, op) if op else text
+    assert state.text == text == "hlo 😀"
