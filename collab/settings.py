@@ -194,6 +194,9 @@ COLLAB_SERVE_STATIC = env_bool("COLLAB_SERVE_STATIC", True)
 COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", True)
 # How many revisions one catch-up reads from the database per query.
 COLLAB_CATCHUP_BATCH = 500
+# A document's text is stored whole every this many revisions (a snapshot); the
+# revisions since the last snapshot are replayed to read it.
+COLLAB_SNAPSHOT_EVERY = int(os.environ.get("COLLAB_SNAPSHOT_EVERY", 100))
 
 LOGGING = {
     "version": 1,

@@ -1,24 +1,29 @@
-"""Who may still hold a socket: session checks and access-change notices.
+"""Who may still hold a socket: session checks, role checks and access-change notices.
 
 A change of membership, a deleted document or a sign-out is announced on the channel
 layer so that sockets on every server process re-check at once. Announcements may be
-dropped, so sockets also re-check on their own every COLLAB_SESSION_CHECK_SECONDS, and
-every op is authorised again inside its commit transaction.
+dropped, so each process also re-checks all its sockets every
+COLLAB_SESSION_CHECK_SECONDS (``editor.watch``), and every op is authorised again
+inside its commit transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from . import selectors
 from .fanout import group_name, send_from_sync
+from .models import Document, Membership
 
 
 def user_group(user_id: int) -> str:
-    """The channel-layer group of every socket a user holds."""
+    """The channel-layer group of the processes holding a socket of the user."""
     return f"user.{user_id}"
 
 
@@ -26,15 +31,66 @@ def session_is_signed_in(*, session_key: str | None, user_id: int) -> bool:
     """Whether the session still exists, belongs to ``user_id`` and is still valid."""
     if not session_key:
         return False
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    data = store.load()
-    if str(data.get(SESSION_KEY)) != str(user_id) or BACKEND_SESSION_KEY not in data:
-        return False
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return False
+    return (session_key, user_id) in sessions_signed_in([(session_key, user_id)])
+
+
+def sessions_signed_in(pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Those ``(session_key, user_id)`` pairs whose session still exists, belongs to
+    the user, and was signed in with the user's current password; two queries in all
+    when sessions live in the database."""
+    pairs = {(key, user_id) for key, user_id in pairs if key}
+    sessions = _session_data({key for key, _ in pairs})
+    theirs = {
+        (key, user_id) for key, user_id in pairs
+        if key in sessions
+        and str(sessions[key].get(SESSION_KEY)) == str(user_id)
+        and BACKEND_SESSION_KEY in sessions[key]
+    }
+    user_ids = {user_id for _, user_id in theirs}
+    users = get_user_model().objects.filter(pk__in=user_ids, is_active=True) if user_ids else []
     # A password change rotates the hash and signs out every other session.
-    return constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+    hashes = {user.pk: user.get_session_auth_hash() for user in users}
+    return {
+        (key, user_id) for key, user_id in theirs
+        if user_id in hashes and constant_time_compare(sessions[key].get(HASH_SESSION_KEY, ""), hashes[user_id])
+    }
+
+
+def _session_data(keys: set[str]) -> dict[str, dict]:
+    """The decoded data of those sessions that exist and have not expired."""
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    if not keys:
+        return {}
+    if not hasattr(store_class, "get_model_class"):  # not kept in the database: one by one
+        loaded = {key: store_class(key).load() for key in keys}
+        return {key: data for key, data in loaded.items() if data}
+    rows = store_class.get_model_class().objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+    decoder = store_class()
+    return {key: decoder.decode(data) for key, data in rows.values_list("session_key", "session_data")}
+
+
+def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Exception]:
+    """The role of each ``(document_id, user_id)`` as :func:`selectors.document_role`
+    decides it: ``"editor"`` or ``"viewer"``, else the ``DocumentNotFound`` or
+    ``AccessDenied`` it would raise; two queries in all."""
+    pairs = set(pairs)
+    owners = dict(Document.objects.filter(pk__in={d for d, _ in pairs}).values_list("pk", "owner_id"))
+    members = dict(
+        ((document_id, user_id), role)
+        for document_id, user_id, role in Membership.objects.filter(
+            document_id__in=set(owners), user_id__in={u for _, u in pairs}
+        ).values_list("document_id", "user_id", "role")
+    ) if owners else {}
+    found: dict[tuple[str, int], str | Exception] = {}
+    for document_id, user_id in pairs:
+        owner_id = owners.get(document_id)
+        if owner_id is None:
+            found[document_id, user_id] = selectors.DocumentNotFound(document_id)
+        elif owner_id == user_id:
+            found[document_id, user_id] = Membership.Role.EDITOR
+        else:
+            found[document_id, user_id] = members.get((document_id, user_id)) or selectors.AccessDenied(document_id)
+    return found
 
 
 def announce_access_changed(*, document_id: str, user_id: int | None) -> None:
@@ -44,4 +100,4 @@ def announce_access_changed(*, document_id: str, user_id: int | None) -> None:
 
 def announce_signed_out(*, user_id: int, session_key: str | None) -> None:
     """Close the sockets of a session that signed out (of every session, for None)."""
-    send_from_sync(user_group(user_id), {"type": "user.signed_out", "session_key": session_key})
+    send_from_sync(user_group(user_id), {"type": "user.signed_out", "user_id": user_id, "session_key": session_key})

@@ -18,7 +18,7 @@ from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
 from django.core.validators import MaxValueValidator
-from django.db.models.functions import Length
+from django.db.models import F
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -74,7 +74,7 @@ class DocumentForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Text and revision come from the one read of the row, so they always match.
-        self.initial["text"] = self.instance.content
+        self.initial["text"] = "" if self.instance._state.adding else selectors.document_text(self.instance)
         self.initial["base_revision"] = self.instance.revision
         self.initial.setdefault("client", new_client_id())
 
@@ -84,7 +84,7 @@ class DocumentForm(forms.ModelForm):
         return [name for name in super().changed_data if name not in ("base_revision", "client")]
 
     def clean_text(self) -> str:
-        text = diff.match_newlines(self.cleaned_data["text"], like=self.instance.content)
+        text = diff.match_newlines(self.cleaned_data["text"], like=self.initial["text"])
         try:
             ot.check_text(text, what="the text")
         except ot.OperationError as exc:
@@ -220,15 +220,8 @@ class DocumentAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(size=Length("content"), people=presence.people_connected())
+            .annotate(size=F("length"), people=presence.people_connected())
         )
-
-    def get_search_results(self, request, queryset, search_term):
-        # Every list of documents (the change list, autocomplete, bulk actions) comes
-        # through here, and none needs the texts, which can be megabytes each. The
-        # change page does not come through here: it reads text and revision together.
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        return queryset.defer("content"), may_have_duplicates
 
     def view_on_site(self, obj: Document) -> str:
         return reverse("editor:document_detail", kwargs={"document_id": obj.pk})
@@ -257,7 +250,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="text")
     def current_text(self, obj: Document) -> str:
-        return format_html('<pre style="white-space: pre-wrap;">{}</pre>', obj.content)
+        return format_html('<pre style="white-space: pre-wrap;">{}</pre>', selectors.document_text(obj))
 
     # --- saving: the text goes through the commit path ---
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 import zlib
 from collections import Counter, deque
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import access, fanout, presence, protocol, selectors, services
+from . import dbthread, fanout, presence, protocol, selectors, services
 from .errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from .limits import TokenBucket
+from .watch import watcher
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +31,44 @@ _sockets_per_user: Counter[int] = Counter()
 class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab (or script) editing one document."""
 
+    # No channel of its own: revisions and access notices reach the socket through its
+    # hub's process channel (editor.fanout), sign-outs through the watcher's (editor.watch).
+    channel_layer_alias = None
+    groups = ()  # none, and no empty list per socket either
+
+    # Made on first use: most sockets never send an op or a refused frame, and an idle
+    # socket's every byte counts (see docs/performance.md, idle).
+    bucket: TokenBucket | None = None
+    refusals: dict[str, deque[float]] | None = None
+
+    async def dispatch(self, message) -> None:
+        """Channels' dispatch without its per-message ``close_old_connections``.
+
+        That call is a round trip to a worker thread for every frame, to tidy
+        connections this consumer never uses: its database work runs on
+        :mod:`editor.dbthread`, which looks after its own connection.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.document_id = self.scope["url_route"]["kwargs"]["document_id"]
         self.user = self.scope.get("user")
+        self.name: str | None = None  # the key of its presence row, once watched
         self.feed: fanout.Feed | None = None
         self.hub: fanout.Hub | None = None
         self.client_id: str | None = None
         self.role: str | None = None  # stays None on a refused connection
-        self.group: str | None = None
         self.counted = False
-        self.refusals: dict[str, deque[float]] = {"bad": deque(), "rate": deque()}
-        self.watch: asyncio.Task | None = None
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         try:
-            role = await database_sync_to_async(selectors.document_role)(
-                document_id=self.document_id, user=self.user
+            role = await dbthread.run(
+                selectors.document_role, document_id=self.document_id, user=self.user
             )
         except selectors.DocumentNotFound:
             await self.close(code=CLOSE_NOT_FOUND)
@@ -63,10 +82,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         _sockets_per_user[self.user.pk] += 1
         self.counted = True
         self.role = role
-        self.group = fanout.group_name(self.document_id)
-        self.bucket = TokenBucket(rate=settings.COLLAB_OPS_PER_SECOND, burst=settings.COLLAB_OPS_BURST)
-        await self.channel_layer.group_add(access.user_group(self.user.pk), self.channel_name)
-        self.watch = asyncio.get_running_loop().create_task(self._watch_session())
+        self.session_key = self.scope["session"].session_key
+        self.name = await watcher.register(self)
 
     async def disconnect(self, code) -> None:
         if self.counted:
@@ -74,17 +91,18 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             if _sockets_per_user[self.user.pk] <= 0:
                 del _sockets_per_user[self.user.pk]
             self.counted = False
-        if self.watch is not None:
-            self.watch.cancel()
+        if self.name is not None:
+            try:
+                await watcher.unregister(self)
+            except Exception:  # the layer forgets the group membership when it expires
+                log.warning("could not stop watching connection %s", self.name, exc_info=True)
         if self.client_id is not None:  # joined, so it has a row
             try:
-                await database_sync_to_async(presence.connection_closed)(channel_name=self.channel_name)
+                await dbthread.run(presence.connection_closed, channel_name=self.name)
             except Exception:  # the row goes stale, is ignored, and is pruned later
-                log.warning("could not forget connection %s", self.channel_name, exc_info=True)
+                log.warning("could not forget connection %s", self.name, exc_info=True)
         if self.feed is not None:
             await self._leave()
-        if self.group is not None:
-            await self.channel_layer.group_discard(access.user_group(self.user.pk), self.channel_name)
 
     # --- frames from the client ----------------------------------------------------
 
@@ -141,9 +159,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.feed.presence = self.presence_message(rev=rev, cursor=None)
         await self._introduce()
         # Counted in the admin's "connected now" until disconnect (or, if this process
-        # dies, until its rows go stale); _watch_session keeps the row fresh.
-        await database_sync_to_async(presence.connection_opened)(
-            document_id=self.document_id, channel_name=self.channel_name,
+        # dies, until its rows go stale); the watcher keeps the row fresh.
+        await dbthread.run(
+            presence.connection_opened, document_id=self.document_id, channel_name=self.name,
             user_id=self.user.pk, client=self.client_id,
         )
 
@@ -172,7 +190,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             raise NotJoined("send join first", seq=message.seq)
         if self.role != "editor":
             raise ReadOnly("viewers cannot edit this document", seq=message.seq)
-        if not self.bucket.take():
+        if not self._take_token():
             raise RateLimited("too many ops; slow down", seq=message.seq)
         # The service checks the role again inside its transaction.
         result = await self.hub.commit(
@@ -190,72 +208,74 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def on_presence(self, message: protocol.Presence) -> None:
         if self.feed is None:
             raise NotJoined("send join first")
-        if not self.bucket.take():
+        if not self._take_token():
             raise RateLimited("too many messages; slow down")
         self.feed.presence = self.presence_message(rev=message.rev, cursor=message.cursor)
         encoded = protocol.dumps(self.feed.presence)
         self.hub.push(encoded, skip=self.feed.id)
         await self.hub.announce({"type": "presence", "encoded": encoded})
 
-    # --- events from the channel layer (names chosen by the server alone) -------
+    # --- what the watcher and the hub tell this socket ------------------------------
+
+    @property
+    def user_id(self) -> int:
+        return self.user.pk
+
+    @property
+    def joined(self) -> bool:
+        """Whether it has joined, so that it has a presence row."""
+        return self.client_id is not None
 
     async def _on_access_event(self, event) -> None:
         """Someone's access to the document changed: check this connection's again."""
         if self.role is not None:
             await self._recheck_role()
 
-    async def user_signed_out(self, event) -> None:
-        """The user signed out: close the sockets of that session."""
-        if self.role is not None and event.get("session_key") in (None, self.scope["session"].session_key):
+    async def signed_out(self) -> None:
+        """Its session ended (signed out, expired, or the password changed)."""
+        if self.role is not None:
             await self._close_for(CLOSE_UNAUTHENTICATED)
+
+    async def role_checked(self, role: str | Exception) -> None:
+        """The user's role on the document now, or why there is none: close if it changed."""
+        if self.role is None:
+            return
+        if isinstance(role, selectors.DocumentNotFound):
+            await self._close_for(CLOSE_NOT_FOUND)
+        elif isinstance(role, selectors.AccessDenied):
+            await self._close_for(CLOSE_FORBIDDEN)
+        elif role != self.role:
+            await self._close_for(CLOSE_ROLE_CHANGED)
 
     # --- helpers ---------------------------------------------------------------------
 
     async def _recheck_role(self) -> None:
         try:
-            role = await database_sync_to_async(selectors.document_role)(
-                document_id=self.document_id, user=self.user
+            role = await dbthread.run(
+                selectors.document_role, document_id=self.document_id, user=self.user
             )
-        except selectors.DocumentNotFound:
-            await self._close_for(CLOSE_NOT_FOUND)
-        except selectors.AccessDenied:
-            await self._close_for(CLOSE_FORBIDDEN)
-        else:
-            if role != self.role:
-                await self._close_for(CLOSE_ROLE_CHANGED)
-
-    async def _watch_session(self) -> None:
-        """Close the socket once its session ends (signed out elsewhere, expired, or
-        the password changed; a signal only covers sign-outs through this server), and
-        keep this connection's presence row fresh."""
-        interval = min(settings.COLLAB_SESSION_CHECK_SECONDS, presence.HEARTBEAT_SECONDS)
-        try:
-            while self.role is not None:
-                await asyncio.sleep(interval * random.uniform(0.8, 1.0))
-                signed_in = await database_sync_to_async(access.session_is_signed_in)(
-                    session_key=self.scope["session"].session_key, user_id=self.user.pk
-                )
-                if not signed_in:
-                    await self._close_for(CLOSE_UNAUTHENTICATED)
-                    return
-                await self._recheck_role()
-                if self.feed is not None:
-                    await database_sync_to_async(presence.connection_seen)(channel_name=self.channel_name)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("session check of a socket to %s failed", self.document_id, exc_info=True)
+        except (selectors.DocumentNotFound, selectors.AccessDenied) as exc:
+            role = exc
+        await self.role_checked(role)
 
     async def _count_refusal(self, exc: CollabError) -> None:
         """Close a connection that keeps sending what the server refuses."""
         kind = "rate" if isinstance(exc, RateLimited) else "bad"
         now = time.monotonic()
+        if self.refusals is None:
+            self.refusals = {"bad": deque(), "rate": deque()}
         window = self.refusals[kind]
         window.append(now)
         while window and window[0] < now - settings.COLLAB_ABUSE_WINDOW:
             window.popleft()
         if len(window) > settings.COLLAB_ABUSE_LIMIT:
             await self._close_for(CLOSE_RATE if kind == "rate" else CLOSE_ABUSE)
+
+    def _take_token(self) -> bool:
+        """Spend one of the socket's tokens for ops and presence; False when none is left."""
+        if self.bucket is None:  # a new bucket is full, as it would be after idling
+            self.bucket = TokenBucket(rate=settings.COLLAB_OPS_PER_SECOND, burst=settings.COLLAB_OPS_BURST)
+        return self.bucket.take()
 
     async def _close_for(self, code: int) -> None:
         self.role = None  # ignore whatever the client still sends

@@ -17,18 +17,28 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NamedTuple
+
+from collections import deque
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import protocol, selectors
+from . import dbthread, protocol, selectors
+from .state import DocumentState
 
 log = logging.getLogger(__name__)
 
-# Frames owed to one connection within this many seconds go out together.
-TICK_SECONDS = 0.005
+# A hub sends what its connections are owed at once when it has not sent for a tick,
+# else at the end of the tick: one frame per connection per tick however many
+# revisions it carries. The tick grows with the number of connections (the cost of a
+# round of frames) up to MAX_TICK_SECONDS, and an idle hub adds no delay at all.
+TICK_SECONDS_PER_FEED = 0.0002
+MAX_TICK_SECONDS = 0.04
+# Revisions a hub keeps, serialised, to answer catch-ups without reading the history.
+RECENT_MESSAGES = 1000
+# Largest frame shared by every connection of a round (larger rounds are split per feed).
+MAX_SHARED_FRAME = 256 * 1024
 # After this many seconds without an announcement a hub asks the database whether it
 # missed the last one.
 QUIET_CHECK_SECONDS = 1.5
@@ -66,7 +76,7 @@ def send_from_sync(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
     except RuntimeError:
         async_to_sync(layer.group_send)(group, message)
     else:
@@ -85,6 +95,22 @@ def revision_message(revision: selectors.Revision) -> dict:
         user_name=revision.user_name,
         ops=revision.ops,
     )
+
+
+class Item(NamedTuple):
+    """A revision as a hub hands it out: its ``op`` message, serialised once, and who
+    made it (that connection is sent an ``ack`` instead). The message itself is not
+    kept: a hub keeps hundreds of these per document."""
+
+    rev: int
+    user_id: int
+    client: str
+    seq: int
+    encoded: str
+
+    @classmethod
+    def of(cls, message: dict) -> "Item":
+        return cls(message["rev"], message["user"]["id"], message["client"], message["seq"], protocol.dumps(message))
 
 
 class Feed:
@@ -116,29 +142,40 @@ class Feed:
         self.last_sent: int | None = None  # None until join has been answered
         self.presence: dict | None = None  # this connection's own presence message
         self._joining = False
-        self._aside: list[tuple[int, dict, str]] = []  # revisions that came during a join
+        self._aside: list[Item] = []  # revisions that came during a join
         self._outbox: list[str] = []  # encoded messages not yet framed
         self._hub: Hub | None = None
 
     # --- what the hub calls ------------------------------------------------------
 
-    def take(self, rev: int, message: dict, encoded: str) -> bool:
-        """Queue revision ``rev`` if it is the next one owed; True when something was queued."""
-        if self._joining or self.last_sent is None:
-            if self._joining:
-                self._aside.append((rev, message, encoded))
-            return False
-        if rev <= self.last_sent:
-            return False  # a repeat changes nothing
-        if rev != self.last_sent + 1:
-            # The hub fills its own gaps, so this feed fell behind on its own (a fill
-            # failed): re-synchronise from the database.
-            self._aside.append((rev, message, encoded))
-            self._start_resync()
-            return False
-        self._outbox.append(self._render(message, encoded))
-        self.last_sent = rev
-        return True
+    def take(self, revisions: list[Item]) -> None:
+        """Queue the revisions (in order) that are owed, each once, never waiting."""
+        for item in revisions:
+            rev = item.rev
+            if self._joining or self.last_sent is None:
+                if self._joining:
+                    self._aside.append(item)
+                continue
+            if rev <= self.last_sent:
+                continue  # a repeat changes nothing
+            if rev != self.last_sent + 1:
+                # The hub fills its own gaps, so this feed fell behind on its own (a fill
+                # failed): re-synchronise from the database.
+                self._aside.append(item)
+                self._start_resync()
+                continue
+            self._outbox.append(self._render(item))
+            self.last_sent = rev
+
+    def shares(self, first: int, authors: set[tuple[int, str]]) -> bool:
+        """Whether this feed is owed exactly a round starting at ``first`` with nothing
+        of its own in it, so it can be sent the frame every such feed gets."""
+        return (
+            self.last_sent == first - 1
+            and not self._joining
+            and not self._outbox
+            and (self.user_id, self.client) not in authors
+        )
 
     def push(self, encoded: str) -> bool:
         """Queue a message that is not a revision (presence, leave)."""
@@ -149,8 +186,14 @@ class Feed:
 
     async def reply(self, message: dict) -> None:
         """Send a reply (an error, a repeated ack) after everything queued before it."""
+        if self._hub is not None:
+            self.take(self._hub.round)  # revisions handed out but not yet sent come first
         self._outbox.append(protocol.dumps(message))
         await self.flush()
+
+    async def send_frame(self, frame: str) -> None:
+        """Send one ready-made frame."""
+        await self._send(frame)
 
     async def flush(self) -> None:
         """Send what is queued, packed into as few frames as the frame limit allows."""
@@ -168,10 +211,10 @@ class Feed:
         self._aside = []
         try:
             await self.flush()
-            head = await database_sync_to_async(selectors.document_head)(document_id=self.document_id)
+            head = await dbthread.run(selectors.document_head, document_id=self.document_id)
             if since is None or since > head:
-                rev, content = await database_sync_to_async(selectors.document_snapshot)(
-                    document_id=self.document_id
+                rev, content = await dbthread.run(
+                    selectors.document_snapshot, document_id=self.document_id
                 )
                 for message in protocol.snapshot_messages(rev=rev, content=content, max_frame=self.max_frame):
                     self._outbox.append(protocol.dumps(message))
@@ -189,14 +232,15 @@ class Feed:
     async def _drain_aside(self) -> None:
         """Queue revisions that arrived during a join or a resync, filling gaps first."""
         while self._aside:
-            aside, self._aside = sorted(self._aside, key=lambda item: item[0]), []
-            for rev, message, encoded in aside:
+            aside, self._aside = sorted(self._aside, key=lambda item: item.rev), []
+            for item in aside:
+                rev = item.rev
                 if rev <= self.last_sent:
                     continue
                 if rev > self.last_sent + 1:
                     await self._fill(until=rev - 1)
                 if rev == self.last_sent + 1:
-                    self._outbox.append(self._render(message, encoded))
+                    self._outbox.append(self._render(item))
                     self.last_sent = rev
 
     def _start_resync(self) -> None:
@@ -217,25 +261,47 @@ class Feed:
         _spawn(resync())
 
     async def _fill(self, *, until: int | None) -> None:
-        """Queue stored revisions after ``last_sent`` (through ``until``), in order."""
+        """Queue revisions after ``last_sent`` (through ``until``), in order: from the
+        hub's recent revisions when it still has them, else from the history."""
         while True:
-            revisions = await database_sync_to_async(selectors.operations_since)(
-                document_id=self.document_id, since=self.last_sent, until=until, limit=self.batch
+            if self._hub is not None and self._take_recent(until):
+                return
+            revisions = await dbthread.run(
+                selectors.operations_since, document_id=self.document_id, since=self.last_sent,
+                until=until, limit=self.batch,
             )
             for revision in revisions:
-                message = revision_message(revision)
-                self._outbox.append(self._render(message, None))
+                self._outbox.append(self._render(Item.of(revision_message(revision))))
                 self.last_sent = revision.rev
             if len(self._outbox) > 64:
                 await self.flush()
             if len(revisions) < self.batch:
                 return
 
-    def _render(self, message: dict, encoded: str | None) -> str:
+    def _take_recent(self, until: int | None) -> bool:
+        """Queue the hub's recent revisions after ``last_sent`` if it holds all of them
+        (through ``until``, or through the last one it handed out); True if it did."""
+        hub = self._hub
+        recent = hub.recent
+        last = hub.last_rev if until is None else until
+        if last is None or hub.last_rev is None or last > hub.last_rev:
+            return False
+        if last <= self.last_sent:
+            return True
+        if not recent or recent[0].rev > self.last_sent + 1:
+            return False
+        start = self.last_sent + 1 - recent[0].rev
+        for index in range(start, start + last - self.last_sent):
+            item = recent[index]
+            self._outbox.append(self._render(item))
+            self.last_sent = item.rev
+        return True
+
+    def _render(self, item: Item) -> str:
         """An ``ack`` for this connection's own revisions, the ``op`` otherwise."""
-        if message["user"]["id"] == self.user_id and message["client"] == self.client:
-            return protocol.dumps(protocol.ack_message(seq=message["seq"], rev=message["rev"]))
-        return encoded if encoded is not None else protocol.dumps(message)
+        if item.user_id == self.user_id and item.client == self.client:
+            return protocol.dumps(protocol.ack_message(seq=item.seq, rev=item.rev))
+        return item.encoded
 
 
 class Hub:
@@ -252,6 +318,14 @@ class Hub:
         self._quiet: asyncio.TimerHandle | None = None
         self._queue: list[tuple[Any, asyncio.Future]] = []  # submissions waiting to commit
         self._committer: asyncio.Task | None = None
+        # The document as the committer last left it; read and written on the
+        # database thread only, by one commit at a time.
+        self.state: DocumentState | None = None
+        # The last revisions handed to the feeds, in order.
+        self.recent: deque[Item] = deque(maxlen=RECENT_MESSAGES)
+        # Revisions handed out since the last flush: what the next one sends.
+        self.round: list[Item] = []
+        self._last_flush = float("-inf")
 
     # --- commits -------------------------------------------------------------------
 
@@ -268,17 +342,23 @@ class Hub:
             self._committer = asyncio.get_running_loop().create_task(self._commit_waiting())
         return await future
 
-    async def _commit_waiting(self) -> None:
+    def _commit_sync(self, submissions: list) -> list:
+        """Commit on the database thread, keeping the hub's state of the document."""
         # Imported here: services announces the admin's edits through this module.
-        from .services import operations_commit
+        from . import services
 
+        if self.state is None:
+            self.state = services.document_state(document_id=self.document_id)
+        return services.operations_commit(
+            document_id=self.document_id, submissions=submissions, state=self.state
+        )
+
+    async def _commit_waiting(self) -> None:
         try:
             while self._queue:
                 batch, self._queue = self._queue[:COMMIT_BATCH], self._queue[COMMIT_BATCH:]
                 try:
-                    results = await database_sync_to_async(operations_commit)(
-                        document_id=self.document_id, submissions=[s for s, _ in batch]
-                    )
+                    results = await dbthread.run(self._commit_sync, [s for s, _ in batch])
                 except Exception as exc:  # the whole transaction failed: each sender hears of it
                     for _, future in batch:
                         if not future.done():
@@ -305,6 +385,8 @@ class Hub:
     async def publish(self, messages: list[dict]) -> None:
         """Announce revisions committed by this process: locally, then to the others."""
         await self.deliver(messages)
+        if self.hubs.alone:
+            return
         try:
             await self.hubs.layer.group_send(
                 group_name(self.document_id),
@@ -338,18 +420,20 @@ class Hub:
             self._arm_quiet_check()  # a quiet check does not re-arm itself
 
     def _hand_out(self, message: dict) -> None:
-        encoded = protocol.dumps(message)
-        queued = False
-        for feed in self.feeds.values():
-            queued = feed.take(message["rev"], message, encoded) or queued
-        self.last_rev = message["rev"]
-        if queued:
+        """Add the next revision to the round the feeds get at the next flush."""
+        item = Item.of(message)
+        self.last_rev = item.rev
+        if self.recent and self.recent[-1].rev != self.last_rev - 1:
+            self.recent.clear()  # keep it contiguous: a fill may have skipped ahead
+        self.recent.append(item)
+        if self.feeds:
+            self.round.append(item)
             self._schedule_flush()
 
     async def _fill(self, *, until: int | None) -> None:
         while True:
-            revisions = await database_sync_to_async(selectors.operations_since)(
-                document_id=self.document_id, since=self.last_rev, until=until, limit=FILL_BATCH
+            revisions = await dbthread.run(
+                selectors.operations_since, document_id=self.document_id, since=self.last_rev, until=until, limit=FILL_BATCH
             )
             for revision in revisions:
                 self._hand_out(revision_message(revision))
@@ -369,6 +453,8 @@ class Hub:
 
     async def announce(self, event: dict) -> None:
         """Send a non-revision event to the other processes serving this document."""
+        if self.hubs.alone:
+            return
         await self.hubs.layer.group_send(
             group_name(self.document_id), {**event, "origin": self.hubs.channel, "document": self.document_id}
         )
@@ -377,16 +463,41 @@ class Hub:
 
     def _schedule_flush(self) -> None:
         if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(TICK_SECONDS, self._start_flush)
+            loop = asyncio.get_running_loop()
+            tick = min(MAX_TICK_SECONDS, TICK_SECONDS_PER_FEED * len(self.feeds))
+            # At once (after what is being handed out now) when the last round is a
+            # tick old, else when it will be.
+            delay = max(0.0, self._last_flush + tick - loop.time())
+            self._flush = loop.call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
         self._flush = None
+        self._last_flush = asyncio.get_running_loop().time()
         _spawn(self.flush())
 
     async def flush(self) -> None:
-        """Send every feed what it is owed."""
+        """Send every feed what it is owed.
+
+        The revisions of the round are joined into one frame once; every feed that is
+        owed exactly that round, none of it its own (those are acks to it), gets that
+        same frame. The others get theirs built for them.
+        """
+        round, self.round = self.round, []
+        shared: str | None = None
+        if round:
+            authors = {(item.user_id, item.client) for item in round}
+            body = ",".join(item.encoded for item in round)
+            # Four bytes per code point at most: within the limit whatever the text.
+            if 4 * len(body) + 2 <= MAX_SHARED_FRAME:
+                shared = "[" + body + "]"
         for feed in list(self.feeds.values()):
             try:
+                if shared is not None and feed.max_frame >= MAX_SHARED_FRAME and feed.shares(round[0].rev, authors):
+                    feed.last_sent = round[-1].rev
+                    await feed.send_frame(shared)
+                    continue
+                if round:
+                    feed.take(round)
                 await feed.flush()
             except Exception:  # one broken socket must not hold up the others
                 log.debug("flushing a feed of %s failed", self.document_id, exc_info=True)
@@ -401,7 +512,7 @@ class Hub:
 
         async def check() -> None:
             try:
-                head = await database_sync_to_async(selectors.document_head)(document_id=self.document_id)
+                head = await dbthread.run(selectors.document_head, document_id=self.document_id)
                 if self.last_rev is not None and head > self.last_rev and not self._filling:
                     # Stand in for the announcement that never came.
                     await self.deliver([{"rev": head, "missing": True}])
@@ -422,6 +533,9 @@ class Hubs:
     def __init__(self) -> None:
         self.layer = None
         self.channel: str | None = None
+        # True when no other process can share the channel layer (the in-memory one):
+        # this process's own revisions and presence then need no announcing.
+        self.alone = False
         self.hubs: dict[str, Hub] = {}
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -434,8 +548,8 @@ class Hubs:
             hub = self.hubs.get(feed.document_id)
             if hub is None:
                 hub = Hub(feed.document_id, self)
-                hub.last_rev = await database_sync_to_async(selectors.document_head)(
-                    document_id=feed.document_id
+                hub.last_rev = await dbthread.run(
+                    selectors.document_head, document_id=feed.document_id
                 )
                 self.hubs[feed.document_id] = hub
                 await self.layer.group_add(group_name(feed.document_id), self.channel)
@@ -460,6 +574,7 @@ class Hubs:
             self._loop, self.hubs, self._reader = loop, {}, None
         if self._reader is None:
             self.layer = get_channel_layer()
+            self.alone = isinstance(self.layer, InMemoryChannelLayer)
             # The default prefix matters: channels-redis serves every "specific." channel
             # of a process from one receive loop, and any other prefix would wait its turn.
             self.channel = await self.layer.new_channel()

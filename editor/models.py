@@ -12,7 +12,12 @@ def new_document_id() -> str:
 
 
 class Document(models.Model):
-    """A plain-text document; ``content`` is the text at ``revision``."""
+    """A plain-text document at ``revision``, ``length`` code points long.
+
+    The text itself is not in this row: its :class:`Snapshot` holds the whole text at
+    some revision, and the revisions after it replay to the text at ``revision`` (see
+    ``selectors.document_snapshot``).
+    """
 
     id = models.CharField(primary_key=True, max_length=32, default=new_document_id, editable=False)
     title = models.CharField(max_length=200)
@@ -20,7 +25,7 @@ class Document(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents"
     )
     revision = models.PositiveBigIntegerField(default=0)
-    content = models.TextField(blank=True, default="")
+    length = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -32,6 +37,25 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Snapshot(models.Model):
+    """The whole text of a document at ``revision``, where reading its text starts.
+
+    Rewritten every ``COLLAB_SNAPSHOT_EVERY`` revisions rather than on every keystroke
+    (Etherpad keeps a key revision every 100 for the same reason), and kept out of the
+    document's row because SQLite rewrites a whole row on every update: a revision
+    counter beside a 1 MB text would write the text again with each keystroke.
+    """
+
+    document = models.OneToOneField(
+        Document, on_delete=models.CASCADE, primary_key=True, related_name="snapshot"
+    )
+    revision = models.PositiveBigIntegerField(default=0)
+    content = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.document_id}@{self.revision}"
 
 
 class Membership(models.Model):
@@ -96,7 +120,8 @@ class Connection(models.Model):
     """
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="connections")
-    # The consumer's channel name: unique across processes on one channel layer.
+    # The socket's name: its process's channel plus a counter (editor.watch), unique across
+    # processes on one channel layer.
     channel_name = models.CharField(max_length=200, unique=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections"

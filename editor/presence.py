@@ -1,31 +1,27 @@
 """Who is connected to which document right now, across every server process.
 
-Each joined WebSocket is one :class:`~editor.models.Connection` row, keyed by its
-channel name: written on join, deleted on disconnect, and touched every
-:data:`HEARTBEAT_SECONDS` while open. A process that crashes (or is killed) never runs
+Each joined WebSocket is one :class:`~editor.models.Connection` row, keyed by a name
+unique across processes: written on join, deleted on disconnect, and touched at least
+every :data:`HEARTBEAT_SECONDS` while open (by ``editor.watch``, for all the sockets of
+a process at once). A process that crashes (or is killed) never runs
 its consumers' disconnect, so its rows stay behind; a row not seen for
 :data:`STALE_AFTER` is treated as gone by every reader, and rows that stale are
 deleted whenever another connection to the same document opens.
 
-The functions are synchronous (call them through ``database_sync_to_async`` from a
-consumer), except :func:`heartbeat`, the coroutine a consumer runs while open.
+The functions are synchronous: the real-time path calls them through
+``editor.dbthread.run``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from channels.db import database_sync_to_async
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Connection
-
-log = logging.getLogger(__name__)
 
 # How often an open connection refreshes its row.
 HEARTBEAT_SECONDS = 30
@@ -53,7 +49,12 @@ def connection_opened(*, document_id: str, channel_name: str, user_id: int, clie
 
 def connection_seen(*, channel_name: str) -> None:
     """Refresh the row of an open connection, so readers keep counting it."""
-    Connection.objects.filter(channel_name=channel_name).update(seen=timezone.now())
+    connections_seen(channel_names=[channel_name])
+
+
+def connections_seen(*, channel_names: Iterable[str]) -> int:
+    """Refresh the rows of open connections in one UPDATE; how many there were."""
+    return Connection.objects.filter(channel_name__in=list(channel_names)).update(seen=timezone.now())
 
 
 def connection_closed(*, channel_name: str) -> None:
@@ -95,13 +96,3 @@ def people_connected(document: str | OuterRef = "pk") -> Coalesce:
         .values("people")
     )
     return Coalesce(Subquery(people, output_field=IntegerField()), Value(0))
-
-
-async def heartbeat(*, channel_name: str, interval: float = HEARTBEAT_SECONDS) -> None:
-    """Refresh ``channel_name``'s row every ``interval`` seconds until cancelled."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await database_sync_to_async(connection_seen)(channel_name=channel_name)
-        except Exception:  # a database hiccup must not end the socket; the next beat retries
-            log.warning("presence heartbeat of %s failed", channel_name, exc_info=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import ot
-from .models import Document, Membership, Operation
+from .models import Document, Membership, Operation, Snapshot
 
 
 class DocumentNotFound(Exception):
@@ -48,8 +48,33 @@ def document_role(*, document_id: str, user: AbstractBaseUser) -> str:
 
 
 def document_snapshot(*, document_id: str) -> tuple[int, str]:
-    """The current revision and the text at it."""
-    return Document.objects.filter(pk=document_id).values_list("revision", "content").get()
+    """The current revision and the text at it.
+
+    The stored snapshot with the revisions after it replayed (at most
+    ``COLLAB_SNAPSHOT_EVERY`` of them). Revision and snapshot come from one statement,
+    and the history is immutable, so the reads need no transaction.
+    """
+    revision, at, content = (
+        Document.objects.filter(pk=document_id)
+        .values_list("revision", "snapshot__revision", "snapshot__content")
+        .get()
+    )
+    return revision, replay(document_id=document_id, text=content or "", after=at or 0, through=revision)
+
+
+def document_text(document: Document) -> str:
+    """The text at ``document.revision`` of a loaded document."""
+    return document_at_revision(document_id=document.pk, revision=document.revision)
+
+
+def replay(*, document_id: str, text: str, after: int, through: int) -> str:
+    """``text`` (the text at revision ``after``) with revisions ``after + 1..through`` applied."""
+    if through <= after:
+        return text
+    ops = Operation.objects.filter(document_id=document_id, revision__gt=after, revision__lte=through)
+    for op in ops.order_by("revision").values_list("ops", flat=True).iterator(chunk_size=2000):
+        text = ot.apply(text, op) if op else text
+    return text
 
 
 def document_head(*, document_id: str) -> int:
@@ -71,9 +96,12 @@ def operations_since(*, document_id: str, since: int, until: int | None = None, 
 
 
 def document_at_revision(*, document_id: str, revision: int) -> str:
-    """Rebuild the document's text at ``revision`` by replaying its history from empty."""
-    text = ""
-    ops = Operation.objects.filter(document_id=document_id, revision__lte=revision)
-    for op in ops.order_by("revision").values_list("ops", flat=True).iterator(chunk_size=2000):
-        text = ot.apply(text, op) if op else text
-    return text
+    """The document's text at ``revision``: from the snapshot when it is not later,
+    else by replaying the history from the empty text."""
+    at, content = (
+        Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first()
+        or (0, "")
+    )
+    if at > revision:
+        at, content = 0, ""
+    return replay(document_id=document_id, text=content, after=at, through=revision)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from editor import services
+from editor import selectors, services
 from editor.models import Document, Membership
 
 from .wire import Wire
@@ -20,7 +20,7 @@ def doc(ada):
 
 async def content_of(document_id: str) -> tuple[int, str]:
     d = Document.objects.get(pk=document_id)
-    return d.revision, d.content
+    return d.revision, selectors.document_text(d)
 
 
 async def test_join_without_since_gets_snapshot_then_ready(server, doc, headers_for, ada):

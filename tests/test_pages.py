@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from django.test import Client
 
 from editor import ot, services
 from editor.models import Membership

@@ -8,7 +8,7 @@ from django.contrib.sessions.models import Session
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from editor import services
+from editor import selectors, services
 from editor.models import Document, Membership
 
 from . import http
@@ -30,7 +30,7 @@ def doc(ada):
 
 def text_of(doc) -> tuple[int, str]:
     d = Document.objects.get(pk=doc.pk)
-    return d.revision, d.content
+    return d.revision, selectors.document_text(d)
 
 
 async def closed_with(wire: Wire, timeout: float = 5) -> int | None:

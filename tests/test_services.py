@@ -25,7 +25,7 @@ def commit(doc, user, seq, base, ops, client="c"):
 def test_document_create_stores_initial_text_as_revision_one(ada):
     """Initial content is an op in the history, so every revision rebuilds."""
     doc = services.document_create(title="T", owner=ada, content="héllo 😀")
-    assert (doc.revision, doc.content) == (1, "héllo 😀")
+    assert (doc.revision, selectors.document_text(doc)) == (1, "héllo 😀")
     assert selectors.document_at_revision(document_id=doc.pk, revision=1) == "héllo 😀"
     assert selectors.document_at_revision(document_id=doc.pk, revision=0) == ""
 
@@ -37,7 +37,7 @@ def test_stale_op_is_transformed_over_everything_since_its_base(ada):
     commit(doc, ada, 2, 2, [{"pos": 5, "delete": 1}], client="x")  # deletes "c"
     result = commit(doc, ada, 1, 1, [{"pos": 2, "insert": "Z"}, {"pos": 3, "insert": "!"}], client="y")
     doc.refresh_from_db()
-    assert doc.content == "123abZ!"
+    assert selectors.document_text(doc) == "123abZ!"
     assert result.revision == 4 and result.ops == [{"pos": 5, "insert": "Z!"}]
 
 
@@ -60,7 +60,7 @@ def test_op_that_does_not_fit_its_base_changes_nothing(ada):
     with pytest.raises(BadBase):
         commit(doc, ada, 1, 9, [{"pos": 0, "insert": "x"}], client="late")
     doc.refresh_from_db()
-    assert (doc.revision, doc.content) == (2, "abcdefg")
+    assert (doc.revision, selectors.document_text(doc)) == (2, "abcdefg")
 
 
 def test_document_size_limit_is_enforced(ada, settings):
@@ -78,7 +78,7 @@ def test_moot_op_still_becomes_a_revision(ada):
     commit(doc, ada, 1, 1, [{"pos": 1, "delete": 1}], client="a")
     result = commit(doc, ada, 1, 1, [{"pos": 1, "delete": 1}], client="b")
     doc.refresh_from_db()
-    assert (result.revision, result.ops, doc.content) == (3, [], "ac")
+    assert (result.revision, result.ops, selectors.document_text(doc)) == (3, [], "ac")
 
 
 def test_writers_in_separate_processes_lose_nothing(transactional_db, ada):
@@ -88,7 +88,8 @@ def test_writers_in_separate_processes_lose_nothing(transactional_db, ada):
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.commit_worker", doc.pk, "ada", name, str(count)],
-            cwd=ROOT, env=server_env(), stdout=subprocess.PIPE, text=True,
+            # Frequent snapshots: each is written by one process and read by the other.
+            cwd=ROOT, env=server_env(COLLAB_SNAPSHOT_EVERY="7"), stdout=subprocess.PIPE, text=True,
         )
         for name in ("p", "q")
     ]
@@ -98,10 +99,10 @@ def test_writers_in_separate_processes_lose_nothing(transactional_db, ada):
     assert revisions == list(range(2, 2 * count + 2))
     doc.refresh_from_db()
     assert doc.revision == 2 * count + 1
-    assert selectors.document_at_revision(document_id=doc.pk, revision=doc.revision) == doc.content
+    assert selectors.document_at_revision(document_id=doc.pk, revision=doc.revision) == selectors.document_text(doc)
     # Inserts land inside one another, so compare the multiset of characters.
     expected = "start" + "".join(f"<{n}{seq}>" for n in ("p", "q") for seq in range(1, count + 1))
-    assert Counter(doc.content) == Counter(expected)
+    assert Counter(selectors.document_text(doc)) == Counter(expected)
 
 
 def test_rebase_breaks_ties_as_a_client_rebasing_op_by_op_does(ada):
@@ -119,7 +120,7 @@ def test_rebase_breaks_ties_as_a_client_rebasing_op_by_op_does(ada):
         committed, pending = ot.transform(committed, pending)
         text = ot.apply(text, committed)
     doc.refresh_from_db()
-    assert doc.content == text == "CY"
+    assert selectors.document_text(doc) == text == "CY"
 
 
 def test_createdocument_command_prints_the_new_id(ada, tmp_path):
@@ -133,7 +134,7 @@ def test_createdocument_command_prints_the_new_id(ada, tmp_path):
     out = StringIO()
     call_command("createdocument", "Notes", owner="ada", content_file=source, stdout=out)
     doc = Document.objects.get(pk=out.getvalue().strip())
-    assert (doc.title, doc.owner, doc.content, doc.revision) == ("Notes", ada, "first line\nsecond 😀\n", 1)
+    assert (doc.title, doc.owner, selectors.document_text(doc), doc.revision) == ("Notes", ada, "first line\nsecond 😀\n", 1)
     with pytest.raises(CommandError, match="no user named"):
         call_command("createdocument", "X", owner="nobody")
 
@@ -153,5 +154,104 @@ def test_a_batch_commits_in_order_and_a_refused_op_holds_back_nothing(ada):
     assert (results[0].revision, results[2].revision, results[2].ops) == (2, 3, [{"pos": 4, "insert": "2"}])
     assert (results[3].revision, results[3].duplicate) == (2, True)
     doc.refresh_from_db()
-    assert (doc.revision, doc.content) == (3, "1abc2")
+    assert (doc.revision, selectors.document_text(doc)) == (3, "1abc2")
     assert selectors.document_at_revision(document_id=doc.pk, revision=3) == "1abc2"
+
+
+# --- the state a hub keeps between commits -----------------------------------------
+
+
+def submit(doc, user, seq, base, ops, *, state, client="c"):
+    S = services.Submission
+    [result] = services.operations_commit(
+        document_id=doc.pk, submissions=[S(user=user, client=client, seq=seq, base=base, ops=ops)], state=state
+    )
+    return result
+
+
+def test_a_remembered_state_catches_up_with_commits_made_elsewhere(ada):
+    """Another process (or the admin) committed meanwhile: the state reads only what it missed."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    state = services.document_state(document_id=doc.pk)
+    assert (state.rev, state.text) == (1, "abc")
+    commit(doc, ada, 1, 1, [{"pos": 3, "insert": "d"}], client="elsewhere")  # not through the state
+    result = submit(doc, ada, 1, 1, [{"pos": 0, "insert": "X"}], state=state)
+    assert (result.revision, state.rev, state.text) == (3, 3, "Xabcd")
+    assert selectors.document_snapshot(document_id=doc.pk) == (3, "Xabcd")
+
+
+def test_a_state_ahead_of_the_database_is_read_afresh(ada):
+    """A state that claims more than the database holds (a restored backup) is rebuilt."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    state = services.document_state(document_id=doc.pk)
+    state.extend([services.Entry(rev=2, ops=[{"pos": 0, "insert": "?"}], key=(0, "ghost"), seq=1)], "?abc")
+    result = submit(doc, ada, 1, 1, [{"pos": 3, "insert": "!"}], state=state)
+    assert (result.revision, state.text) == (2, "abc!")
+    assert selectors.document_snapshot(document_id=doc.pk) == (2, "abc!")
+
+
+def test_a_resend_is_recognised_by_a_state_that_never_saw_the_original(ada):
+    doc = services.document_create(title="T", owner=ada, content="")
+    first = commit(doc, ada, 1, 0, [{"pos": 0, "insert": "a"}], client="tab")
+    state = services.document_state(document_id=doc.pk)
+    again = submit(doc, ada, 1, 0, [{"pos": 0, "insert": "a"}], state=state, client="tab")
+    assert (again.revision, again.duplicate) == (first.revision, True) == (1, True)
+    new = submit(doc, ada, 2, 1, [{"pos": 1, "insert": "b"}], state=state, client="tab")
+    assert (new.revision, new.duplicate, state.max_seq((ada.pk, "tab"))) == (2, False, 2)
+    # A resend of an op older than the state's memory is found in the history.
+    old = submit(doc, ada, 1, 0, [{"pos": 0, "insert": "a"}], state=state, client="tab")
+    assert (old.revision, old.duplicate) == (1, True)
+    assert selectors.document_snapshot(document_id=doc.pk) == (2, "ab")
+
+
+def test_a_base_older_than_the_state_remembers_is_rebased_from_the_history(ada, monkeypatch):
+    monkeypatch.setattr("editor.state.RECENT_REVISIONS", 3)
+    doc = services.document_create(title="T", owner=ada, content="")
+    state = services.document_state(document_id=doc.pk)
+    for seq in range(1, 8):
+        submit(doc, ada, seq, seq - 1, [{"pos": seq - 1, "insert": str(seq)}], state=state)
+    assert state.ops_since(1) is None  # forgotten by the state
+    late = submit(doc, ada, 1, 1, [{"pos": 0, "insert": "<"}], state=state, client="late")
+    assert late.revision == 8 and state.text == "<1234567"
+    assert selectors.document_snapshot(document_id=doc.pk) == (8, "<1234567")
+
+
+def test_snapshots_are_written_every_few_revisions_and_reads_replay_the_rest(ada, settings):
+    settings.COLLAB_SNAPSHOT_EVERY = 5
+    doc = services.document_create(title="T", owner=ada, content="x")
+    state = services.document_state(document_id=doc.pk)
+    for seq in range(1, 13):
+        submit(doc, ada, seq, seq, [{"pos": seq, "insert": chr(96 + seq)}], state=state)
+    doc.refresh_from_db()
+    assert (doc.revision, doc.length) == (13, 13)
+    assert (doc.snapshot.revision, doc.snapshot.content) == (10, "xabcdefghi")  # at multiples of 5
+    assert selectors.document_text(doc) == state.text == "xabcdefghijkl"
+    assert selectors.document_at_revision(document_id=doc.pk, revision=12) == "xabcdefghijk"
+    assert selectors.document_at_revision(document_id=doc.pk, revision=9) == "xabcdefgh"
+    assert selectors.document_at_revision(document_id=doc.pk, revision=4) == "xabc"
+
+
+def test_a_rolled_back_batch_leaves_the_state_as_it_was(ada, monkeypatch):
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    state = services.document_state(document_id=doc.pk)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services, "_store", fail)
+    with pytest.raises(RuntimeError):
+        submit(doc, ada, 1, 1, [{"pos": 0, "insert": "X"}], state=state)
+    assert (state.rev, state.text) == (1, "abc")
+    monkeypatch.undo()
+    result = submit(doc, ada, 1, 1, [{"pos": 0, "insert": "Y"}], state=state)
+    assert (result.revision, state.text) == (2, "Yabc")
+    assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
+
+
+def test_the_same_op_twice_in_one_batch_commits_once(ada):
+    doc = services.document_create(title="T", owner=ada, content="")
+    S = services.Submission
+    op = S(user=ada, client="tab", seq=1, base=0, ops=[{"pos": 0, "insert": "a"}])
+    first, second = services.operations_commit(document_id=doc.pk, submissions=[op, op])
+    assert (first.revision, first.duplicate, second.revision, second.duplicate) == (1, False, 1, True)
+    assert selectors.document_snapshot(document_id=doc.pk) == (1, "a")

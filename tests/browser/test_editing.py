@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from editor import services
+from editor import selectors, services
 from editor.models import Membership
 
 from .conftest import open_editor, page_state, page_text, signed_in, wait_rev, wait_saved
@@ -30,9 +30,9 @@ async def converged(pages, document) -> str:
         await wait_rev(page, document.revision)
     states = [await page_state(page) for page in pages]
     for state in states:
-        assert state["text"] == state["box"] == document.content
+        assert state["text"] == state["box"] == selectors.document_text(document)
         assert not state["pending"]
-    return document.content
+    return selectors.document_text(document)
 
 
 async def set_caret(page, index: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from editor import services
+from editor import selectors, services
 
 from .conftest import open_editor, page_state, page_text, signed_in, wait_rev, wait_saved
 
@@ -17,8 +17,8 @@ async def saved_on_server(page, document) -> str:
     document.refresh_from_db()
     await wait_rev(page, document.revision)
     state = await page_state(page)
-    assert state["text"] == state["box"] == document.content
-    return document.content
+    assert state["text"] == state["box"] == selectors.document_text(document)
+    return selectors.document_text(document)
 
 
 async def test_typing_through_a_server_restart_loses_no_character(browser, own_site, make_user):

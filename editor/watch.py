@@ -1,0 +1,228 @@
+"""One watcher per server process over every socket it holds.
+
+Every COLLAB_SESSION_CHECK_SECONDS (at most every ``presence.HEARTBEAT_SECONDS``) the
+watcher checks all open sockets of this process at once, in a few batched queries on
+the database thread: that each socket's session is still signed in (signed out
+elsewhere, expired, flushed, or the password changed), that its user's role on the
+document is still the one it joined with, and it refreshes the presence rows of joined
+sockets. What a socket makes of a result (which close code) is up to the socket.
+
+The watcher also holds this process's one channel for sign-out notices: while the
+process has a socket of a user, that channel is in the user's group
+(``access.user_group``), so a sign-out anywhere reaches the user's sockets here at once
+without each socket holding a channel of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import Counter
+from typing import Any, Protocol
+
+from django.conf import settings
+from channels.layers import get_channel_layer
+
+from . import access, dbthread, presence
+
+log = logging.getLogger(__name__)
+
+# Session keys, (document, user) pairs and presence rows per query: well under the
+# smallest limit on query parameters (SQLite's 999).
+CHUNK = 400
+
+
+class Socket(Protocol):
+    """What the watcher needs of a socket (``editor.consumers.DocumentConsumer``)."""
+
+    user_id: int
+    session_key: str | None
+    document_id: str
+    role: str | None  # None once the socket is closing
+    name: str  # unique across processes: the key of its presence row
+
+    @property
+    def joined(self) -> bool: ...
+
+    async def signed_out(self) -> None: ...
+
+    async def role_checked(self, role: str | Exception) -> None: ...
+
+
+def chunks(items: list, size: int = CHUNK):
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def check_interval() -> float:
+    """Seconds between two rounds: presence rows must be refreshed in time too."""
+    return min(settings.COLLAB_SESSION_CHECK_SECONDS, presence.HEARTBEAT_SECONDS)
+
+
+class Watcher:
+    """This process's sockets and the tasks that watch over them."""
+
+    def __init__(self) -> None:
+        self.layer = None
+        self.channel: str | None = None
+        # One flat set and a count per user, rather than a set per user: most users
+        # hold one socket, and an idle socket's every byte counts.
+        self.sockets: set[Socket] = set()
+        self.per_user: Counter[int] = Counter()
+        self._in_group: set[int] = set()  # users whose group holds this process's channel
+        self._names = itertools.count(1)
+        self._tasks: list[asyncio.Task] = []
+        self._lock: asyncio.Lock | None = None
+        self._ready: asyncio.Event | None = None  # set once the channel exists
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- sockets come and go -----------------------------------------------------------
+
+    async def register(self, socket: Socket) -> str:
+        """Watch ``socket`` from now on; returns the unique name of its presence row."""
+        await self._start()
+        if socket not in self.sockets:
+            self.sockets.add(socket)
+            self.per_user[socket.user_id] += 1
+        await self._sync_group(socket.user_id)
+        return f"{self.channel}#{next(self._names)}"
+
+    async def unregister(self, socket: Socket) -> None:
+        """Stop watching ``socket``; unknown sockets are ignored."""
+        if socket not in self.sockets:
+            return
+        self.sockets.discard(socket)
+        self.per_user[socket.user_id] -= 1
+        if self.per_user[socket.user_id] <= 0:
+            del self.per_user[socket.user_id]
+        await self._sync_group(socket.user_id)
+
+    def __len__(self) -> int:
+        return len(self.sockets)
+
+    async def _sync_group(self, user_id: int) -> None:
+        """Put this process's channel in the user's group while it holds a socket of the
+        user, and take it out after the last one."""
+        # Under a lock, and deciding only once inside it, so that an add and a discard
+        # of the same group cannot overtake each other on the way to the layer.
+        async with self._lock:
+            wanted = user_id in self.per_user
+            if wanted == (user_id in self._in_group):
+                return
+            if wanted:
+                await self.layer.group_add(access.user_group(user_id), self.channel)
+                self._in_group.add(user_id)
+            else:
+                self._in_group.discard(user_id)
+                await self.layer.group_discard(access.user_group(user_id), self.channel)
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            await self._ready.wait()  # a socket that came while the first one started it
+            return
+        # A fresh event loop (tests run several) starts afresh.
+        self._loop, self.sockets, self.per_user, self._in_group = loop, set(), Counter(), set()
+        self._lock, self._ready = asyncio.Lock(), asyncio.Event()
+        self.layer = get_channel_layer()
+        # The default prefix matters: channels-redis serves every "specific." channel of
+        # a process from one receive loop, and any other prefix would wait its turn.
+        self.channel = await self.layer.new_channel()
+        self._tasks = [loop.create_task(self._read()), loop.create_task(self._check_forever())]
+        self._ready.set()
+
+    async def stop(self) -> None:
+        """Stop watching (tests, shutdown); the next registration starts afresh."""
+        tasks, self._tasks, self._loop = self._tasks, [], None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- notices -----------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        """Receive sign-out notices for as long as this process lives."""
+        while True:
+            try:
+                await self.dispatch(await self.layer.receive(self.channel))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handling a sign-out notice failed")
+                await asyncio.sleep(1)  # a layer that keeps failing must not spin the loop
+
+    async def dispatch(self, event: dict[str, Any]) -> None:
+        """Close the sockets a notice is about."""
+        if event.get("type") != "user.signed_out":
+            return
+        user_id, session_key = event.get("user_id"), event.get("session_key")
+        if user_id not in self.per_user:
+            return
+        # A pass over every socket, but only on a sign-out of a user who has one here.
+        for socket in [s for s in self.sockets if s.user_id == user_id]:
+            if socket.role is not None and session_key in (None, socket.session_key):
+                await _tell(socket.signed_out())
+
+    # --- periodic checks ---------------------------------------------------------------
+
+    async def _check_forever(self) -> None:
+        while True:
+            await asyncio.sleep(check_interval())
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup: the next round tries again
+                log.warning("checking the open sockets failed", exc_info=True)
+
+    async def check(self) -> None:
+        """One round over every socket open now: sessions, then roles, then presence."""
+        sockets = self._open()
+        if not sockets:
+            return
+        sockets = await self._check_sessions(sockets)
+        sockets = await self._check_roles(sockets)
+        names = [socket.name for socket in sockets if socket.joined]
+        for chunk in chunks(names):
+            await dbthread.run(presence.connections_seen, channel_names=chunk)
+
+    def _open(self) -> list[Socket]:
+        return [socket for socket in self.sockets if socket.role is not None]
+
+    async def _check_sessions(self, sockets: list[Socket]) -> list[Socket]:
+        """Close the sockets whose session ended; the others."""
+        pairs = sorted({(socket.session_key or "", socket.user_id) for socket in sockets})
+        signed_in: set[tuple[str, int]] = set()
+        for chunk in chunks(pairs):
+            signed_in |= await dbthread.run(access.sessions_signed_in, chunk)
+        kept = []
+        for socket in sockets:
+            if (socket.session_key, socket.user_id) in signed_in:
+                kept.append(socket)
+            elif socket.role is not None:
+                await _tell(socket.signed_out())
+        return kept
+
+    async def _check_roles(self, sockets: list[Socket]) -> list[Socket]:
+        """Tell each socket its user's current role on its document; the sockets still open."""
+        pairs = sorted({(socket.document_id, socket.user_id) for socket in sockets})
+        found: dict[tuple[str, int], str | Exception] = {}
+        for chunk in chunks(pairs):
+            found |= await dbthread.run(access.roles, chunk)
+        for socket in sockets:
+            if socket.role is not None:
+                await _tell(socket.role_checked(found[socket.document_id, socket.user_id]))
+        return [socket for socket in sockets if socket.role is not None]
+
+
+async def _tell(coroutine) -> None:
+    """Run a socket's reaction; one that fails (its client just left) spoils no round."""
+    try:
+        await coroutine
+    except Exception:
+        log.debug("a watched socket failed to react", exc_info=True)
+
+
+watcher = Watcher()

@@ -1,0 +1,103 @@
+"""A hub's rounds: what each connection's frame holds (no server, no database)."""
+
+import asyncio
+import json
+
+from editor import fanout, protocol
+
+
+def make_hub(*people, max_frame=1 << 20):
+    """A hub with one joined feed per (user id, client), at revision 0."""
+    hub = fanout.Hub("doc", hubs=None)
+    hub.last_rev = 0
+    frames = {}
+    for user_id, client in people:
+        sent = frames.setdefault(client, [])
+
+        async def send(frame, sent=sent):
+            sent.append(frame)
+
+        feed = fanout.Feed(document_id="doc", user_id=user_id, client=client, send=send, max_frame=max_frame)
+        feed.last_sent, feed._hub = 0, hub
+        hub.feeds[feed.id] = feed
+    return hub, frames
+
+
+def revision(rev, user_id, client, seq=1, ops=()):
+    return protocol.op_message(rev=rev, client=client, seq=seq, user_id=user_id, user_name=f"u{user_id}", ops=list(ops))
+
+
+def messages(frame):
+    """A frame holds one message, or an array of them."""
+    decoded = json.loads(frame)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def kinds(frame):
+    return [(m["type"], m["rev"]) for m in messages(frame)]
+
+
+async def test_a_round_is_one_frame_per_connection_with_acks_for_their_own():
+    hub, frames = make_hub((1, "a"), (2, "b"), (3, "c"), (4, "d"))
+    hub._hand_out(revision(1, 1, "a", ops=[{"pos": 0, "insert": "x"}]))
+    hub._hand_out(revision(2, 2, "b", ops=[{"pos": 1, "insert": "y"}]))
+    await hub.flush()
+    assert [kinds(f) for f in frames["a"]] == [[("ack", 1), ("op", 2)]]
+    assert [kinds(f) for f in frames["b"]] == [[("op", 1), ("ack", 2)]]
+    assert [kinds(f) for f in frames["c"]] == [[("op", 1), ("op", 2)]]
+    assert frames["c"] == frames["d"]  # the same frame for everyone owed just that
+    assert json.loads(frames["c"][0])[1]["ops"] == [{"pos": 1, "insert": "y"}]
+    assert all(feed.last_sent == 2 for feed in hub.feeds.values())
+    await hub.flush()  # nothing new: nothing sent
+    assert sum(map(len, frames.values())) == 4
+
+
+async def test_a_reply_follows_the_revisions_handed_out_before_it():
+    hub, frames = make_hub((1, "a"), (2, "b"))
+    hub._hand_out(revision(1, 2, "b"))
+    feed_a = next(f for f in hub.feeds.values() if f.client == "a")
+    await feed_a.reply({"type": "error", "code": "bad_op", "message": "no", "seq": 3})
+    assert [[m["type"] for m in messages(f)] for f in frames["a"]] == [["op", "error"]]
+    await hub.flush()
+    assert len(frames["a"]) == 1  # revision 1 is not sent twice
+    assert [kinds(f) for f in frames["b"]] == [[("ack", 1)]]
+
+
+async def test_a_feed_still_joining_gets_the_round_after_its_catch_up():
+    hub, frames = make_hub((1, "a"), (2, "b"))
+    joining = next(f for f in hub.feeds.values() if f.client == "b")
+    joining._joining, joining.last_sent = True, None
+    hub._hand_out(revision(1, 1, "a"))
+    await hub.flush()
+    assert frames["b"] == [] and [item.rev for item in joining._aside] == [1]
+    joining._joining, joining.last_sent = False, 0
+    await joining._drain_aside()
+    await joining.flush()
+    assert [kinds(f) for f in frames["b"]] == [[("op", 1)]]
+
+
+async def test_a_round_too_large_to_share_is_split_per_feed_under_the_frame_limit():
+    hub, frames = make_hub((1, "a"), (2, "b"), max_frame=4096)
+    for rev in range(1, 6):
+        hub._hand_out(revision(rev, 1, "a", seq=rev, ops=[{"pos": 0, "insert": "z" * 1500}]))
+    await hub.flush()
+    assert all(len(f.encode()) <= 4096 for f in frames["b"])
+    assert [rev for f in frames["b"] for _, rev in kinds(f)] == [1, 2, 3, 4, 5]
+    assert [kind for f in frames["a"] for kind, _ in kinds(f)] == ["ack"] * 5
+
+
+async def test_an_idle_hub_flushes_at_once_and_a_busy_one_once_per_tick():
+    hub, frames = make_hub(*[(n, f"c{n}") for n in range(1, 51)])
+    loop = asyncio.get_running_loop()
+    hub._hand_out(revision(1, 1, "c1"))
+    assert hub._flush.when() <= loop.time()  # at once: no tick to wait out
+    while not frames["c2"]:
+        await asyncio.sleep(0)
+    hub._hand_out(revision(2, 1, "c1"))
+    hub._hand_out(revision(3, 1, "c1"))
+    tick = min(fanout.MAX_TICK_SECONDS, fanout.TICK_SECONDS_PER_FEED * 50)
+    assert hub._flush.when() - loop.time() >= tick * 0.5  # the rest of the tick
+    while len(frames["c2"]) < 2:
+        await asyncio.sleep(0.001)
+    assert [kinds(f) for f in frames["c2"]][1] == [("op", 2), ("op", 3)]  # in one frame
+    hub.close()
