@@ -252,17 +252,35 @@ def django_call(database: Path, command: str, *, pin: bool = False, **params: An
 
 
 def document_state(database: Path, document_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-    """(revision, content) of each document, read straight from the file.
+    """(revision, text) of each document, read straight from the file.
 
-    A plain read: in WAL mode it neither waits for nor blocks the server's writer.
+    The stored snapshot with the revisions after it replayed, as the server reads it.
+    Plain reads in one read transaction: in WAL mode they neither wait for nor block
+    the server's writer, and see one consistent state.
     """
+    from editor import ot  # pure: no Django needed
+
     marks = ",".join("?" * len(document_ids))
+    states = {}
     with closing(sqlite3.connect(database, timeout=30)) as db:
+        db.execute("BEGIN")
         rows = db.execute(
-            f"SELECT id, revision, content FROM editor_document WHERE id IN ({marks})",
+            "SELECT d.id, d.revision, coalesce(s.content, ''), coalesce(s.revision, 0)"
+            " FROM editor_document d LEFT JOIN editor_snapshot s ON s.document_id = d.id"
+            f" WHERE d.id IN ({marks})",
             list(document_ids),
         ).fetchall()
-    return {row[0]: (row[1], row[2]) for row in rows}
+        for document_id, revision, text, after in rows:
+            ops = db.execute(
+                "SELECT ops FROM editor_operation WHERE document_id = ? AND revision > ?"
+                " AND revision <= ? ORDER BY revision",
+                (document_id, after, revision),
+            )
+            for (op,) in ops:
+                text = ot.apply(text, json.loads(op))
+            states[document_id] = (revision, text)
+        db.execute("COMMIT")
+    return states
 
 
 # --- the server ------------------------------------------------------------------------
@@ -291,12 +309,16 @@ class Server:
         """Handshake headers of a signed-in browser tab."""
         return {"Cookie": cookie, "Origin": self.url}
 
-    def start(self) -> Server:
+    def command(self) -> list[str]:
+        """The daphne command line, without the pinning."""
         max_frame = self.env.get("COLLAB_MAX_FRAME_BYTES", str(1024 * 1024))
-        argv = taskset_prefix(SERVER_CORE) + [
+        return [
             sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
             "--websocket-max-message-size", max_frame, "collab.asgi:application",
         ]
+
+    def start(self) -> "Server":
+        argv = taskset_prefix(SERVER_CORE) + self.command()
         with open(self.log_path, "wb") as log:
             # taskset execs daphne, so the pid is the server's own.
             self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)

@@ -94,11 +94,13 @@ def add_history(document_id: str, user, count: int, rng: random.Random) -> tuple
     from django.db import transaction
 
     from editor import ot
-    from editor.models import Document, Operation
+    from editor.models import Document, Operation, Snapshot
 
     with transaction.atomic():
+        from editor import selectors
+
         document = Document.objects.select_for_update().get(pk=document_id)
-        content, revision = document.content, document.revision
+        content, revision = selectors.document_text(document), document.revision
         if count == 0:
             return revision, len(content)
         rows = []
@@ -120,7 +122,10 @@ def add_history(document_id: str, user, count: int, rng: random.Random) -> tuple
         if count % 2:
             content = ot.apply(content, rows[-1].ops)
         Operation.objects.bulk_create(rows, batch_size=5000)
-        Document.objects.filter(pk=document_id).update(revision=revision, content=content)
+        Document.objects.filter(pk=document_id).update(revision=revision, length=len(content))
+        Snapshot.objects.update_or_create(
+            document_id=document_id, defaults={"revision": revision, "content": content}
+        )
     return revision, len(content)
 
 
@@ -131,11 +136,11 @@ def replay_matches(*, document_id: str) -> dict[str, Any]:
 
     document = Document.objects.get(pk=document_id)
     replayed = selectors.document_at_revision(document_id=document_id, revision=document.revision)
-    return {"revision": document.revision, "matches": replayed == document.content}
+    return {"revision": document.revision, "matches": replayed == selectors.document_text(document)}
 
 
 # The commit service's stages, in the order it runs them.
-STAGES = ("_lock", "_authorise", "_already_committed", "_transform", "_apply", "_store")
+STAGES = ("_lock", "_synced", "_authorise", "_already_committed", "_transform", "_apply", "_store")
 
 
 def commit_timing(*, document_id: str, user_id: int, count: int, seed: int = 2) -> dict[str, Any]:
@@ -156,14 +161,17 @@ def commit_timing(*, document_id: str, user_id: int, count: int, seed: int = 2) 
     rng = random.Random(seed)
     user = get_user_model().objects.get(pk=user_id)
     document = Document.objects.get(pk=document_id)
-    revision, length = document.revision, len(document.content)
+    revision, length = document.revision, document.length
     client = f"direct{os.getpid()}"
+    # Kept across calls as a server process keeps it for each open document.
+    state = services.document_state(document_id=document_id)
     totals = []
     for seq in range(1, count + 1):
         ops = [{"pos": rng.randint(0, length), "insert": rng.choice("abcdefghij")}]
         started = time.perf_counter()
-        committed = services.operation_commit(
-            document_id=document_id, user=user, client=client, seq=seq, base=revision, ops=ops
+        submission = services.Submission(user=user, client=client, seq=seq, base=revision, ops=ops)
+        [committed] = services.operations_commit(
+            document_id=document_id, submissions=[submission], state=state
         )
         totals.append(time.perf_counter() - started)
         revision, length = committed.revision, length + 1

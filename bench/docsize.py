@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import random
 import sys
-import time
 
 from .common import (
     CpuWindow,
@@ -157,7 +156,7 @@ async def run(workspace: Workspace, size: int, past: int, args) -> dict:
 async def type_and_wait(client: TimedClient, rng: random.Random, count: int) -> None:
     """Type ``count`` characters, each once the previous one was acked."""
     for _ in range(count):
-        client.type(rng.randint(0, len(client.text)), rng.choice(ALPHABET))
+        client.type(rng.randint(0, client.length), rng.choice(ALPHABET))
         await client.wait_synced(timeout=60)
 
 

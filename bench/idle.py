@@ -6,6 +6,10 @@ the server's resident memory per connection, the server's CPU while everyone sit
 idle, and how long joining took.
 
     python -m bench.idle [--connections 2000] [--documents 100]
+
+With ``--bare`` the server runs an app that only accepts sockets (``bench.bare_asgi``)
+instead of the project: what daphne, autobahn and Twisted keep per connection, the
+floor under the project's own cost.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+
+from websockets.asyncio.client import connect
 
 from editor.client import CollabClient
 
@@ -43,6 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="how long to watch the server's CPU with everyone connected")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight at once")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bare", action="store_true",
+                        help="serve an app that only accepts sockets: the floor of daphne itself")
     args = parser.parse_args(argv)
 
     raise_fd_limit(args.connections + 512)
@@ -56,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": info,
         "parameters": {key: value for key, value in vars(args).items() if key != "output"},
         "result": result,
-        "targets": {
+        "targets": {} if args.bare else {
             f"idle <= {TARGET_KB_PER_CONNECTION} KB per connection": {
                 "measured_kb": kb,
                 "met": kb is not None and kb <= TARGET_KB_PER_CONNECTION and result["failed"] == 0,
@@ -83,7 +91,37 @@ def main(argv: list[str] | None = None) -> dict:
     return payload
 
 
+class BareServer(Server):
+    """daphne serving :mod:`bench.bare_asgi` instead of the project."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "bench.bare_asgi:application"]
+
+
+class BareClient:
+    """A socket that opens and then only waits: what ``--bare`` connects."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.socket = None
+        self.synced = False
+
+    @property
+    def closed_code(self) -> int | None:
+        return None if self.socket is None or self.socket.close_code is None else self.socket.close_code
+
+    async def connect(self, timeout: float) -> None:
+        self.socket = await asyncio.wait_for(connect(self.url, max_size=None), timeout)
+        self.synced = True
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
+
+
 async def run(workspace: Workspace, args) -> dict:
+    if args.bare:
+        return await _measure(args, BareServer(workspace.database("bare")), None, [])
     database = workspace.database("idle")
     documents = args.documents
     # Connection i is user i on document i % documents; a document's users are its editors.
@@ -93,18 +131,27 @@ async def run(workspace: Workspace, args) -> dict:
         documents=[{"owner": m[0], "members": m[1:], "chars": args.initial_chars} for m in members if m],
     )
     ids = [d["id"] for d in data["documents"]]
-    with Server(database, redis_url=args.redis_url) as server:
+    return await _measure(args, Server(database, redis_url=args.redis_url), ids, data["users"])
+
+
+async def _measure(args, server: Server, ids: list[str] | None, users: list[dict]) -> dict:
+    """Warm up, connect everyone, watch them idle, and close them; the figures."""
+
+    def client(index: int, *, reconnect: bool = False):
+        if ids is None:
+            return BareClient(server.ws("bare"))
+        user = users[index]
+        return CollabClient(server.ws(ids[index % len(ids)]), headers=server.headers(user["cookie"]), reconnect=reconnect)
+
+    with server:
         # One connection first, so that imports and caches every connection needs are
         # not counted as the first connection's memory.
-        warm = CollabClient(server.ws(ids[0]), headers=server.headers(data["users"][0]["cookie"]))
+        warm = client(0, reconnect=True)
         await warm.connect(timeout=60)
         await warm.close()
         await server.settle()
         baseline = server.memory_kb()
-        clients = [
-            CollabClient(server.ws(ids[i % len(ids)]), headers=server.headers(user["cookie"]), reconnect=False)
-            for i, user in enumerate(data["users"])
-        ]
+        clients = [client(i) for i in range(args.connections)]
         joining = CpuWindow(server)
         join_times = await gather_limited((_timed_connect(c) for c in clients), limit=args.concurrency)
         join_figures = joining.figures()

@@ -143,7 +143,7 @@ async def hammer(client: TimedClient, rng: random.Random, end: float) -> int:
     typed = 0
     try:
         while time.monotonic() < end:
-            client.type(rng.randint(0, len(client.text)), rng.choice(ALPHABET))
+            client.type(rng.randint(0, client.length), rng.choice(ALPHABET))
             typed += 1
             await client.wait_synced(timeout=60)
     except (RuntimeError, TimeoutError, ConnectionError) as exc:

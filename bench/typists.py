@@ -215,7 +215,7 @@ async def typist(client: TimedClient, rng: random.Random, start: float, args) ->
             await asyncio.sleep(delay)
         lags.append(max(0.0, loop.time() - due))
         try:
-            client.type(rng.randint(0, len(client.text)), rng.choice(ALPHABET))
+            client.type(rng.randint(0, client.length), rng.choice(ALPHABET))
         except RuntimeError:
             lags.pop()
             return lags  # the client stopped; drain reports it
@@ -246,7 +246,7 @@ async def drain(clients, database, document_id: str, timeout: float) -> tuple[bo
 def holds(client, content: str) -> bool:
     """Whether the client's text is ``content`` (its length, for a length-only client)."""
     if isinstance(client, LengthOnlyClient):
-        return len(client.text) == len(content)
+        return client.length == len(content)
     return client.text == content
 
 

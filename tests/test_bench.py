@@ -130,6 +130,23 @@ def test_idle_run_opens_every_connection_and_measures_memory(runs):
     assert result["server"]["log_tracebacks"] == 0
 
 
+def test_idle_bare_run_measures_daphne_alone(tmp_path):
+    """``--bare`` serves an app that only accepts: the floor, measured the same way."""
+    output = tmp_path / "bare.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.idle", "--bare", "--connections", "20", "--idle-seconds", "0.5",
+         "--no-pin", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    data = json.loads(output.read_text())
+    result = data["result"]
+    assert data["parameters"]["bare"] is True and data["targets"] == {}
+    assert result["connected"] == 20 and result["failed"] == 0 and result["still_open_after_idle"] == 20
+    assert result["kb_per_connection"] is not None
+    assert result["server"]["log_tracebacks"] == 0
+
+
 def test_docsize_run_measures_every_case_through_the_server_and_directly(runs):
     """Two sizes by two history lengths: valid histories, converged clients, direct timings."""
     data = results(runs, "docsize")
