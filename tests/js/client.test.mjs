@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import * as ot from "../../editor/static/editor/ot.js";
-import { CollabClient, ProtocolViolation, splitOp } from "../../editor/static/editor/client.js";
+import { CollabClient, ProtocolViolation, moveCursor, splitOp } from "../../editor/static/editor/client.js";
 import { Socket } from "../../editor/static/editor/socket.js";
 import { FakeServer, connectedPair } from "./fake-server.mjs";
 
@@ -79,15 +79,19 @@ describe("states", () => {
 
 describe("convergence", () => {
   for (const seed of [1, 2, 3, 4, 5]) {
-    test(`three clients editing at random through interleaved links converge (seed ${seed})`, () => {
+    test(`three clients editing and moving their carets at random through interleaved links converge (seed ${seed})`, () => {
       const rnd = random(seed);
       const server = new FakeServer("hello 😀 world");
       const peers = ["a", "b", "c"].map((id) => joined(server, { clientId: id }));
       for (let step = 0; step < 400; step++) {
         const peer = peers[Math.floor(rnd() * peers.length)];
         const roll = rnd();
-        if (roll < 0.4) {
+        if (roll < 0.35) {
           peer.client.submit(randomEdit(rnd, peer.client.text));
+        } else if (roll < 0.4) {
+          const size = ot.length(peer.client.text);
+          const at = () => Math.floor(rnd() * (size + 1));
+          peer.client.setCursor(rnd() < 0.1 ? null : { anchor: at(), head: at() });
         } else if (roll < 0.6 && peer.link.toServer.length) {
           server.handle(peer.link, peer.link.toServer.shift());
         } else if (roll < 0.97 && peer.link.toClient.length) {
@@ -106,6 +110,15 @@ describe("convergence", () => {
       }
       const keys = server.history.map((e) => `${e.client}/${e.seq}`);
       assert.equal(new Set(keys).size, keys.length, "no op applied twice");
+      for (const peer of peers) {
+        const { cursor, clientId } = peer.client;
+        for (const other of peers) {
+          if (other === peer) continue;
+          const seen = other.client.peerCursors().find((c) => c.client === clientId);
+          const where = seen ? { anchor: seen.anchor, head: seen.head } : null;
+          assert.deepEqual(where, cursor, `${other.client.clientId} sees ${clientId}'s cursor where it is`);
+        }
+      }
     });
   }
 });
@@ -301,6 +314,165 @@ describe("edge cases", () => {
     assert.deepEqual(tail, [{ pos: 3, insert: "def" }, { pos: 1, delete: 2 }, { pos: 9, insert: "x" }]);
     assert.equal(ot.apply("0123456789", ot.compose(head, tail)), ot.apply("0123456789", op));
     assert.deepEqual(splitOp(op, { maxComponents: 100, maxInsert: 100 }), [op, null]);
+  });
+});
+
+describe("cursors", () => {
+  /** The cursors `client` shows for its peers, by peer client id. */
+  function shown(client) {
+    return Object.fromEntries(client.peerCursors().map((c) => [c.client, [c.anchor, c.head]]));
+  }
+
+  test("a cursor is sent when peers would see it elsewhere, with nothing pending, spaced out", () => {
+    let now = 1000;
+    const timers = [];
+    const sent = [];
+    const client = new CollabClient({
+      clientId: "t",
+      send: (m) => sent.push(m),
+      minInterval: 0,
+      presenceInterval: 200,
+      now: () => now,
+      setTimer: (fn, ms) => timers.push({ fn, at: now + ms }),
+      clearTimer: () => {},
+    });
+    const presences = () => sent.filter((m) => m.type === "presence");
+    const other = (rev, ops) => client.receive({ type: "op", rev, client: "o", seq: rev, user: { id: 2 }, ops });
+    client.opened();
+    client.receive({ type: "snapshot", rev: 3, content: "hello" });
+    client.receive({ type: "ready", rev: 3, role: "editor" });
+    assert.deepEqual(presences(), [], "no cursor yet, nothing to say");
+    client.setCursor({ anchor: 5, head: 5 });
+    assert.deepEqual(presences(), [{ type: "presence", rev: 3, cursor: { anchor: 5, head: 5 } }]);
+    client.setCursor({ anchor: 5, head: 5 });
+    assert.equal(presences().length, 1, "an unchanged cursor is not sent again");
+
+    now += 500;
+    client.submit([{ pos: 5, insert: "!" }]);
+    client.setCursor({ anchor: 6, head: 6 });
+    client.receive({ type: "ack", seq: 1, rev: 4 });
+    assert.equal(presences().length, 1, "typing moves it for the peers too: nothing to send");
+
+    client.setCursor({ anchor: 0, head: 2 });
+    assert.deepEqual(presences().at(-1), { type: "presence", rev: 4, cursor: { anchor: 0, head: 2 } });
+    now += 10;
+    client.setCursor({ anchor: 1, head: 1 });
+    assert.equal(presences().length, 2, "the next one waits out the interval");
+    assert.equal(timers.length, 1);
+    other(5, [{ pos: 0, insert: "¡" }]);
+    now = timers[0].at;
+    timers[0].fn();
+    assert.deepEqual(presences().at(-1), { type: "presence", rev: 5, cursor: { anchor: 2, head: 2 } }, "moved by the op");
+
+    // A tie: the peers put another's insert before this tab's, which this tab saw after.
+    now += 500;
+    client.submit([{ pos: 2, insert: "x" }]);
+    client.setCursor({ anchor: 3, head: 3 });
+    client.submit([{ pos: 3, insert: "z" }]);
+    client.setCursor({ anchor: 4, head: 4 });
+    assert.equal(presences().length, 3, "while an op is in flight, its positions would not be at rev");
+    other(6, [{ pos: 2, insert: "y" }]);
+    assert.equal(client.text, "¡hyxzello!");
+    client.receive({ type: "ack", seq: 2, rev: 7 });
+    assert.equal(presences().length, 3, "still pending: the buffer is in flight now");
+    now += 500;
+    client.receive({ type: "ack", seq: 3, rev: 8 });
+    assert.deepEqual(presences().at(-1), { type: "presence", rev: 8, cursor: { anchor: 5, head: 5 } });
+
+    const before = presences().length;
+    now += 500;
+    client.setCursor(null);
+    assert.deepEqual(presences().at(-1), { type: "presence", rev: 8, cursor: null });
+    client.closed();
+    client.opened();
+    client.receive({ type: "ready", rev: 8, role: "editor" });
+    assert.equal(presences().length, before + 1, "a client joins without a cursor: nothing to send");
+    client.setCursor({ anchor: 2, head: 2 });
+    client.closed();
+    client.opened();
+    client.receive({ type: "ready", rev: 8, role: "editor" });
+    assert.deepEqual(presences().slice(before + 1), [
+      { type: "presence", rev: 8, cursor: { anchor: 2, head: 2 } },
+      { type: "presence", rev: 8, cursor: { anchor: 2, head: 2 } },
+    ], "sent again after re-joining, when the server announced it without one");
+  });
+
+  test("peers' cursors follow every revision: after their own inserts, before others'", () => {
+    const server = new FakeServer("abcdef");
+    const alice = joined(server, { clientId: "alice" });
+    const bob = joined(server, { clientId: "bob" });
+    const carol = joined(server, { clientId: "carol" });
+    bob.client.setCursor({ anchor: 3, head: 3 });
+    carol.client.setCursor({ anchor: 1, head: 4 });
+    bob.link.flush();
+    carol.link.flush();
+    alice.link.flush();
+    assert.deepEqual(shown(alice.client), { bob: [3, 3], carol: [1, 4] });
+
+    alice.client.submit([{ pos: 3, insert: "XY" }]); // at bob's caret and inside carol's selection
+    alice.link.flush();
+    assert.deepEqual(shown(alice.client), { bob: [3, 3], carol: [1, 6] });
+    bob.link.flush();
+    bob.client.submit([{ pos: 3, insert: "b" }]); // bob types at his caret: it moves along
+    bob.client.setCursor({ anchor: 4, head: 4 }); // as his page reports it
+    bob.link.flush();
+    alice.link.flush();
+    assert.deepEqual(shown(alice.client), { bob: [4, 4], carol: [1, 7] });
+    carol.link.flush();
+    assert.deepEqual(shown(carol.client), { bob: [4, 4] });
+    assert.equal(alice.client.text, "abcbXYdef");
+    const sentByBob = server.presences.filter((m) => m.from === "bob").map((m) => m.cursor);
+    assert.deepEqual(sentByBob, [{ anchor: 3, head: 3 }], "his typing sent no presence");
+  });
+
+  test("a cursor sent at an older revision is caught up, one from a newer revision waits", () => {
+    const server = new FakeServer("0123456789");
+    const alice = joined(server, { clientId: "alice" });
+    const bob = joined(server, { clientId: "bob" });
+    bob.client.submit([{ pos: 0, insert: "ab" }]);
+    bob.link.flush(); // committed as revision 1: alice has not received it yet
+    alice.client.setCursor({ anchor: 5, head: 5 });
+    alice.link.toServer.splice(0).forEach((m) => server.handle(alice.link, m)); // sent at revision 0
+    bob.link.flush();
+    assert.deepEqual(shown(bob.client), { alice: [7, 7] }, "moved over revision 1");
+
+    bob.client.setCursor({ anchor: 1, head: 1 });
+    bob.link.flush(); // sent at revision 1, which alice has not received yet
+    const toAlice = alice.link.toClient;
+    const presence = toAlice.splice(toAlice.findIndex((m) => m.type === "presence"), 1)[0];
+    alice.client.receive(presence);
+    assert.deepEqual(shown(alice.client), {}, "not placed before its revision arrives");
+    alice.link.flush();
+    assert.deepEqual(shown(alice.client), { bob: [1, 1] });
+  });
+
+  test("peers' cursors are placed in the local text, pending edits included, and dropped when too old", () => {
+    const server = new FakeServer("hello");
+    const alice = joined(server, { clientId: "alice" });
+    const bob = joined(server, { clientId: "bob" });
+    bob.client.setCursor({ anchor: 4, head: 4 });
+    bob.link.flush();
+    alice.link.flush();
+    alice.client.submit([{ pos: 0, insert: ">> " }]);
+    assert.deepEqual(shown(alice.client), { bob: [7, 7] }, "shifted by alice's unacknowledged insert");
+    alice.link.flush();
+    assert.deepEqual(shown(alice.client), { bob: [7, 7] });
+
+    const stale = { type: "presence", client: "bob", user: null, rev: 0, cursor: { anchor: 1, head: 1 } };
+    alice.client._recent = []; // as if revision 1 were long gone
+    alice.client.receive(stale);
+    assert.deepEqual(shown(alice.client), {}, "a cursor it cannot move is not guessed");
+    alice.client.receive({ type: "leave", client: "bob" });
+    assert.equal(alice.client.peers.size, 0);
+  });
+
+  test("moveCursor keeps a selection from growing and reverses with it", () => {
+    const insertAt = (pos) => [{ pos, insert: "xx" }];
+    assert.deepEqual(moveCursor({ anchor: 2, head: 5 }, insertAt(2), { byOwner: false }), { anchor: 4, head: 7 });
+    assert.deepEqual(moveCursor({ anchor: 2, head: 5 }, insertAt(5), { byOwner: false }), { anchor: 2, head: 5 });
+    assert.deepEqual(moveCursor({ anchor: 5, head: 2 }, insertAt(5), { byOwner: false }), { anchor: 5, head: 2 });
+    assert.deepEqual(moveCursor({ anchor: 3, head: 3 }, insertAt(3), { byOwner: true }), { anchor: 5, head: 5 });
+    assert.deepEqual(moveCursor({ anchor: 3, head: 3 }, [{ pos: 1, delete: 4 }], { byOwner: false }), { anchor: 1, head: 1 });
   });
 });
 

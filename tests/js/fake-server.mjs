@@ -9,6 +9,8 @@ export class FakeServer {
     this.text = text;
     this.history = []; // [{rev, client, seq, ops}], revision = index + 1
     this.links = new Set();
+    this.presences = []; // every presence a client sent, in order, with `from`
+    this.latest = new Map(); // client id -> its last presence as relayed
   }
 
   get rev() {
@@ -26,6 +28,16 @@ export class FakeServer {
       }
       for (const entry of this.history.slice(since)) link.deliver(this.render(link, entry));
       link.deliver({ type: "ready", rev: this.rev, role: "editor" });
+      // As the real server does: the others' presence to it, its arrival (no cursor) to them.
+      for (const other of this.links) {
+        if (other !== link && other.joined && this.latest.has(other.client)) link.deliver(this.latest.get(other.client));
+      }
+      this.relay(link, { type: "presence", rev: this.rev, cursor: null });
+      return;
+    }
+    if (message.type === "presence") {
+      this.presences.push({ from: link.client, ...message });
+      this.relay(link, message);
       return;
     }
     if (message.type === "op") {
@@ -41,6 +53,18 @@ export class FakeServer {
       this.history.push(entry);
       for (const other of this.links) if (other.joined) other.deliver(this.render(other, entry));
     }
+  }
+
+  relay(link, message) {
+    const relayed = { ...message, client: link.client, user: { id: 1, name: link.client } };
+    this.latest.set(link.client, relayed);
+    for (const other of this.links) if (other !== link && other.joined) other.deliver(relayed);
+  }
+
+  left(link) {
+    this.links.delete(link);
+    this.latest.delete(link.client);
+    for (const other of this.links) if (other.joined) other.deliver({ type: "leave", client: link.client });
   }
 
   render(link, entry) {
@@ -76,7 +100,7 @@ export class Link {
   disconnect() {
     this.up = false;
     this.joined = false;
-    this.server.links.delete(this);
+    this.server.left(this);
     this.toServer = [];
     this.toClient = [];
     this.peer.closed();
@@ -100,6 +124,7 @@ export function connectedPair(server, options = {}) {
       if (link.up) link.toServer.push(JSON.parse(JSON.stringify(message)));
     },
     minInterval: 0,
+    presenceInterval: 0,
     ...options,
   });
   link = new Link(server, client);

@@ -34,6 +34,16 @@
  * are spaced at least `minInterval` ms apart (edits made meanwhile are buffered), so
  * fast typing on a fast link stays under the server's rate limit; and an op larger
  * than the server's limits on components or inserted text is sent in pieces.
+ *
+ * Cursors. Each peer's cursor is kept in the text at the revision it names and moved
+ * through every later revision the way its owner's caret moves: along with its owner's
+ * inserts, staying before others'. `peerCursors()` maps them onto the local text,
+ * pending edits included. This tab's own cursor (`setCursor`) is moved the same way as
+ * peers see it, so it is sent as `presence` only when it differs from that: after a
+ * click or an arrow key, not while typing. It is sent only while nothing is pending,
+ * when positions in the local text are positions in the text at `rev` as the protocol
+ * requires, and at most every `presenceInterval` ms, so that with op sends it stays
+ * under the rate limit the two share.
  */
 
 import * as ot from "./ot.js";
@@ -47,6 +57,29 @@ export class ProtocolViolation extends Error {
 }
 
 const NOOP = () => {};
+
+// How many revisions are kept to move a peer's cursor sent at an older revision.
+const RECENT_REVISIONS = 200;
+
+/** `cursor` as {anchor, head} of non-negative integers, or null. */
+function cursorOf(cursor) {
+  if (cursor === null || typeof cursor !== "object") return null;
+  const { anchor, head } = cursor;
+  return Number.isInteger(anchor) && Number.isInteger(head) && anchor >= 0 && head >= 0 ? { anchor, head } : null;
+}
+
+/**
+ * `cursor` moved through `ops`, as its owner's editor moves it: after what its owner
+ * inserts at it (`byOwner`), and, for others' inserts, as the text box keeps a
+ * selection: a caret stays before text inserted at it, a selection does not grow.
+ */
+export function moveCursor(cursor, ops, { byOwner }) {
+  const { anchor, head } = cursor;
+  if (byOwner) return { anchor: ot.transformIndex(anchor, ops), head: ot.transformIndex(head, ops) };
+  const start = ot.transformIndex(Math.min(anchor, head), ops, { own: anchor === head });
+  const end = ot.transformIndex(Math.max(anchor, head), ops, { own: true });
+  return anchor <= head ? { anchor: start, head: end } : { anchor: end, head: start };
+}
 
 /**
  * Split `op` into [head, tail] so that head holds at most `maxComponents` components
@@ -101,6 +134,7 @@ export class CollabClient {
    * @param {number} [options.minInterval]  least ms between two op sends
    * @param {number} [options.maxComponents]  most components in one op sent
    * @param {number} [options.maxInsert]  most code points one op sent inserts
+   * @param {number} [options.presenceInterval]  least ms between two presence sends
    */
   constructor({
     clientId,
@@ -112,6 +146,7 @@ export class CollabClient {
     minInterval = 25,
     maxComponents = 100,
     maxInsert = 100_000,
+    presenceInterval = 200,
     now = () => Date.now(),
     setTimer = (fn, ms) => setTimeout(fn, ms),
     clearTimer = (id) => clearTimeout(id),
@@ -124,7 +159,8 @@ export class CollabClient {
     this.seq = 0; // the last seq used
     this.outstanding = null; // {seq, ops}: the op in flight
     this.buffer = null; // ops made since the outstanding op was sent
-    this.peers = new Map(); // client id -> last presence message
+    this.peers = new Map(); // client id -> {client, user, rev, cursor}, cursor in the text at rev
+    this.cursor = null; // this tab's selection {anchor, head} in `text`, or null
     this.joined = false; // the last join on this connection was answered with ready
     this.connected = false;
     this.readies = 0;
@@ -142,6 +178,11 @@ export class CollabClient {
     this._clearTimer = clearTimer;
     this._lastOpSent = -Infinity;
     this._timer = null;
+    this._presenceInterval = presenceInterval;
+    this._shared = null; // {rev, cursor}: this tab's cursor as peers see it; null: none
+    this._lastPresenceSent = -Infinity;
+    this._presenceTimer = null;
+    this._recent = []; // [{rev, ops, client}]: the last revisions, to move peers' cursors
     this._joining = false;
     this._replayOk = false;
     this._awaitingSnapshot = false;
@@ -187,6 +228,8 @@ export class CollabClient {
   opened() {
     this.connected = true;
     this.peers.clear();
+    this._shared = null; // the server announces a joining client without a cursor
+    this._lastPresenceSent = -Infinity; // a new connection has its own rate limit
     this._snapshotParts = [];
     this._join(this.rev, { replay: false });
   }
@@ -197,6 +240,7 @@ export class CollabClient {
     this.joined = false;
     this._joining = false;
     this._cancelTimer();
+    this._cancelPresenceTimer();
     this._onChange();
   }
 
@@ -213,6 +257,35 @@ export class CollabClient {
     this._flush();
     this._onPending();
     this._onChange();
+  }
+
+  /**
+   * This tab's selection moved (by the person, not by remote edits, which every peer
+   * applies to it alike): `cursor` is {anchor, head} in code points of `text`, or null.
+   */
+  setCursor(cursor) {
+    this.cursor = cursorOf(cursor);
+    this._flushPresence();
+  }
+
+  /** Every peer's cursor that can be placed now, as {client, user, anchor, head} in `text`. */
+  peerCursors() {
+    const size = ot.length(this.text);
+    const placed = [];
+    for (const peer of this.peers.values()) {
+      if (peer.cursor === null || peer.rev !== this.rev) continue;
+      let cursor = peer.cursor;
+      // The local edits the server has not seen yet come after every committed revision.
+      if (this.outstanding !== null) cursor = moveCursor(cursor, this.outstanding.ops, { byOwner: false });
+      if (this.buffer !== null) cursor = moveCursor(cursor, this.buffer, { byOwner: false });
+      placed.push({
+        client: peer.client,
+        user: peer.user,
+        anchor: Math.min(cursor.anchor, size),
+        head: Math.min(cursor.head, size),
+      });
+    }
+    return placed;
   }
 
   // --- server messages ----------------------------------------------------------
@@ -265,9 +338,13 @@ export class CollabClient {
       this.outstanding = this.buffer = null;
       this._onPending();
     }
+    if (rev !== this.rev || text !== this.serverText) this._recent = [];
     this.rev = rev;
     this.serverText = text;
     this._awaitingSnapshot = false;
+    for (const peer of this.peers.values()) {
+      if (peer.rev !== null && peer.rev < rev) this._catchUp(peer);
+    }
     if (!this.pending && this.text !== text) {
       this.text = text;
       this._onReset(text);
@@ -277,7 +354,8 @@ export class CollabClient {
   _onOp(message) {
     if (!this._acceptRev(message.rev)) return;
     const raw = message.ops;
-    let ops = Array.isArray(raw) && raw.length === 0 ? [] : ot.parse(raw);
+    const committed = Array.isArray(raw) && raw.length === 0 ? [] : ot.parse(raw);
+    let ops = committed;
     const serverText = ot.apply(this.serverText, ops);
     if (this.outstanding !== null) {
       const [theirs, mine] = ot.transform(ops, this.outstanding.ops);
@@ -292,7 +370,10 @@ export class CollabClient {
     this.text = ot.apply(this.text, ops);
     this.serverText = serverText;
     this.rev = message.rev;
+    this._record({ rev: message.rev, ops: committed, client: message.client });
+    if (this.cursor !== null && ops.length) this.cursor = moveCursor(this.cursor, ops, { byOwner: false });
     if (ops.length) this._onRemote(ops);
+    this._flushPresence();
   }
 
   _onAck(message) {
@@ -312,9 +393,11 @@ export class CollabClient {
     }
     if (!this._acceptRev(rev)) return;
     this.serverText = ot.apply(this.serverText, this.outstanding.ops);
+    this._record({ rev, ops: this.outstanding.ops, client: this.clientId });
     this.outstanding = null;
     this.rev = rev;
     if (this.joined) this._flush();
+    this._flushPresence();
     this._onPending();
   }
 
@@ -338,6 +421,7 @@ export class CollabClient {
       }
     }
     this._flush();
+    this._flushPresence();
   }
 
   _onError(message) {
@@ -354,9 +438,45 @@ export class CollabClient {
   }
 
   _onPresence(message) {
-    if (typeof message.client === "string" && message.client !== this.clientId) {
-      this.peers.set(message.client, message);
+    if (typeof message.client !== "string" || message.client === this.clientId) return;
+    const rev = Number.isInteger(message.rev) ? message.rev : null;
+    const peer = { client: message.client, user: message.user ?? null, rev, cursor: cursorOf(message.cursor) };
+    if (peer.rev === null) peer.cursor = null;
+    if (peer.cursor !== null && this.rev !== null && peer.rev < this.rev) this._catchUp(peer);
+    // A peer ahead of this client waits here for the revisions it has already seen.
+    this.peers.set(message.client, peer);
+  }
+
+  /** Move `peer`'s cursor from its revision to this client's, or drop it if too old. */
+  _catchUp(peer) {
+    const first = this._recent.length ? this._recent[0].rev : this.rev + 1;
+    if (peer.cursor === null || peer.rev + 1 < first) {
+      peer.cursor = null;
+      peer.rev = this.rev;
+      return;
     }
+    for (const entry of this._recent) {
+      if (entry.rev > peer.rev) this._advance(peer, entry);
+    }
+  }
+
+  /** Keep a committed revision, and move the cursors standing just before it. */
+  _record(entry) {
+    this._recent.push(entry);
+    if (this._recent.length > RECENT_REVISIONS) this._recent.shift();
+    for (const peer of this.peers.values()) {
+      if (peer.rev === entry.rev - 1) this._advance(peer, entry);
+    }
+    if (this._shared !== null && this._shared.rev === entry.rev - 1) {
+      this._advance(this._shared, entry);
+    }
+  }
+
+  _advance(peer, entry) {
+    if (peer.cursor !== null && entry.ops.length) {
+      peer.cursor = moveCursor(peer.cursor, entry.ops, { byOwner: entry.client === peer.client });
+    }
+    peer.rev = entry.rev;
   }
 
   _onLeave(message) {
@@ -401,6 +521,44 @@ export class CollabClient {
     this.buffer = tail;
     this._onPending();
     this._sendOp(this.outstanding.seq, this.outstanding.ops);
+  }
+
+  /** Whether peers see this tab's cursor elsewhere than it is. */
+  _presenceDue() {
+    const shared = this._shared;
+    if (shared === null) return this.cursor !== null;
+    if (shared.rev !== this.rev) return true;
+    const [a, b] = [this.cursor, shared.cursor];
+    return a === null || b === null ? a !== b : a.anchor !== b.anchor || a.head !== b.head;
+  }
+
+  /** Send this tab's cursor if peers see it elsewhere, nothing is pending and the spacing allows. */
+  _flushPresence() {
+    if (!this.joined || this.pending || !this._presenceDue()) return;
+    const wait = this._lastPresenceSent + this._presenceInterval - this._now();
+    if (wait > 0) {
+      if (this._presenceTimer === null) {
+        this._presenceTimer = this._setTimer(() => {
+          this._presenceTimer = null;
+          this._flushPresence();
+        }, wait);
+      }
+      return;
+    }
+    this._cancelPresenceTimer();
+    const size = ot.length(this.text);
+    const cursor = this.cursor && { anchor: Math.min(this.cursor.anchor, size), head: Math.min(this.cursor.head, size) };
+    this.cursor = cursor;
+    this._shared = { client: this.clientId, rev: this.rev, cursor };
+    this._lastPresenceSent = this._now();
+    this._send({ type: "presence", rev: this.rev, cursor });
+  }
+
+  _cancelPresenceTimer() {
+    if (this._presenceTimer !== null) {
+      this._clearTimer(this._presenceTimer);
+      this._presenceTimer = null;
+    }
   }
 
   _cancelTimer() {
