@@ -7,10 +7,11 @@
  * and the same content (the server then answers with its ack instead of applying it).
  */
 
+import { PeerCarets, MAX_DRAWN } from "./carets.js";
 import { CollabClient, newClientId } from "./client.js";
 import { DraftStore } from "./drafts.js";
 import { Socket } from "./socket.js";
-import { TextareaAdapter } from "./textarea.js";
+import { TextareaAdapter, toCodePoint, toUtf16 } from "./textarea.js";
 
 const CLOSE_MESSAGES = {
   4401: "You are signed out. Sign in again and reopen this page; edits not yet saved are kept in this browser.",
@@ -63,6 +64,36 @@ async function start(root) {
     onChange: () => render(),
     maxComponents: Number(root.dataset.maxComponents) || undefined,
     maxInsert: Number(root.dataset.maxInsert) || undefined,
+  });
+
+  // This tab's selection, whenever the person moves it (remote edits move it on every
+  // peer alike, so they need no word); null while the box is not focused.
+  function reportCursor() {
+    if (adapter.composing || client.rev === null) return;
+    if (document.activeElement !== textarea) {
+      client.setCursor(null);
+      return;
+    }
+    const { value, selectionStart, selectionEnd, selectionDirection } = textarea;
+    const [start, end] = [toCodePoint(value, selectionStart), toCodePoint(value, selectionEnd)];
+    const backward = selectionDirection === "backward";
+    client.setCursor({ anchor: backward ? end : start, head: backward ? start : end });
+  }
+  for (const event of ["input", "keyup", "mouseup", "select", "focus", "blur"]) {
+    textarea.addEventListener(event, reportCursor);
+  }
+
+  const carets = new PeerCarets(textarea, () => {
+    const value = textarea.value;
+    if (value.length > MAX_DRAWN) return { value, peers: [] };
+    const peers = client.peerCursors().map((peer) => ({
+      client: peer.client,
+      name: peer.user?.name ?? "someone",
+      color: peer.user?.color ?? "#868e96",
+      anchor: toUtf16(value, peer.anchor),
+      head: toUtf16(value, peer.head),
+    }));
+    return { value, peers };
   });
 
   function keepDraft() {
@@ -144,6 +175,7 @@ async function start(root) {
     const names = [...new Set([...client.peers.values()].map((p) => p.user?.name).filter(Boolean))];
     const peers = names.length ? `· also here: ${names.join(", ")}` : "";
     if (peersEl.textContent !== peers) peersEl.textContent = peers;
+    carets.update();
     if (stopped !== null) {
       noticeEl.textContent = stopped;
       noticeEl.hidden = false;
@@ -170,7 +202,7 @@ async function start(root) {
   window.addEventListener("online", () => socket.retryNow());
 
   // For debugging from the console (and for the browser tests).
-  window.collabEditor = { client, socket, adapter, drafts };
+  window.collabEditor = { client, socket, adapter, drafts, carets };
   render();
   socket.start();
 }
