@@ -288,7 +288,12 @@ class DocumentAdmin(admin.ModelAdmin):
                 messages.WARNING,
             )
         else:
-            merged = committed.revision - base - 1
+            # A large change is committed as several revisions under the form's client.
+            merged = (
+                Operation.objects.filter(document_id=obj.pk, revision__gt=base, revision__lte=committed.revision)
+                .exclude(client=form.cleaned_data["client"])
+                .count()
+            )
             since = (
                 f", merged with {merged} edit{'s' * (merged != 1)} made since the page was loaded"
                 if merged

@@ -145,6 +145,7 @@ def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submissio
     if base > pending.rev:
         raise BadBase(f"base {base} is ahead of the document's revision {pending.rev}", seq=seq)
     op = _transform(head, pending, base=base, ops=submission.ops, seq=seq)
+    _check_frame(op, seq=seq)
     text = _apply(pending.text, op, seq=seq)
     entry = pending.add(ops=op, key=key, seq=seq, text=text)
     return Committed(revision=entry.rev, ops=op)
@@ -299,6 +300,34 @@ def _transform(head: Head, pending: Pending, *, base: int, ops: list, seq: int) 
     return ot.rebase(ops, concurrent)
 
 
+# Every revision reaches clients as one `op` message, and no frame may exceed
+# COLLAB_MAX_FRAME_BYTES (daphne will not send a larger one): the op itself must fit
+# in the frame less this much, the most the rest of an `op` message takes.
+OP_MESSAGE_ROOM = 1024
+# At most this many bytes of JSON per component besides its inserted text, and per
+# inserted code point (a six-byte \u escape).
+COMPONENT_BYTES, CODE_POINT_BYTES = 64, 6
+
+
+def _op_bytes_limit() -> int:
+    return settings.COLLAB_MAX_FRAME_BYTES - OP_MESSAGE_ROOM
+
+
+def _check_frame(op: list, *, seq: int) -> None:
+    """Refuse an op whose `op` message could not be sent to the other clients.
+
+    A frame within the limit can carry an op whose rebased form, in a message with more
+    fields, is not; committed, no client could ever be sent that revision.
+    """
+    limit = _op_bytes_limit()
+    bound = sum(COMPONENT_BYTES + CODE_POINT_BYTES * len(comp.get("insert", "")) for comp in op)
+    if bound <= limit:  # the usual case, without encoding anything
+        return
+    size = len(protocol.dumps(op).encode("utf-8"))
+    if size > limit:
+        raise TooLarge(f"the op would take {size:,} bytes in a message to other clients; at most {limit:,}", seq=seq)
+
+
 def _apply(content: Text, op: list, *, seq: int) -> Text:
     try:
         new_content = content.apply(op) if op else content
@@ -347,20 +376,14 @@ def _store(head: Head, pending: Pending) -> None:
 
 
 def document_create(*, title: str, owner: AbstractBaseUser, content: str = "") -> Document:
-    """Create a document; initial text becomes revision 1 so history rebuilds it."""
+    """Create a document; initial text becomes revision 1 (and on, for a text too
+    large for one op) so history rebuilds it."""
     ot.check_text(title, what="title")
     ot.check_text(content, what="content")
     with transaction.atomic():
         document = Document.objects.create(title=title, owner=owner)
         if content:
-            operation_commit(
-                document_id=document.pk,
-                user=owner,
-                client="create",
-                seq=1,
-                base=0,
-                ops=[{"pos": 0, "insert": content}],
-            )
+            _pieces_commit(document_id=document.pk, user=owner, client="create", base=0, ops=[{"pos": 0, "insert": content}])
             document.refresh_from_db()
         # The initial text is the first snapshot: nothing to replay to read it.
         Snapshot.objects.update_or_create(
@@ -433,18 +456,87 @@ def _text_change_commit(
     ops = diff.text_diff(old, new, max_components=settings.COLLAB_MAX_COMPONENTS)
     if not ops:
         return None
-    committed = operation_commit(
-        document_id=document_id, user=user, client=client, seq=1, base=base, ops=ops
+    return _pieces_commit(document_id=document_id, user=user, client=client, base=base, ops=ops)
+
+
+def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list) -> Committed:
+    """Commit ``ops`` (made against ``base``) as the pieces of :func:`op_pieces`, seq 1,
+    2, ... under ``client``, all or none, in one transaction; the last piece's result.
+
+    Each piece is rebased over everything before it, earlier pieces included, as if
+    they were concurrent: pieces are in positions of the text at ``base``, in order, so
+    that is exactly what puts each where it belongs.
+    """
+    pieces = op_pieces(
+        ops,
+        max_components=settings.COLLAB_MAX_COMPONENTS,
+        max_insert=max(1, min(settings.COLLAB_MAX_INSERT_CHARS, _insert_fitting_a_frame())),
     )
-    if not committed.duplicate:
+    submissions = [
+        Submission(user=user, client=client, seq=seq, base=base, ops=piece) for seq, piece in enumerate(pieces, 1)
+    ]
+    with transaction.atomic():
+        results = operations_commit(document_id=document_id, submissions=submissions)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result  # and every piece before it is rolled back
+    for seq, committed in enumerate(results, 1):
+        if committed.duplicate:
+            continue
         message = protocol.op_message(
             rev=committed.revision,
             client=client,
-            seq=1,
+            seq=seq,
             user_id=user.pk,
             user_name=user.get_username(),
             ops=committed.ops,
         )
         # Sockets must never hear of a revision that could still be rolled back.
-        transaction.on_commit(lambda: fanout.publish_from_sync(document_id, message), robust=True)
-    return committed
+        transaction.on_commit(lambda message=message: fanout.publish_from_sync(document_id, message), robust=True)
+    return results[-1]
+
+
+def _insert_fitting_a_frame() -> int:
+    """The most code points an op with the most components may insert and still fit."""
+    return (_op_bytes_limit() - COMPONENT_BYTES * settings.COLLAB_MAX_COMPONENTS) // CODE_POINT_BYTES
+
+
+def op_pieces(ops: list, *, max_components: int, max_insert: int) -> list[list]:
+    """Cut a sequential op into ops within the limits on components and inserted code
+    points, each in positions of the text the whole op applies to.
+
+    Committed in order, each rebased over the ones before as over concurrent edits,
+    they make the same text as ``ops`` (the committed side wins ties, so the pieces of
+    one insert stay in order). ``ops`` must move forward: each component at or after
+    where the one before left off, as :func:`editor.diff.text_diff` makes them.
+    """
+    pieces: list[list] = []
+    piece: list = []
+    budget = max_insert
+    shift = 0  # how much the components before the current piece changed the length
+    moved = 0  # ... and before the current component
+
+    def cut() -> None:
+        nonlocal piece, budget, shift
+        pieces.append(piece)
+        piece, budget, shift = [], max_insert, moved
+
+    for comp in ops:
+        if "delete" in comp:
+            if len(piece) == max_components:
+                cut()
+            piece.append({"pos": comp["pos"] - shift, "delete": comp["delete"]})
+            moved -= comp["delete"]
+            continue
+        text, pos = comp["insert"], comp["pos"]
+        while text:
+            if len(piece) == max_components or budget == 0:
+                cut()
+            part, text = text[:budget], text[budget:]
+            piece.append({"pos": pos - shift, "insert": part})
+            budget -= len(part)
+            pos += len(part)
+            moved += len(part)
+    if piece:
+        pieces.append(piece)
+    return pieces

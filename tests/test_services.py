@@ -5,12 +5,14 @@ from collections import Counter
 import sys
 
 import pytest
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from editor import selectors, services
+from editor import diff, ot, selectors, services
 from editor.errors import BadBase, BadOp, TooLarge
-from editor.models import Document, Operation
+from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
+from .test_ot import texts
 
 
 @pytest.fixture
@@ -255,3 +257,61 @@ def test_the_same_op_twice_in_one_batch_commits_once(ada):
     first, second = services.operations_commit(document_id=doc.pk, submissions=[op, op])
     assert (first.revision, first.duplicate, second.revision, second.duplicate) == (1, False, 1, True)
     assert selectors.document_snapshot(document_id=doc.pk) == (1, "a")
+
+
+# --- every revision fits in one frame ---------------------------------------------------
+
+
+@given(st.data())
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_pieces_of_a_whole_text_change_committed_in_turn_make_the_new_text(data):
+    """Pieces are each within the limits and, rebased over the ones before, rebuild the text."""
+    old, new = data.draw(texts), data.draw(texts)
+    max_components = data.draw(st.integers(2, 4))
+    max_insert = data.draw(st.integers(1, 5))
+    ops = diff.text_diff(old, new, max_components=100)
+    pieces = services.op_pieces(ops, max_components=max_components, max_insert=max_insert)
+    text, history = old, []
+    for piece in pieces:
+        assert 0 < len(piece) <= max_components
+        assert sum(len(c.get("insert", "")) for c in piece) <= max_insert
+        ot.check_range(piece, len(old))  # in positions of the text the change applies to
+        rebased = ot.rebase(piece, history)
+        text = ot.apply(text, rebased)
+        history.append(rebased)
+    assert text == new
+
+
+def test_a_whole_text_change_too_large_for_one_op_is_several_revisions_all_or_none(ada, make_user, settings):
+    """Within the insert limit each, rebased over a concurrent edit, and exactly once."""
+    settings.COLLAB_MAX_INSERT_CHARS = 4
+    settings.COLLAB_MAX_DOCUMENT_CHARS = 40
+    bob = make_user("bob")
+    doc = services.document_create(title="T", owner=ada, content="start")
+    assert doc.revision == 2  # "star" and "t": the initial text is within the limits too
+    Membership.objects.create(document=doc, user=bob, role=Membership.Role.EDITOR)
+    commit(doc, bob, 1, 2, [{"pos": 0, "insert": ">"}], client="b")
+    new = "start, then a longer ending"
+    committed = services.document_replace_text(document_id=doc.pk, user=ada, base=2, text=new, client="form")
+    doc.refresh_from_db()
+    assert selectors.document_text(doc) == ">" + new
+    stored = list(Operation.objects.filter(document=doc, revision__gt=3).order_by("revision"))
+    assert [op.seq for op in stored] == [1, 2, 3, 4, 5, 6] and committed.revision == 9
+    assert all(sum(len(c.get("insert", "")) for c in op.ops) <= 4 for op in stored)
+    again = services.document_replace_text(document_id=doc.pk, user=ada, base=2, text=new, client="form")
+    assert (again.revision, again.duplicate) == (9, True)
+    with pytest.raises(TooLarge):  # the last piece would pass the size limit: none is kept
+        services.document_replace_text(document_id=doc.pk, user=ada, base=9, text=new + "!" * 20, client="form2")
+    doc.refresh_from_db()
+    assert doc.revision == 9
+
+
+def test_an_op_whose_message_would_not_fit_a_frame_is_refused(ada, settings):
+    """Clients could never be sent such a revision, so it is never committed."""
+    settings.COLLAB_MAX_FRAME_BYTES = services.OP_MESSAGE_ROOM + 1000
+    doc = services.document_create(title="T", owner=ada)
+    with pytest.raises(TooLarge, match="in a message to other clients"):
+        commit(doc, ada, 1, 0, [{"pos": 0, "insert": "\x01" * 200}])  # 1,200 bytes escaped
+    assert commit(doc, ada, 1, 0, [{"pos": 0, "insert": "é" * 400}]).revision == 1  # 800 bytes
+    doc.refresh_from_db()
+    assert selectors.document_text(doc) == "é" * 400
