@@ -23,6 +23,9 @@ PALETTE = ("#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#e8590c", "#0c8599", "#c
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4401, 4403, 4404
 CLOSE_ABUSE, CLOSE_RATE = 4400, 4429
 CLOSE_ROLE_CHANGED = 4000  # not 44xx: the client reconnects and learns its new role
+# A fault of the server: 1011 in spirit, but daphne (autobahn) lets an application
+# close only with 1000 or 3000-4999. Not 44xx: the client reconnects and resends.
+CLOSE_SERVER_FAULT = 4011
 
 # Open sockets per user on this process, for COLLAB_MAX_SOCKETS_PER_USER.
 _sockets_per_user: Counter[int] = Counter()
@@ -137,7 +140,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             # A fault of the server, not of the message: the client reconnects and
             # resends, and exactly-once keeps a resent op from landing twice.
             log.exception("closing a connection to %s after a server error", self.document_id)
-            await self.close(code=1011)
+            await self.close(code=CLOSE_SERVER_FAULT)
 
     async def on_join(self, message: protocol.Join) -> None:
         if self.feed is not None and message.client != self.client_id:

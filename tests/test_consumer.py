@@ -1,6 +1,7 @@
 """The WebSocket endpoint over a real daphne, spoken to message by message."""
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from editor import selectors, services
 from editor.models import Document, Membership
@@ -174,3 +175,31 @@ async def test_refused_connections_close_with_their_code(server, doc, headers_fo
     with pytest.raises(ConnectionClosed) as closed:
         await w.recv()
     assert closed.value.rcvd.code == code
+
+
+async def test_a_server_fault_closes_with_4011_and_the_resent_op_lands_once(server, doc, headers_for, ada):
+    """The database refusing the insert is the server's fault, not the op's: no error that
+    would make the client drop the edit, but a close it reconnects after."""
+    from django.db import connection
+
+    def rename(old: str, new: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+    op = {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 5, "insert": "!"}]}
+    rename("editor_operation", "editor_operation_away")
+    try:
+        async with Wire(server.ws(doc.pk), headers_for(ada)) as w:
+            await w.join("tab")
+            await w.send(op)
+            with pytest.raises(ConnectionClosed):
+                await w.recv(10)
+            assert w.ws.close_code == 4011
+    finally:
+        rename("editor_operation_away", "editor_operation")
+    assert await content_of(doc.pk) == (1, "hello")
+    async with Wire(server.ws(doc.pk), headers_for(ada)) as w:
+        await w.join("tab", since=1)
+        await w.send(op)
+        assert await w.recv() == {"type": "ack", "seq": 1, "rev": 2}
+    assert await content_of(doc.pk) == (2, "hello!")
