@@ -42,12 +42,31 @@ MAX_SHARED_FRAME = 256 * 1024
 # After this many seconds without an announcement a hub asks the database whether it
 # missed the last one.
 QUIET_CHECK_SECONDS = 1.5
+# Channel layers drop a group's member group_expiry after it joined (a day by default),
+# and a document or a user may stay open here longer: their groups are joined again
+# this often.
+GROUP_REFRESH_SECONDS = 3600
 # Revisions read from the database per query when filling a gap.
 FILL_BATCH = 500
 # Most ops committed in one transaction when several wait.
 COMMIT_BATCH = 64
 
 _feed_ids = itertools.count(1)
+
+
+async def keep_groups(layer, channel: str, groups: Callable[[], list[str]], lock: asyncio.Lock) -> None:
+    """Join ``channel`` to every group ``groups()`` names again, every
+    GROUP_REFRESH_SECONDS, for as long as the process lives (see there why)."""
+    while True:
+        await asyncio.sleep(GROUP_REFRESH_SECONDS)
+        try:
+            async with lock:  # not between another task's add and discard of a group
+                for group in groups():
+                    await layer.group_add(group, channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a layer hiccup: the next round tries again, well in time
+            log.warning("joining groups again failed", exc_info=True)
 
 
 def group_name(document_id: str) -> str:
@@ -538,6 +557,7 @@ class Hubs:
         self.alone = False
         self.hubs: dict[str, Hub] = {}
         self._reader: asyncio.Task | None = None
+        self._keeper: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -579,6 +599,9 @@ class Hubs:
             # of a process from one receive loop, and any other prefix would wait its turn.
             self.channel = await self.layer.new_channel()
             self._reader = loop.create_task(self._read())
+            self._keeper = loop.create_task(
+                keep_groups(self.layer, self.channel, lambda: [group_name(d) for d in self.hubs], self._lock)
+            )
 
     async def _read(self) -> None:
         """Receive other processes' announcements for as long as this process lives."""

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from channels.layers import get_channel_layer
 
-from . import access, dbthread, presence
+from . import access, dbthread, fanout, presence
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,14 @@ class Watcher:
         # The default prefix matters: channels-redis serves every "specific." channel of
         # a process from one receive loop, and any other prefix would wait its turn.
         self.channel = await self.layer.new_channel()
-        self._tasks = [loop.create_task(self._read()), loop.create_task(self._check_forever())]
+        def groups() -> list[str]:
+            return [access.user_group(user_id) for user_id in self._in_group]
+
+        self._tasks = [
+            loop.create_task(self._read()),
+            loop.create_task(self._check_forever()),
+            loop.create_task(fanout.keep_groups(self.layer, self.channel, groups, self._lock)),
+        ]
         self._ready.set()
 
     async def stop(self) -> None:

@@ -101,3 +101,41 @@ async def test_an_idle_hub_flushes_at_once_and_a_busy_one_once_per_tick():
         await asyncio.sleep(0.001)
     assert [kinds(f) for f in frames["c2"]][1] == [("op", 2), ("op", 3)]  # in one frame
     hub.close()
+
+
+async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(transactional_db, django_user_model, monkeypatch):
+    """Channel layers expire group members; a document open longer still hears other processes."""
+    from channels.layers import InMemoryChannelLayer
+
+    from editor import dbthread, services
+
+    layer = InMemoryChannelLayer(group_expiry=1)
+    monkeypatch.setattr("editor.fanout.get_channel_layer", lambda: layer)
+    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.3)
+    owner = django_user_model.objects.create_user(username="ada")
+    doc = services.document_create(title="T", owner=owner)
+    frames = []
+
+    async def send(frame):
+        frames.append(frame)
+
+    hubs = fanout.Hubs()
+    feed = fanout.Feed(document_id=doc.pk, user_id=owner.pk, client="a", send=send, max_frame=1 << 20)
+    try:
+        await hubs.attach(feed)
+        feed.last_sent = 0
+        await asyncio.sleep(2.5)  # well past the expiry of the first join (whole seconds)
+        encoded = protocol.dumps({"type": "presence", "client": "b", "user": None, "rev": 0, "cursor": None})
+        await layer.group_send(
+            fanout.group_name(doc.pk), {"type": "presence", "document": doc.pk, "origin": "elsewhere", "encoded": encoded}
+        )
+        for _ in range(100):
+            if frames:
+                break
+            await asyncio.sleep(0.01)
+        assert frames == [encoded]
+    finally:
+        await hubs.detach(feed)
+        for task in (hubs._reader, hubs._keeper):
+            task.cancel()
+        await asyncio.to_thread(dbthread.close)

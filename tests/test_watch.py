@@ -290,3 +290,24 @@ async def test_sockets_that_come_while_the_watcher_starts_wait_for_its_channel(w
     names = await asyncio.gather(*(watcher.register(s) for s in sockets))
     assert watcher.channel and all(name.startswith(watcher.channel + "#") for name in names)
     assert len(set(names)) == 3 and len(watcher) == 3 and watcher._in_group == {ada.pk}
+
+
+async def test_a_users_group_is_joined_again_before_the_layer_drops_it(watcher, ada, doc, monkeypatch):
+    """Channel layers expire group members; a socket open longer still hears sign-outs."""
+    from channels.layers import InMemoryChannelLayer
+
+    from editor import fanout
+
+    layer = InMemoryChannelLayer(group_expiry=1)
+    monkeypatch.setattr("editor.watch.get_channel_layer", lambda: layer)
+    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.3)
+    key = session_of(ada)
+    socket = FakeSocket(user=ada, document_id=doc.pk, session_key=key)
+    await watcher.register(socket)
+    await asyncio.sleep(2.5)  # well past the expiry of the first join (whole seconds)
+    await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
+    for _ in range(100):
+        if socket.closed:
+            break
+        await asyncio.sleep(0.01)
+    assert socket.closed == "signed out"
