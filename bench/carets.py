@@ -31,7 +31,7 @@ MEASURE = """async ([url, n, redraws]) => {
     let value = "the quick brown fox jumps over the lazy dog\\n".repeat(Math.ceil(n / 44)).slice(0, n);
     let peers = [1, 2, 3, 4, 5].map((i) => {
         const at = Math.floor((n * i) / 6);
-        return { client: `c${i}`, name: `p${i}`, color: "#d9480f", anchor: at, head: at + 5 };
+        return { client: `c${i}`, name: `p${i}`, color: "#d9480f", anchor: at, head: at + 5, moved: Date.now() };
     });
     box.value = value;
     const carets = new PeerCarets(box, () => ({ value, peers }));

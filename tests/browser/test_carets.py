@@ -56,6 +56,7 @@ async def test_each_person_sees_the_others_caret_where_it_is_as_both_type(browse
     for _ in range(6):
         await page_b.keyboard.press("ArrowRight")
     await shown_cursor(page_a, "bob", 6, 6)
+    assert await page_a.eval_on_selector('.peer-caret[data-name="bob"]', "c => c.classList.contains('named')")
     where = await page_a.evaluate(WHERE, ["bob", "hello ", 0])
     assert abs(where["left"] - where["expectedLeft"]) <= 2, where
     assert abs(where["top"] - where["lineTop"]) <= where["lineHeight"] / 2, where
@@ -91,6 +92,9 @@ async def test_each_person_sees_the_others_caret_where_it_is_as_both_type(browse
     assert tinted == ["dear "]
     where = await page_a.evaluate(WHERE, ["bob", "Hi! hello ", 0])
     assert abs(where["left"] - where["expectedLeft"]) <= 2, where
+
+    # A few seconds after Bob last moved, his caret no longer carries his name.
+    await page_a.wait_for_selector('.peer-caret[data-name="bob"]:not(.named)', timeout=6000)
 
     # Bob leaves: his caret and selection are gone from Alice's page.
     await context_b.close()

@@ -466,6 +466,31 @@ describe("cursors", () => {
     assert.equal(alice.client.peers.size, 0);
   });
 
+  test("a peer's cursor remembers when its owner last moved it or typed, not when others did", () => {
+    const server = new FakeServer("abcdef");
+    let t = 0;
+    const alice = joined(server, { clientId: "alice", now: () => t });
+    const bob = joined(server, { clientId: "bob" });
+    const carol = joined(server, { clientId: "carol" });
+    const bobMoved = () => alice.client.peerCursors().find((c) => c.client === "bob")?.moved;
+    t = 100;
+    bob.client.setCursor({ anchor: 3, head: 3 });
+    bob.link.flush();
+    alice.link.flush();
+    assert.equal(bobMoved(), 100);
+    t = 200;
+    carol.client.submit([{ pos: 0, insert: "c" }]);
+    carol.link.flush();
+    alice.link.flush();
+    assert.equal(bobMoved(), 100, "moved along by carol's insert, not by bob");
+    t = 300;
+    bob.link.flush();
+    bob.client.submit([{ pos: 4, insert: "b" }]);
+    bob.link.flush();
+    alice.link.flush();
+    assert.equal(bobMoved(), 300);
+  });
+
   test("moveCursor keeps a selection from growing and reverses with it", () => {
     const insertAt = (pos) => [{ pos, insert: "xx" }];
     assert.deepEqual(moveCursor({ anchor: 2, head: 5 }, insertAt(2), { byOwner: false }), { anchor: 4, head: 7 });

@@ -6,14 +6,17 @@
  * a position in that copy lands where the same position is in the box. The copy is one
  * block per line, and a redraw replaces only the lines that changed, so the browser
  * lays out again only those. Selections are tinted spans of the copy; each caret is
- * measured from an empty marker span and drawn as a bar with its owner's name. The
- * layer ignores the pointer, follows the box's scrolling and size, and is redrawn at
- * most once per animation frame.
+ * measured from an empty marker span and drawn as a bar, with its owner's name for a
+ * few seconds after its owner moved it or typed. The layer ignores the pointer, follows
+ * the box's scrolling and size, and is redrawn at most once per animation frame.
  */
 
 // Above this many UTF-16 units the carets are not drawn: the copy of the text would
 // cost more memory and layout than they are worth. The bar still names everyone.
 export const MAX_DRAWN = 500_000;
+
+// A caret carries its owner's name for this long after its owner moved it or typed.
+export const NAME_SHOWN_MS = 3000;
 
 // What decides where a character lands, copied from the box's computed style.
 const COPIED = [
@@ -68,7 +71,8 @@ export class PeerCarets {
   /**
    * @param {HTMLTextAreaElement} textarea  its parent must be positioned
    * @param {() => {value: string, peers: object[]}} source  what to draw, read once per
-   *   frame: the box's value and {client, name, color, anchor, head} in UTF-16 units
+   *   frame: the box's value and {client, name, color, anchor, head, moved}, positions
+   *   in UTF-16 units and `moved` a Date.now() time
    */
   constructor(textarea, source) {
     this.textarea = textarea;
@@ -84,6 +88,7 @@ export class PeerCarets {
     this._decorated = []; // indices of the lines holding marks
     this._carets = []; // the caret bars drawn
     this._frame = null;
+    this._hideNames = null; // the timer of the next redraw that takes a name away
     textarea.addEventListener("scroll", () => this._follow());
     new ResizeObserver(() => this.update()).observe(textarea);
   }
@@ -116,6 +121,8 @@ export class PeerCarets {
     const markers = this._decorate(lines, peers);
     this._follow();
     const box = this.layer.getBoundingClientRect();
+    const now = Date.now();
+    let nextHide = Infinity;
     for (const [marker, peer] of markers) {
       const at = marker.getBoundingClientRect();
       const caret = document.createElement("div");
@@ -126,9 +133,16 @@ export class PeerCarets {
       caret.style.left = `${at.left - box.left + this.layer.scrollLeft}px`;
       caret.style.top = `${at.top - box.top + this.layer.scrollTop}px`;
       caret.style.height = `${at.height}px`;
+      const shownFor = peer.moved + NAME_SHOWN_MS - now;
+      if (shownFor > 0) {
+        caret.classList.add("named");
+        nextHide = Math.min(nextHide, shownFor);
+      }
       this.layer.append(caret);
       this._carets.push(caret);
     }
+    clearTimeout(this._hideNames);
+    this._hideNames = nextHide < Infinity ? setTimeout(() => this.update(), nextHide + 20) : null;
   }
 
   /**

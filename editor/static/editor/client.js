@@ -159,7 +159,7 @@ export class CollabClient {
     this.seq = 0; // the last seq used
     this.outstanding = null; // {seq, ops}: the op in flight
     this.buffer = null; // ops made since the outstanding op was sent
-    this.peers = new Map(); // client id -> {client, user, rev, cursor}, cursor in the text at rev
+    this.peers = new Map(); // client id -> {client, user, rev, cursor, moved}, cursor in the text at rev
     this.cursor = null; // this tab's selection {anchor, head} in `text`, or null
     this.joined = false; // the last join on this connection was answered with ready
     this.connected = false;
@@ -268,7 +268,10 @@ export class CollabClient {
     this._flushPresence();
   }
 
-  /** Every peer's cursor that can be placed now, as {client, user, anchor, head} in `text`. */
+  /**
+   * Every peer's cursor that can be placed now, as {client, user, anchor, head, moved}:
+   * positions in `text`, and when (by `now()`) the peer last moved it or typed.
+   */
   peerCursors() {
     const size = ot.length(this.text);
     const placed = [];
@@ -283,6 +286,7 @@ export class CollabClient {
         user: peer.user,
         anchor: Math.min(cursor.anchor, size),
         head: Math.min(cursor.head, size),
+        moved: peer.moved,
       });
     }
     return placed;
@@ -440,7 +444,7 @@ export class CollabClient {
   _onPresence(message) {
     if (typeof message.client !== "string" || message.client === this.clientId) return;
     const rev = Number.isInteger(message.rev) ? message.rev : null;
-    const peer = { client: message.client, user: message.user ?? null, rev, cursor: cursorOf(message.cursor) };
+    const peer = { client: message.client, user: message.user ?? null, rev, cursor: cursorOf(message.cursor), moved: this._now() };
     if (peer.rev === null) peer.cursor = null;
     if (peer.cursor !== null && this.rev !== null && peer.rev < this.rev) this._catchUp(peer);
     // A peer ahead of this client waits here for the revisions it has already seen.
@@ -474,7 +478,9 @@ export class CollabClient {
 
   _advance(peer, entry) {
     if (peer.cursor !== null && entry.ops.length) {
-      peer.cursor = moveCursor(peer.cursor, entry.ops, { byOwner: entry.client === peer.client });
+      const byOwner = entry.client === peer.client;
+      peer.cursor = moveCursor(peer.cursor, entry.ops, { byOwner });
+      if (byOwner) peer.moved = this._now();
     }
     peer.rev = entry.rev;
   }

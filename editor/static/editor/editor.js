@@ -92,6 +92,7 @@ async function start(root) {
       color: peer.user?.color ?? "#868e96",
       anchor: toUtf16(value, peer.anchor),
       head: toUtf16(value, peer.head),
+      moved: peer.moved,
     }));
     return { value, peers };
   });
