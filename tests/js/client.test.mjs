@@ -458,8 +458,15 @@ describe("cursors", () => {
     alice.link.flush();
     assert.deepEqual(shown(alice.client), { bob: [7, 7] });
 
+    // A large paste pushes the revisions before it out of what is kept.
+    bob.link.flush();
+    bob.client.submit([{ pos: 0, insert: "x".repeat(1_000_001) }]);
+    bob.link.flush();
+    alice.link.flush();
+    const kept = alice.client._recent;
+    assert.ok(kept[0].rev > 1 && kept.at(-1).rev === alice.client.rev, "revision 1 is gone, the last is kept");
+    assert.ok(alice.client._recentInserted <= 1_000_000);
     const stale = { type: "presence", client: "bob", user: null, rev: 0, cursor: { anchor: 1, head: 1 } };
-    alice.client._recent = []; // as if revision 1 were long gone
     alice.client.receive(stale);
     assert.deepEqual(shown(alice.client), {}, "a cursor it cannot move is not guessed");
     alice.client.receive({ type: "leave", client: "bob" });

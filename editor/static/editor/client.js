@@ -58,8 +58,17 @@ export class ProtocolViolation extends Error {
 
 const NOOP = () => {};
 
-// How many revisions are kept to move a peer's cursor sent at an older revision.
+// How many revisions are kept to move a peer's cursor sent at an older revision, and
+// how much inserted text they may hold in all (a few large pastes must not pin memory).
 const RECENT_REVISIONS = 200;
+const RECENT_INSERTED = 1_000_000;
+
+/** How many UTF-16 units `ops` insert. */
+function inserted(ops) {
+  let size = 0;
+  for (const comp of ops) if ("insert" in comp) size += comp.insert.length;
+  return size;
+}
 
 /** `cursor` as {anchor, head} of non-negative integers, or null. */
 function cursorOf(cursor) {
@@ -183,6 +192,7 @@ export class CollabClient {
     this._lastPresenceSent = -Infinity;
     this._presenceTimer = null;
     this._recent = []; // [{rev, ops, client}]: the last revisions, to move peers' cursors
+    this._recentInserted = 0; // UTF-16 units the ops in _recent insert
     this._joining = false;
     this._replayOk = false;
     this._awaitingSnapshot = false;
@@ -342,7 +352,10 @@ export class CollabClient {
       this.outstanding = this.buffer = null;
       this._onPending();
     }
-    if (rev !== this.rev || text !== this.serverText) this._recent = [];
+    if (rev !== this.rev || text !== this.serverText) {
+      this._recent = [];
+      this._recentInserted = 0;
+    }
     this.rev = rev;
     this.serverText = text;
     this._awaitingSnapshot = false;
@@ -467,7 +480,13 @@ export class CollabClient {
   /** Keep a committed revision, and move the cursors standing just before it. */
   _record(entry) {
     this._recent.push(entry);
-    if (this._recent.length > RECENT_REVISIONS) this._recent.shift();
+    this._recentInserted += inserted(entry.ops);
+    while (
+      this._recent.length > 1 &&
+      (this._recent.length > RECENT_REVISIONS || this._recentInserted > RECENT_INSERTED)
+    ) {
+      this._recentInserted -= inserted(this._recent.shift().ops);
+    }
     for (const peer of this.peers.values()) {
       if (peer.rev === entry.rev - 1) this._advance(peer, entry);
     }
