@@ -337,6 +337,8 @@ class Hub:
         self._quiet: asyncio.TimerHandle | None = None
         self._queue: list[tuple[Any, asyncio.Future]] = []  # submissions waiting to commit
         self._committer: asyncio.Task | None = None
+        self._outgoing: list[dict] = []  # revisions waiting to be announced to other processes
+        self._announcer: asyncio.Task | None = None
         # The document as the committer last left it; read and written on the
         # database thread only, by one commit at a time.
         self.state: DocumentState | None = None
@@ -402,17 +404,31 @@ class Hub:
     # --- revisions -----------------------------------------------------------------
 
     async def publish(self, messages: list[dict]) -> None:
-        """Announce revisions committed by this process: locally, then to the others."""
+        """Announce revisions committed by this process: locally, then to the others.
+
+        The others hear of them from a task of their own, so the next batch commits
+        while this one is on its way; batches that wait meanwhile go out together.
+        """
         await self.deliver(messages)
         if self.hubs.alone:
             return
+        self._outgoing.extend(messages)
+        if self._announcer is None:
+            self._announcer = asyncio.get_running_loop().create_task(self._announce_waiting())
+
+    async def _announce_waiting(self) -> None:
         try:
-            await self.hubs.layer.group_send(
-                group_name(self.document_id),
-                _revisions_event(self.document_id, messages, origin=self.hubs.channel),
-            )
-        except Exception:  # committed all the same; other processes fill the gap later
-            log.warning("announcing revisions of %s failed", self.document_id, exc_info=True)
+            while self._outgoing:
+                messages, self._outgoing = self._outgoing, []
+                try:
+                    await self.hubs.layer.group_send(
+                        group_name(self.document_id),
+                        _revisions_event(self.document_id, messages, origin=self.hubs.channel),
+                    )
+                except Exception:  # committed all the same; other processes fill the gap later
+                    log.warning("announcing revisions of %s failed", self.document_id, exc_info=True)
+        finally:
+            self._announcer = None
 
     async def deliver(self, messages: list[dict]) -> None:
         """Hand revisions, in any order and possibly repeated or with gaps, to the feeds."""

@@ -139,3 +139,30 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
         for task in (hubs._reader, hubs._keeper):
             task.cancel()
         await asyncio.to_thread(dbthread.close)
+
+
+async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
+    """publish returns before the channel layer has taken the revisions; batches that
+    wait meanwhile go out in one announcement, in order."""
+    from types import SimpleNamespace
+
+    sent, gate = [], asyncio.Event()
+
+    class SlowLayer:
+        async def group_send(self, group, event):
+            sent.append([m["rev"] for m in event["messages"]])
+            await gate.wait()
+
+    hub, frames = make_hub((1, "a"), (2, "b"))
+    hub.hubs = SimpleNamespace(alone=False, layer=SlowLayer(), channel="here")
+    for rev in (1, 2, 3):
+        await asyncio.wait_for(hub.publish([revision(rev, 1, "a", seq=rev)]), 1)
+    await asyncio.sleep(0.01)
+    assert sent == [[1]]  # still on its way; 2 and 3 wait for it
+    gate.set()
+    while hub._announcer is not None:
+        await asyncio.sleep(0.001)
+    assert sent == [[1], [2, 3]]
+    await hub.flush()
+    assert [rev for frame in frames["b"] for _, rev in kinds(frame)] == [1, 2, 3]
+    hub.close()
