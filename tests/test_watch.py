@@ -52,6 +52,14 @@ def session_of(user) -> str:
     return client.session.session_key
 
 
+async def until_closed(socket, timeout: float = 1.0) -> None:
+    """Wait (a little) until the watcher has told ``socket`` to close."""
+    for _ in range(int(timeout / 0.01)):
+        if socket.closed:
+            return
+        await asyncio.sleep(0.01)
+
+
 class FakeSocket:
     """What the watcher sees of a consumer, recording what it was told."""
 
@@ -172,10 +180,7 @@ async def test_sign_out_notices_reach_only_that_sessions_sockets_while_watched(w
         await watcher.register(socket)
     layer = watcher.layer
     await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": first})
-    for _ in range(100):
-        if a1.closed:
-            break
-        await asyncio.sleep(0.01)
+    await until_closed(a1)
     assert (a1.closed, a2.closed, b.closed) == ("signed out", None, None)
 
     await watcher.unregister(a1)
@@ -186,10 +191,7 @@ async def test_sign_out_notices_reach_only_that_sessions_sockets_while_watched(w
         assert watcher.channel not in layer.groups.get(access.user_group(ada.pk), {})
         assert watcher.channel in layer.groups[access.user_group(bob.pk)]
     await layer.group_send(access.user_group(bob.pk), {"type": "user.signed_out", "user_id": bob.pk, "session_key": None})
-    for _ in range(100):
-        if b.closed:
-            break
-        await asyncio.sleep(0.01)
+    await until_closed(b)
     assert b.closed == "signed out"
 
 
@@ -306,8 +308,5 @@ async def test_a_users_group_is_joined_again_before_the_layer_drops_it(watcher, 
     await watcher.register(socket)
     await asyncio.sleep(2.5)  # well past the expiry of the first join (whole seconds)
     await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
-    for _ in range(100):
-        if socket.closed:
-            break
-        await asyncio.sleep(0.01)
+    await until_closed(socket)
     assert socket.closed == "signed out"

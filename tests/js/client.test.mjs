@@ -36,6 +36,22 @@ function joined(server, options) {
   return pair;
 }
 
+/** A client on a clock the test moves (`clock.now`), with its timers and what it sent. */
+function clocked(options) {
+  const clock = { now: 1000 };
+  const timers = [];
+  const sent = [];
+  const client = new CollabClient({
+    clientId: "t",
+    send: (m) => sent.push(m),
+    now: () => clock.now,
+    setTimer: (fn, ms) => timers.push({ fn, at: clock.now + ms }),
+    clearTimer: () => {},
+    ...options,
+  });
+  return { client, clock, timers, sent };
+}
+
 describe("states", () => {
   test("a client goes from synchronized to awaiting ack to awaiting ack with buffer and back", () => {
     const server = new FakeServer("abc");
@@ -262,28 +278,18 @@ describe("edge cases", () => {
   });
 
   test("op sends are spaced by the minimum interval and edits meanwhile are buffered", () => {
-    let now = 1000;
-    const timers = [];
-    const sent = [];
-    const client = new CollabClient({
-      clientId: "t",
-      send: (m) => sent.push(m),
-      minInterval: 25,
-      now: () => now,
-      setTimer: (fn, ms) => timers.push({ fn, at: now + ms }),
-      clearTimer: () => {},
-    });
+    const { client, clock, timers, sent } = clocked({ minInterval: 25 });
     client.opened();
     client.receive({ type: "snapshot", rev: 0, content: "" });
     client.receive({ type: "ready", rev: 0, role: "editor" });
     client.submit([{ pos: 0, insert: "a" }]);
-    now += 2;
+    clock.now += 2;
     client.receive({ type: "ack", seq: 1, rev: 1 });
     client.submit([{ pos: 1, insert: "b" }]);
     client.submit([{ pos: 2, insert: "c" }]);
     assert.equal(sent.filter((m) => m.type === "op").length, 1, "the second op waits");
     assert.equal(timers.length, 1);
-    now = timers[0].at;
+    clock.now = timers[0].at;
     timers[0].fn();
     const ops = sent.filter((m) => m.type === "op");
     assert.deepEqual(ops.at(-1), { type: "op", seq: 2, base: 1, ops: [{ pos: 1, insert: "bc" }] });
@@ -324,18 +330,7 @@ describe("cursors", () => {
   }
 
   test("a cursor is sent when peers would see it elsewhere, with nothing pending, spaced out", () => {
-    let now = 1000;
-    const timers = [];
-    const sent = [];
-    const client = new CollabClient({
-      clientId: "t",
-      send: (m) => sent.push(m),
-      minInterval: 0,
-      presenceInterval: 200,
-      now: () => now,
-      setTimer: (fn, ms) => timers.push({ fn, at: now + ms }),
-      clearTimer: () => {},
-    });
+    const { client, clock, timers, sent } = clocked({ minInterval: 0, presenceInterval: 200 });
     const presences = () => sent.filter((m) => m.type === "presence");
     const other = (rev, ops) => client.receive({ type: "op", rev, client: "o", seq: rev, user: { id: 2 }, ops });
     client.opened();
@@ -347,7 +342,7 @@ describe("cursors", () => {
     client.setCursor({ anchor: 5, head: 5 });
     assert.equal(presences().length, 1, "an unchanged cursor is not sent again");
 
-    now += 500;
+    clock.now += 500;
     client.submit([{ pos: 5, insert: "!" }]);
     client.setCursor({ anchor: 6, head: 6 });
     client.receive({ type: "ack", seq: 1, rev: 4 });
@@ -355,17 +350,17 @@ describe("cursors", () => {
 
     client.setCursor({ anchor: 0, head: 2 });
     assert.deepEqual(presences().at(-1), { type: "presence", rev: 4, cursor: { anchor: 0, head: 2 } });
-    now += 10;
+    clock.now += 10;
     client.setCursor({ anchor: 1, head: 1 });
     assert.equal(presences().length, 2, "the next one waits out the interval");
     assert.equal(timers.length, 1);
     other(5, [{ pos: 0, insert: "¡" }]);
-    now = timers[0].at;
+    clock.now = timers[0].at;
     timers[0].fn();
     assert.deepEqual(presences().at(-1), { type: "presence", rev: 5, cursor: { anchor: 2, head: 2 } }, "moved by the op");
 
     // A tie: the peers put another's insert before this tab's, which this tab saw after.
-    now += 500;
+    clock.now += 500;
     client.submit([{ pos: 2, insert: "x" }]);
     client.setCursor({ anchor: 3, head: 3 });
     client.submit([{ pos: 3, insert: "z" }]);
@@ -375,12 +370,12 @@ describe("cursors", () => {
     assert.equal(client.text, "¡hyxzello!");
     client.receive({ type: "ack", seq: 2, rev: 7 });
     assert.equal(presences().length, 3, "still pending: the buffer is in flight now");
-    now += 500;
+    clock.now += 500;
     client.receive({ type: "ack", seq: 3, rev: 8 });
     assert.deepEqual(presences().at(-1), { type: "presence", rev: 8, cursor: { anchor: 5, head: 5 } });
 
     const before = presences().length;
-    now += 500;
+    clock.now += 500;
     client.setCursor(null);
     assert.deepEqual(presences().at(-1), { type: "presence", rev: 8, cursor: null });
     client.closed();
