@@ -104,6 +104,13 @@ if os.environ.get("DATABASE_URL"):
     # One test database per test run, so two runs on one machine do not share it.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
+    # Acked means durable: FULL syncs the write-ahead log at every commit, so an op the
+    # server acknowledged survives a power loss or an OS crash. The hub commits a batch of
+    # ops in one transaction, so that is one sync per batch, not per op. NORMAL (sync only
+    # at checkpoints) is faster and still safe against a crash of the process alone.
+    SQLITE_SYNCHRONOUS = os.environ.get("COLLAB_SQLITE_SYNCHRONOUS", "FULL").upper()
+    if SQLITE_SYNCHRONOUS not in {"FULL", "NORMAL", "EXTRA"}:
+        raise ImproperlyConfigured("COLLAB_SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -117,7 +124,7 @@ else:
                 "timeout": 20,
                 "init_command": (
                     "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
+                    f"PRAGMA synchronous={SQLITE_SYNCHRONOUS};"
                     "PRAGMA busy_timeout=20000;"
                 ),
             },

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.test import Client
 from django.utils.crypto import get_random_string
 
+pytest_plugins = ["tests.hangs"]
+
 ROOT = Path(__file__).resolve().parent.parent
 # Test set-up code calls the ORM from async tests; the servers under test never do.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

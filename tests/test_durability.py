@@ -1,0 +1,50 @@
+"""Acked means durable: SQLite syncs every commit unless told otherwise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from .conftest import ROOT
+
+SQLITE = connection.vendor == "sqlite"
+# PRAGMA synchronous answers a number: 1 NORMAL, 2 FULL, 3 EXTRA.
+LEVELS = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
+
+
+def synchronous_in_a_fresh_process(**env: str) -> str:
+    """What ``PRAGMA synchronous`` reads on a connection opened by the settings."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'collab.settings'; django.setup();"
+        "from django.db import connection; c = connection.cursor(); c.execute('PRAGMA synchronous');"
+        "print(c.fetchone()[0])"
+    )
+    environ = {"PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "1", "COLLAB_SQLITE_PATH": ":memory:", **env}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(not SQLITE, reason="a setting of the SQLite default")
+@pytest.mark.django_db
+def test_the_tests_connection_syncs_every_commit():
+    """The default the server runs with is FULL."""
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == LEVELS["FULL"]
+
+
+@pytest.mark.parametrize("level", ["NORMAL", "FULL", "EXTRA", None])
+def test_the_level_is_chosen_by_an_environment_variable(level):
+    """FULL when unset; NORMAL or EXTRA when asked for."""
+    env = {"COLLAB_SQLITE_SYNCHRONOUS": level.lower()} if level else {}
+    assert synchronous_in_a_fresh_process(**env) == str(LEVELS[level or "FULL"])
+
+
+def test_an_unknown_level_is_refused_at_start():
+    """A typo must not silently fall back to a weaker setting."""
+    with pytest.raises(AssertionError, match="COLLAB_SQLITE_SYNCHRONOUS must be"):
+        synchronous_in_a_fresh_process(COLLAB_SQLITE_SYNCHRONOUS="OFF")
