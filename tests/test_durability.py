@@ -6,11 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection
-
 from .conftest import ROOT
 
-SQLITE = connection.vendor == "sqlite"
 # PRAGMA synchronous answers a number: 1 NORMAL, 2 FULL, 3 EXTRA.
 LEVELS = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}
 
@@ -26,15 +23,6 @@ def synchronous_in_a_fresh_process(**env: str) -> str:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
-
-
-@pytest.mark.skipif(not SQLITE, reason="a setting of the SQLite default")
-@pytest.mark.django_db
-def test_the_tests_connection_syncs_every_commit():
-    """The default the server runs with is FULL."""
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA synchronous")
-        assert cursor.fetchone()[0] == LEVELS["FULL"]
 
 
 @pytest.mark.parametrize("level", ["NORMAL", "FULL", "EXTRA", None])
