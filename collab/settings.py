@@ -223,6 +223,10 @@ COLLAB_MAX_COMPONENTS = int(os.environ.get("COLLAB_MAX_COMPONENTS", 100))
 # Ops per second per connection (token bucket refill) and the burst it allows.
 COLLAB_OPS_PER_SECOND = float(os.environ.get("COLLAB_OPS_PER_SECOND", 50))
 COLLAB_OPS_BURST = int(os.environ.get("COLLAB_OPS_BURST", 100))
+# Joins per second per connection (token bucket refill) and the burst it allows: a
+# join costs a role check, a catch-up and a message to every peer.
+COLLAB_JOINS_PER_SECOND = float(os.environ.get("COLLAB_JOINS_PER_SECOND", 1))
+COLLAB_JOINS_BURST = int(os.environ.get("COLLAB_JOINS_BURST", 5))
 # Most code points one op may insert.
 COLLAB_MAX_INSERT_CHARS = int(os.environ.get("COLLAB_MAX_INSERT_CHARS", 500_000))
 # Open sockets one user may hold on one server process.

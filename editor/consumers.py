@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
@@ -27,6 +28,10 @@ CLOSE_ROLE_CHANGED = 4000  # not 44xx: the client reconnects and learns its new 
 # close only with 1000 or 3000-4999. Not 44xx: the client reconnects and resends.
 CLOSE_SERVER_FAULT = 4011
 
+# A join that would wait longer than this for the socket's join budget is refused
+# (rate_limited) instead of queued: only a client sending joins in a loop waits so long.
+JOIN_MAX_WAIT_SECONDS = 5.0
+
 # Open sockets per user on this process, for COLLAB_MAX_SOCKETS_PER_USER.
 _sockets_per_user: Counter[int] = Counter()
 
@@ -42,6 +47,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # Made on first use: most sockets never send an op or a refused frame, and an idle
     # socket's every byte counts (see docs/performance.md, idle).
     bucket: TokenBucket | None = None
+    join_bucket: TokenBucket | None = None
     refusals: dict[str, deque[float]] | None = None
 
     async def dispatch(self, message) -> None:
@@ -143,6 +149,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_SERVER_FAULT)
 
     async def on_join(self, message: protocol.Join) -> None:
+        await self._pace_join()
+        # Authorised again at every join: a socket opened before its user lost access
+        # hears no notice until it joins (raises AccessDenied, closing with 4403).
+        self.role = await dbthread.run(
+            selectors.document_role, document_id=self.document_id, user=self.user
+        )
         if self.feed is not None and message.client != self.client_id:
             await self._leave()
         if self.feed is None:
@@ -194,7 +206,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.role != "editor":
             raise ReadOnly("viewers cannot edit this document", seq=message.seq)
         if not self._take_token():
-            raise RateLimited("too many ops; slow down", seq=message.seq)
+            raise RateLimited("too many ops; slow down", seq=message.seq, retry_after=self.bucket.wait())
         # The service checks the role again inside its transaction.
         result = await self.hub.commit(
             services.Submission(
@@ -212,7 +224,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.feed is None:
             raise NotJoined("send join first")
         if not self._take_token():
-            raise RateLimited("too many messages; slow down")
+            raise RateLimited("too many messages; slow down", retry_after=self.bucket.wait())
         self.feed.presence = self.presence_message(rev=message.rev, cursor=message.cursor)
         encoded = protocol.dumps(self.feed.presence)
         self.hub.push(encoded, skip=self.feed.id)
@@ -279,6 +291,22 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.bucket is None:  # a new bucket is full, as it would be after idling
             self.bucket = TokenBucket(rate=settings.COLLAB_OPS_PER_SECOND, burst=settings.COLLAB_OPS_BURST)
         return self.bucket.take()
+
+    async def _pace_join(self) -> None:
+        """Spend a token of the socket's join budget, waiting for one if need be.
+
+        Each join costs a role check, a catch-up and a presence and leave message to
+        every peer, so a client cannot make that happen faster than
+        COLLAB_JOINS_PER_SECOND (bursts of COLLAB_JOINS_BURST). Frames behind it wait.
+        """
+        if self.join_bucket is None:
+            self.join_bucket = TokenBucket(rate=settings.COLLAB_JOINS_PER_SECOND, burst=settings.COLLAB_JOINS_BURST)
+        wait = self.join_bucket.wait()
+        if wait > JOIN_MAX_WAIT_SECONDS:
+            raise RateLimited("too many joins; slow down", retry_after=wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.join_bucket.take()
 
     async def _close_for(self, code: int) -> None:
         self.role = None  # ignore whatever the client still sends
