@@ -104,7 +104,7 @@ async def test_signing_out_closes_that_sessions_sockets(server, doc, headers_for
 
 async def test_an_ended_session_closes_its_sockets(limited_server, doc, headers_for, ada):
     """A session removed on the server side (expired, flushed) closes the socket with 4401."""
-    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada, limited_server)) as a:
         await a.join("a")
         Session.objects.all().delete()
         assert await closed_with(a, timeout=5.0) == 4401
@@ -112,7 +112,7 @@ async def test_an_ended_session_closes_its_sockets(limited_server, doc, headers_
 
 async def test_document_size_limit(limited_server, doc, headers_for, ada):
     """An op that would grow the document past its limit gets too_large."""
-    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada, limited_server)) as a:
         await a.join("a")
         rev = 1
         for seq in range(1, 4):
@@ -127,7 +127,7 @@ async def test_document_size_limit(limited_server, doc, headers_for, ada):
 
 async def test_inserted_text_per_op_limit(limited_server, doc, headers_for, ada):
     """An op inserting more than the per-op limit gets too_large."""
-    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada, limited_server)) as a:
         await a.join("a")
         await a.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "y" * 51}]})
         assert (await a.recv())["code"] == "too_large"
@@ -136,7 +136,7 @@ async def test_inserted_text_per_op_limit(limited_server, doc, headers_for, ada)
 
 async def test_rate_limit_then_4429_for_a_client_that_keeps_going(limited_server, doc, headers_for, ada):
     """Ops beyond the bucket get rate_limited; a flood of them closes with 4429."""
-    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada, limited_server)) as a:
         await a.join("a")
         for seq in range(1, 40):
             await a.send({"type": "op", "seq": seq, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})
@@ -152,7 +152,7 @@ async def test_rate_limit_then_4429_for_a_client_that_keeps_going(limited_server
 
 async def test_a_stream_of_bad_messages_closes_with_4400(limited_server, doc, headers_for, ada):
     """Each bad message gets its error; a client that keeps at it is closed with 4400."""
-    async with Wire(limited_server.ws(doc.pk), headers_for(ada)) as a:
+    async with Wire(limited_server.ws(doc.pk), headers_for(ada, limited_server)) as a:
         await a.join("a")
         for _ in range(20):
             await a.send("{not json")
@@ -167,7 +167,7 @@ async def test_a_stream_of_bad_messages_closes_with_4400(limited_server, doc, he
 
 async def test_open_sockets_per_user_are_limited(limited_server, doc, headers_for, ada):
     """A user's sockets beyond the limit are closed with 4429; the others keep working."""
-    wires = [await Wire(limited_server.ws(doc.pk), headers_for(ada)).__aenter__() for _ in range(4)]
+    wires = [await Wire(limited_server.ws(doc.pk), headers_for(ada, limited_server)).__aenter__() for _ in range(4)]
     try:
         for w in wires[:3]:
             await w.join()
@@ -206,9 +206,9 @@ async def test_a_client_that_stops_reading_is_dropped(transactional_db, doc, hea
     """Broadcasts pile up for a stalled reader until its backlog passes the limit; then it is cut off."""
     server = Daphne(COLLAB_MAX_BACKLOG_BYTES=str(256 * 1024)).start()
     try:
-        stalled = raw_handshake(server.port, f"/ws/documents/{doc.pk}/", headers_for(ada))
+        stalled = raw_handshake(server.port, f"/ws/documents/{doc.pk}/", headers_for(ada, server))
         block = "y" * 200_000
-        async with Wire(server.ws(doc.pk), headers_for(ada)) as a:
+        async with Wire(server.ws(doc.pk), headers_for(ada, server)) as a:
             await a.join("a")
             rev = 1
             for seq in range(1, 61):  # about 12 MB of broadcasts
@@ -240,7 +240,7 @@ async def test_revocation_reaches_sockets_on_another_process(server_pair, doc, h
     one, two = server_pair
     bob = make_user("bob")
     Membership.objects.create(document=doc, user=bob, role="editor")
-    async with Wire(two.ws(doc.pk), headers_for(bob)) as b:
+    async with Wire(two.ws(doc.pk), headers_for(bob, two)) as b:
         await b.join("b")
         http.post(one.url, f"/documents/{doc.pk}/sharing/", {"action": "revoke", "username": "bob"},
                   cookie=headers_for(ada)["Cookie"])
@@ -253,7 +253,7 @@ async def test_every_op_is_authorised_again_even_if_no_notice_arrives(server_pai
     one, two = server_pair
     bob = make_user("bob")
     Membership.objects.create(document=doc, user=bob, role="editor")
-    async with Wire(two.ws(doc.pk), headers_for(bob)) as b:
+    async with Wire(two.ws(doc.pk), headers_for(bob, two)) as b:
         await b.join("b")
         http.post(one.url, f"/documents/{doc.pk}/sharing/", {"action": "revoke", "username": "bob"},
                   cookie=headers_for(ada)["Cookie"])
