@@ -3,19 +3,36 @@ are Django's own views)."""
 
 from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from . import access
+from . import access, usernames
+
+
+class SignupForm(UserCreationForm):
+    """Django's sign-up form, refusing a name that looks like someone else's."""
+
+    def clean_username(self) -> str:
+        name = super().clean_username()  # None when taken (in any case)
+        if name is None:
+            return name
+        name = usernames.normalise(name)
+        # Every existing name is compared: sign-up is rare, and the check is in memory.
+        existing = get_user_model().objects.values_list("username", flat=True).iterator()
+        if usernames.look_alike(name, existing) is not None:
+            raise ValidationError("This name looks too much like an existing one; choose another.")
+        return name
 
 
 def signup(request):
     """Create an account and sign in; 404 when COLLAB_SIGNUP_ENABLED is off."""
     if not settings.COLLAB_SIGNUP_ENABLED:
         raise Http404("Sign-up is turned off")
-    form = UserCreationForm(request.POST or None)
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

@@ -192,3 +192,35 @@ def test_a_right_password_resets_the_count(client, ada, settings):
     for _ in range(settings.COLLAB_LOGIN_FAILURE_LIMIT - 1):
         client.post("/accounts/login/", {"username": "ada", "password": "wrong"})
     assert client.post("/accounts/login/", {"username": "ada", "password": "correct horse battery"}).status_code == 302
+
+
+LOOKS_ALIKE = "looks too much like an existing one"
+TAKEN = "already exists"
+
+
+@pytest.mark.parametrize("name,message", [
+    ("аlice", LOOKS_ALIKE), ("aIice", LOOKS_ALIKE), ("\u0430l\u0456\u0441\u0435", LOOKS_ALIKE),
+    ("ALICE", TAKEN), ("ａｌｉｃｅ", TAKEN), ("alice", TAKEN),
+])
+def test_sign_up_refuses_a_name_that_looks_like_an_existing_one(client, settings, django_user_model, name, message):
+    """A Cyrillic "а", a capital I for an l: refused as look-alikes; another case or
+    full-width letters (NFKC) are the same name."""
+    settings.COLLAB_SIGNUP_ENABLED = True
+    django_user_model.objects.create_user("alice", password="x")
+    response = client.post("/accounts/signup/", {
+        "username": name, "password1": "a fine long passphrase", "password2": "a fine long passphrase",
+    })
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert list(django_user_model.objects.values_list("username", flat=True)) == ["alice"]
+
+
+def test_sign_up_stores_the_normalised_name_and_accepts_a_distinct_one(client, settings, django_user_model):
+    """Full-width letters are stored as NFKC; a name unlike any other is taken."""
+    settings.COLLAB_SIGNUP_ENABLED = True
+    django_user_model.objects.create_user("alice", password="x")
+    response = client.post("/accounts/signup/", {
+        "username": "ｂｏｂ", "password1": "a fine long passphrase", "password2": "a fine long passphrase",
+    })
+    assert response.status_code == 302
+    assert set(django_user_model.objects.values_list("username", flat=True)) == {"alice", "bob"}
