@@ -7,7 +7,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from editor import services
+from editor import selectors, services
 from editor.models import Membership
 
 from .conftest import Daphne, session_headers, settle
@@ -132,3 +132,19 @@ async def test_joins_are_rate_limited_so_peers_are_not_flooded(strict, doc, ada,
                 if message["type"] == "leave":
                     break
     assert heard.count("presence") == 3 and heard[-1] == "leave"
+
+
+async def test_a_rate_limited_op_is_resent_after_retry_after_and_nothing_is_lost(limited_server, doc, ada):
+    """Ops faster than the budget (2 a second, bursts of 3): the Python client waits
+    ``retry_after`` and resends the same seq; every keystroke lands, in order."""
+    from editor.client import CollabClient
+
+    async with CollabClient(limited_server.ws(doc.pk), headers=session_headers(ada, limited_server)) as c:
+        for n in range(6):
+            c.insert(len(c.text), str(n))
+            await c.wait_synced(timeout=20)
+        limited = [e for e in c.errors if e.get("code") == "rate_limited"]
+        assert limited and all(e["retry_after"] >= 1 for e in limited)
+        assert c.text == "hello012345" and not c.waiting
+    doc.refresh_from_db()
+    assert doc.revision == 7 and selectors.document_text(doc) == "hello012345"

@@ -153,6 +153,7 @@ async function start(root) {
 
   function status() {
     if (stopped !== null) return ["stopped", "not syncing"];
+    if (client.joined && client.waiting) return ["waiting", "waiting — the server asked to slow down"];
     if (client.joined) return client.pending ? ["saving", "saving…"] : ["saved", "saved"];
     if (client.readies === 0) return ["connecting", "connecting"];
     return client.pending ? ["offline", "offline — edits kept"] : ["reconnecting", "reconnecting"];
