@@ -170,7 +170,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
             # Attached before the catch-up is read, so no revision falls in between.
             self.hub = await fanout.hubs.attach(self.feed)
-        rev = await self.feed.join(message.since, role=self.role)
+        rev = await self.feed.join(message.since, role=self.role, pending=message.pending)
         self.feed.presence = self.presence_message(rev=rev, cursor=None)
         await self._introduce()
         # Counted in the admin's "connected now" until disconnect (or, if this process

@@ -50,6 +50,9 @@ GROUP_REFRESH_SECONDS = 3600
 FILL_BATCH = 500
 # Most ops committed in one transaction when several wait.
 COMMIT_BATCH = 64
+# A join owed more revisions than this (and without pending edits) gets a snapshot
+# instead when the text is smaller than those revisions; shorter catch-ups are cheap.
+SNAPSHOT_CATCHUP_MIN_REVISIONS = 100
 
 _feed_ids = itertools.count(1)
 
@@ -224,17 +227,27 @@ class Feed:
 
     # --- join and catch-up ---------------------------------------------------------
 
-    async def join(self, since: int | None, *, role: str) -> int:
-        """Answer ``join``: a catch-up from ``since`` or a snapshot, then ``ready``."""
+    async def join(self, since: int | None, *, role: str, pending: bool = False) -> int:
+        """Answer ``join``: a catch-up from ``since`` or a snapshot, then ``ready``.
+
+        A long catch-up is replaced by a snapshot when the text is smaller than the
+        revisions owed, unless the client said it holds ``pending`` edits: those can
+        only be rebased over revisions.
+        """
         self._joining = True
         self._aside = []
         try:
             await self.flush()
             head = await dbthread.run(selectors.document_head, document_id=self.document_id)
+            snapshot = None
             if since is None or since > head:
-                rev, content = await dbthread.run(
-                    selectors.document_snapshot, document_id=self.document_id
+                snapshot = await dbthread.run(selectors.document_snapshot, document_id=self.document_id)
+            elif not pending and head - since > SNAPSHOT_CATCHUP_MIN_REVISIONS:
+                snapshot = await dbthread.run(
+                    selectors.snapshot_if_smaller, document_id=self.document_id, since=since
                 )
+            if snapshot is not None:
+                rev, content = snapshot
                 for message in protocol.snapshot_messages(rev=rev, content=content, max_frame=self.max_frame):
                     self._outbox.append(protocol.dumps(message))
                 self.last_sent = rev

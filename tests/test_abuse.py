@@ -8,7 +8,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from editor import selectors, services
-from editor.models import Membership
+from editor.models import Document, Membership
 
 from .conftest import Daphne, session_headers, settle
 from .wire import Wire
@@ -148,3 +148,33 @@ async def test_a_rate_limited_op_is_resent_after_retry_after_and_nothing_is_lost
         assert c.text == "hello012345" and not c.waiting
     doc.refresh_from_db()
     assert doc.revision == 7 and selectors.document_text(doc) == "hello012345"
+
+
+def grow_history(doc, user, pairs: int) -> int:
+    """Insert and delete a long block ``pairs`` times; the text ends as it began."""
+    rev = Document.objects.get(pk=doc.pk).revision
+    block = "y" * 2000
+    for n in range(pairs):
+        for ops in ([{"pos": 0, "insert": block}], [{"pos": 0, "delete": len(block)}]):
+            rev = services.operation_commit(
+                document_id=doc.pk, user=user, client="grow", seq=rev, base=rev, ops=ops
+            ).revision
+    return rev
+
+
+async def test_a_long_catch_up_becomes_a_snapshot_unless_the_join_holds_pending_edits(server, doc, ada, headers_for):
+    """Owed 120 revisions of 2,000 characters on a 5-character text: a plain join gets the
+    snapshot, a join with pending: true the revisions, a short catch-up the revisions."""
+    head = grow_history(doc, ada, 60)
+    async with Wire(server.ws(doc.pk), headers_for(ada)) as a:
+        await a.send({"type": "join", "client": "a", "since": 1})
+        plain = await a.recv_until("ready")
+        await a.send({"type": "join", "client": "a", "since": 1, "pending": True})
+        pending = await a.recv_until("ready")
+        short = await a.join("a", since=head - 10)
+        await a.send({"type": "join", "client": "a", "since": 1, "pending": "yes"})
+        assert (await a.recv())["code"] == "bad_message"
+    assert [m["type"] for m in plain] == ["snapshot", "ready"]
+    assert plain[0] == {"type": "snapshot", "rev": head, "content": "hello"}
+    assert [m["rev"] for m in pending if m["type"] == "op"] == list(range(2, head + 1))
+    assert [m["type"] for m in short] == ["op"] * 10 + ["ready"]
