@@ -34,7 +34,7 @@ async function start(root) {
 
   let stopped = null; // a message once the page has stopped syncing for good
 
-  const drafts = await DraftStore.open(documentId, { onStored: () => render() });
+  const drafts = await DraftStore.open(documentId, { user: root.dataset.userId, onStored: () => render() });
   const draft = await drafts.claim();
   const clientId = draft ? draft.client : newClientId();
   if (!draft) await drafts.own(clientId);
