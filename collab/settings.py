@@ -227,6 +227,11 @@ COLLAB_OPS_BURST = int(os.environ.get("COLLAB_OPS_BURST", 100))
 # join costs a role check, a catch-up and a message to every peer.
 COLLAB_JOINS_PER_SECOND = float(os.environ.get("COLLAB_JOINS_PER_SECOND", 1))
 COLLAB_JOINS_BURST = int(os.environ.get("COLLAB_JOINS_BURST", 5))
+# Code points one user may insert per second on one server process (token bucket
+# refill), and the burst it allows (at least COLLAB_MAX_INSERT_CHARS, so every op that
+# fits in one can pass): bounds how fast one person can grow the stored history.
+COLLAB_INSERT_CHARS_PER_SECOND = float(os.environ.get("COLLAB_INSERT_CHARS_PER_SECOND", 5_000))
+COLLAB_INSERT_CHARS_BURST = int(os.environ.get("COLLAB_INSERT_CHARS_BURST", 1_000_000))
 # Most code points one op may insert.
 COLLAB_MAX_INSERT_CHARS = int(os.environ.get("COLLAB_MAX_INSERT_CHARS", 500_000))
 # Open sockets one user may hold on one server process.

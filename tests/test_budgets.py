@@ -39,3 +39,42 @@ def test_ops_are_stored_as_utf8_not_escaped(doc, ada):
     assert stored_bytes(doc) - before < len(EMOJI.encode()) + 200
     assert Operation.objects.get(document=doc, revision=2).ops == [{"pos": 0, "insert": EMOJI}]
     assert selectors.document_text(Document.objects.get(pk=doc.pk)) == EMOJI + "hello"
+
+
+BUDGET_ENV = {"COLLAB_INSERT_CHARS_PER_SECOND": "20", "COLLAB_INSERT_CHARS_BURST": "100",
+              "COLLAB_MAX_INSERT_CHARS": "50"}
+
+
+@pytest.fixture
+def budget_server(transactional_db):
+    server = Daphne(**BUDGET_ENV).start()
+    yield server
+    server.stop()
+
+
+async def test_inserted_text_per_person_is_budgeted_and_delayed_text_still_lands(budget_server, doc, ada):
+    """Past the burst, an insert is rate_limited with the wait its size needs, on every
+    socket of the person; the client waits that long and the text lands."""
+    from .wire import Wire
+
+    headers = session_headers(ada, budget_server)
+    async with Wire(budget_server.ws(doc.pk), headers) as a, Wire(budget_server.ws(doc.pk), headers) as b:
+        await a.join("a")
+        await b.join("b")
+        for seq in (1, 2):
+            await a.send({"type": "op", "seq": seq, "base": seq, "ops": [{"pos": 0, "insert": "y" * 50}]})
+            assert (await a.recv_until("ack"))[-1]["rev"] == seq + 1
+        await a.send({"type": "op", "seq": 3, "base": 3, "ops": [{"pos": 0, "insert": "z" * 40}]})
+        refused = await a.recv_until("error")
+        assert refused[-1]["code"] == "rate_limited" and refused[-1]["seq"] == 3
+        assert 1000 < refused[-1]["retry_after"] <= 2000  # 40 code points at 20 a second
+        await b.send({"type": "op", "seq": 1, "base": 3, "ops": [{"pos": 0, "delete": 10}]})
+        assert (await b.recv_until("ack"))[-1]["rev"] == 4  # deleting costs nothing
+        await b.send({"type": "op", "seq": 2, "base": 4, "ops": [{"pos": 0, "insert": "w"}]})
+        assert (await b.recv_until("error"))[-1]["code"] == "rate_limited"  # one budget per person
+    async with CollabClient(budget_server.ws(doc.pk), headers=headers) as c:
+        c.insert(0, "z" * 40)
+        await c.wait_synced(timeout=20)
+        assert c.waiting is False and any(e["code"] == "rate_limited" for e in c.errors)
+    document = Document.objects.get(pk=doc.pk)
+    assert selectors.document_text(document) == "z" * 40 + "y" * 90 + "hello"
