@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import sys
 from typing import Any, Awaitable, Callable, NamedTuple
 
 from collections import deque
@@ -35,8 +36,11 @@ log = logging.getLogger(__name__)
 # round of frames) up to MAX_TICK_SECONDS, and an idle hub adds no delay at all.
 TICK_SECONDS_PER_FEED = 0.0002
 MAX_TICK_SECONDS = 0.04
-# Revisions a hub keeps, serialised, to answer catch-ups without reading the history.
+# Revisions a hub keeps, serialised, to answer catch-ups without reading the history:
+# at most this many, and at most RECENT_BYTES of them (so a few huge pastes cannot make
+# an open document hold hundreds of megabytes).
 RECENT_MESSAGES = 1000
+RECENT_BYTES = 16 * 1024 * 1024
 # Largest frame shared by every connection of a round (larger rounds are split per feed).
 MAX_SHARED_FRAME = 256 * 1024
 # After this many seconds without an announcement a hub asks the database whether it
@@ -356,7 +360,8 @@ class Hub:
         # database thread only, by one commit at a time.
         self.state: DocumentState | None = None
         # The last revisions handed to the feeds, in order.
-        self.recent: deque[Item] = deque(maxlen=RECENT_MESSAGES)
+        self.recent: deque[Item] = deque()
+        self.recent_bytes = 0  # memory held by the encoded messages in ``recent``
         # Revisions handed out since the last flush: what the next one sends.
         self.round: list[Item] = []
         self._last_flush = float("-inf")
@@ -473,7 +478,11 @@ class Hub:
         self.last_rev = item.rev
         if self.recent and self.recent[-1].rev != self.last_rev - 1:
             self.recent.clear()  # keep it contiguous: a fill may have skipped ahead
+            self.recent_bytes = 0
         self.recent.append(item)
+        self.recent_bytes += sys.getsizeof(item.encoded)
+        while len(self.recent) > 1 and (len(self.recent) > RECENT_MESSAGES or self.recent_bytes > RECENT_BYTES):
+            self.recent_bytes -= sys.getsizeof(self.recent.popleft().encoded)
         if self.feeds:
             self.round.append(item)
             self._schedule_flush()

@@ -78,3 +78,33 @@ async def test_inserted_text_per_person_is_budgeted_and_delayed_text_still_lands
         assert c.waiting is False and any(e["code"] == "rate_limited" for e in c.errors)
     document = Document.objects.get(pk=doc.pk)
     assert selectors.document_text(document) == "z" * 40 + "y" * 90 + "hello"
+
+
+def test_a_documents_recent_revisions_are_bounded_in_bytes_not_only_in_count():
+    """Ten 4 MB inserts: the state keeps the newest that fit in its bytes; older bases
+    are read from the history instead."""
+    from editor import state as state_module
+    from editor.state import DocumentState, Entry
+
+    state = DocumentState(rev=0, text="")
+    block = "😀" * 1_000_000  # 4 MB as a Python string
+    for rev in range(1, 11):
+        state.extend([Entry(rev=rev, ops=[{"pos": 0, "insert": block}], key=(1, "c"), seq=rev)], "")
+    assert state.rev == 10
+    assert state._recent_bytes <= state_module.RECENT_BYTES
+    assert len(state.ops_since(7)) == 3
+    assert state.ops_since(0) is None
+
+
+def test_a_hubs_recent_messages_are_bounded_in_bytes_not_only_in_count():
+    """The serialised revisions a hub keeps for catch-ups stay under RECENT_BYTES."""
+    from editor import fanout
+
+    hub = fanout.Hub("d", fanout.hubs)
+    block = "😀" * 1_000_000
+    for rev in range(1, 11):
+        hub._hand_out({"type": "op", "rev": rev, "client": "c", "seq": rev, "user": {"id": 1, "name": "a"},
+                       "ops": [{"pos": 0, "insert": block}]})
+    assert hub.last_rev == 10 and hub.recent[-1].rev == 10
+    assert hub.recent_bytes <= fanout.RECENT_BYTES and len(hub.recent) < 10
+    assert [item.rev for item in hub.recent] == list(range(11 - len(hub.recent), 11))
