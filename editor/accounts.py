@@ -22,7 +22,7 @@ class SignupForm(UserCreationForm):
             return name
         name = usernames.normalise(name)
         # Every existing name is compared: sign-up is rare, and the check is in memory.
-        existing = get_user_model().objects.values_list("username", flat=True).iterator()
+        existing = get_user_model().objects.values_list("username", flat=True)
         if usernames.look_alike(name, existing) is not None:
             raise ValidationError("This name looks too much like an existing one; choose another.")
         return name
