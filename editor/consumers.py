@@ -172,6 +172,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 max_frame=settings.COLLAB_MAX_FRAME_BYTES,
                 batch=settings.COLLAB_CATCHUP_BATCH,
                 on_event=self._on_access_event,
+                writable=self._writable,
             )
             # Attached before the catch-up is read, so no revision falls in between.
             self.hub = await fanout.hubs.attach(self.feed)
@@ -328,6 +329,17 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if wait > 0:
             await asyncio.sleep(wait)
         self.join_bucket.take()
+
+    async def _writable(self) -> None:
+        """Wait while more than half the backlog limit waits to be read by the client
+        (see collab.backlog); a client that reads is thus never dropped for the size of
+        a catch-up, and one that stopped reading is dropped by the live revisions."""
+        buffered = self.scope.get("collab.buffered")
+        if buffered is None:
+            return
+        room = settings.COLLAB_MAX_BACKLOG_BYTES // 2
+        while buffered() > room and self.role is not None and self.feed is not None:
+            await asyncio.sleep(0.01)
 
     async def _close_for(self, code: int) -> None:
         self.role = None  # ignore whatever the client still sends

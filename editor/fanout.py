@@ -156,6 +156,7 @@ class Feed:
         max_frame: int,
         batch: int = FILL_BATCH,
         on_event: Callable[[dict], Awaitable[None]] | None = None,
+        writable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.id = next(_feed_ids)
         self.document_id = document_id
@@ -165,6 +166,9 @@ class Feed:
         self.max_frame = max_frame
         self.batch = batch
         self.on_event = on_event  # access changes and the like, handled by the consumer
+        # Waits until the socket has room (flow control): catch-ups are sent at the pace
+        # the client reads them, never as one burst.
+        self._writable = writable
         self.last_sent: int | None = None  # None until join has been answered
         self.presence: dict | None = None  # this connection's own presence message
         self._joining = False
@@ -262,8 +266,18 @@ class Feed:
             await self._drain_aside()
         finally:
             self._joining = False
-        await self.flush()
+        await self._flush_paced()
         return self.last_sent
+
+    async def _flush_paced(self) -> None:
+        """Send what is queued, each frame once the socket has room for it."""
+        if not self._outbox:
+            return
+        encoded, self._outbox = self._outbox, []
+        for frame in protocol.frames(encoded, max_frame=self.max_frame):
+            if self._writable is not None:
+                await self._writable()
+            await self._send(frame)
 
     async def _drain_aside(self) -> None:
         """Queue revisions that arrived during a join or a resync, filling gaps first."""
@@ -309,8 +323,8 @@ class Feed:
             for revision in revisions:
                 self._outbox.append(self._render(Item.of(revision_message(revision))))
                 self.last_sent = revision.rev
-            if len(self._outbox) > 64:
-                await self.flush()
+            if len(self._outbox) > 64 or sum(map(len, self._outbox)) > self.max_frame:
+                await self._flush_paced()
             if len(revisions) < self.batch:
                 return
 

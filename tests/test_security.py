@@ -205,7 +205,8 @@ def raw_handshake(port: int, path: str, headers: dict[str, str]) -> socket.socke
 
 async def test_a_client_that_stops_reading_is_dropped(transactional_db, doc, headers_for, ada):
     """Broadcasts pile up for a stalled reader until its backlog passes the limit; then it is cut off."""
-    server = Daphne(COLLAB_MAX_BACKLOG_BYTES=str(256 * 1024)).start()
+    # A budget of inserted text large enough for the 6 million code points inserted here.
+    server = Daphne(COLLAB_MAX_BACKLOG_BYTES=str(256 * 1024), COLLAB_INSERT_CHARS_BURST=str(10**8)).start()
     try:
         stalled = raw_handshake(server.port, f"/ws/documents/{doc.pk}/", headers_for(ada, server))
         block = "y" * 200_000
@@ -261,3 +262,24 @@ async def test_every_op_is_authorised_again_even_if_no_notice_arrives(server_pai
         await b.send(OP)
         assert await closed_with(b, timeout=2.0) == 4403
     assert text_of(doc) == (1, "hello")
+
+
+async def test_a_reader_that_reads_gets_a_catch_up_larger_than_the_backlog_limit(transactional_db, doc, headers_for, ada):
+    """About 12 MB owed to a client that reads (backlog limit 256 kB): paced by the
+    socket's flow control, every revision arrives and the socket is never dropped."""
+    server = Daphne(COLLAB_MAX_BACKLOG_BYTES=str(256 * 1024)).start()
+    try:
+        block = "y" * 200_000
+        rev = 1
+        for seq in range(1, 61):
+            ops = [{"pos": 0, "insert": block}] if seq % 2 else [{"pos": 0, "delete": len(block)}]
+            rev = services.operation_commit(document_id=doc.pk, user=ada, client="w", seq=seq, base=rev,
+                                            ops=ops).revision
+        async with Wire(server.ws(doc.pk), headers_for(ada, server)) as reader:
+            # pending: true asks for the revisions themselves, never a snapshot instead
+            await reader.send({"type": "join", "client": "r", "since": 1, "pending": True})
+            messages = await reader.recv_until("ready", timeout=30)
+        assert [m["rev"] for m in messages if m["type"] == "op"] == list(range(2, 62))
+        assert messages[-1] == {"type": "ready", "rev": 61, "role": "editor"}
+    finally:
+        server.stop()
