@@ -1,5 +1,8 @@
 """What one person's edits cost the server: stored bytes, and the inserted-text budget."""
 
+import asyncio
+import json
+
 import pytest
 from django.db import connection
 
@@ -108,3 +111,49 @@ def test_a_hubs_recent_messages_are_bounded_in_bytes_not_only_in_count():
     assert hub.last_rev == 10 and hub.recent[-1].rev == 10
     assert hub.recent_bytes <= fanout.RECENT_BYTES and len(hub.recent) < 10
     assert [item.rev for item in hub.recent] == list(range(11 - len(hub.recent), 11))
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_inserting_and_deleting_huge_blocks_in_a_loop_is_bounded_in_database_and_memory(
+    transactional_db, doc, ada
+):
+    """The attack that grew the database by 281 MB: 250,000 emoji inserted and deleted
+    in a loop, as fast as the socket allows. The budget stops it after about a million
+    code points (plus the refill), so the stored history and the server's memory grow
+    by a few megabytes."""
+    from .wire import Wire
+
+    server = Daphne().start()  # the default limits
+    try:
+        block = "😀" * 250_000
+        before_db, before_rss = stored_bytes(doc), rss_bytes(server.proc.pid)
+        started = asyncio.get_running_loop().time()
+        async with Wire(server.ws(doc.pk), session_headers(ada, server)) as a:
+            await a.join("a")
+            rev, refused = 1, 0
+            for seq in range(1, 41):
+                ops = [{"pos": 0, "insert": block}] if rev % 2 else [{"pos": 0, "delete": len(block)}]
+                # As UTF-8 (1 MB), not as \u escapes (3 MB, over the frame limit).
+                await a.send(json.dumps({"type": "op", "seq": seq, "base": rev, "ops": ops}, ensure_ascii=False))
+                answer = (await a.recv_until_any(("ack", "error"), timeout=30))[-1]
+                if answer["type"] == "ack":
+                    rev = answer["rev"]
+                else:
+                    assert answer["code"] == "rate_limited"
+                    refused += 1
+        elapsed = asyncio.get_running_loop().time() - started
+        grown_db, grown_rss = stored_bytes(doc) - before_db, rss_bytes(server.proc.pid) - before_rss
+        print(f"stored +{grown_db} bytes, server +{grown_rss} bytes RSS, {refused} refused, {elapsed:.1f} s")
+        allowed = (1_000_000 + 5_000 * elapsed) * 4  # the burst and the refill, 4 bytes each
+        assert refused > 0
+        assert grown_db <= allowed + 100_000
+        assert grown_rss < 64 * 1024 * 1024
+    finally:
+        server.stop()
