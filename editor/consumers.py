@@ -29,7 +29,7 @@ CLOSE_ROLE_CHANGED = 4000  # not 44xx: the client reconnects and learns its new 
 CLOSE_SERVER_FAULT = 4011
 
 # A join that would wait longer than this for the socket's join budget is refused
-# (rate_limited) instead of queued: only a client sending joins in a loop waits so long.
+# (rate_limited) instead of queued (possible only with a refill this slow).
 JOIN_MAX_WAIT_SECONDS = 5.0
 
 # Open sockets per user on this process, for COLLAB_MAX_SOCKETS_PER_USER.
