@@ -28,6 +28,7 @@ def strict_daphne(django_db_setup, django_db_blocker):
     server = Daphne(**STRICT_ENV).start()
     yield server
     server.stop()
+    time.sleep(0.5)  # PostgreSQL ends the server's sessions just after it exits
 
 
 @pytest.fixture
