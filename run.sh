@@ -4,6 +4,9 @@
 #   PORT=9000 ./run.sh  -> another port
 set -euo pipefail
 cd "$(dirname "$0")"
+# A local run asks for debug (a built-in secret key, plain http cookies); the settings
+# default to production behaviour when DJANGO_DEBUG is unset.
+export DJANGO_DEBUG="${DJANGO_DEBUG:-1}"
 bash scripts/setup.sh requirements.txt
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py ensureadmin

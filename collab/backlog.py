@@ -6,6 +6,11 @@ application is imported (so it works under a plain ``daphne collab.asgi:applicat
 checks that buffer before each frame daphne sends and aborts the connection once it
 holds more than COLLAB_MAX_BACKLOG_BYTES. The application then gets its usual
 ``websocket.disconnect``; the client, if it ever reads again, reconnects and catches up.
+
+It also gives each WebSocket's scope a ``collab.buffered`` callable returning that
+buffer's size now, so that the application can pace a long catch-up by the socket's
+own flow control (send while the client reads, wait while it does not) instead of
+writing it in one burst that the guard would take for a client that stopped reading.
 """
 
 from __future__ import annotations
@@ -47,4 +52,26 @@ def install(limit: int) -> bool:
 
     WebSocketProtocol._collab_backlog_limit = limit
     WebSocketProtocol.serverSend = server_send
+    _give_scopes_the_buffer()
     return True
+
+
+def _give_scopes_the_buffer() -> None:
+    from daphne.server import Server
+
+    original = Server.create_application
+
+    def create_application(self, protocol, scope):
+        if scope.get("type") == "websocket":
+            scope["collab.buffered"] = lambda: _still_buffered(protocol)
+        return original(self, protocol, scope)
+
+    Server.create_application = create_application
+
+
+def _still_buffered(protocol) -> int:
+    """Bytes the client has yet to read; 0 once the connection is gone (nothing will)."""
+    transport = getattr(protocol, "transport", None)
+    if transport is None or getattr(transport, "disconnected", False) or not getattr(transport, "connected", True):
+        return 0
+    return buffered_bytes(transport)

@@ -101,3 +101,13 @@ def announce_access_changed(*, document_id: str, user_id: int | None) -> None:
 def announce_signed_out(*, user_id: int, session_key: str | None) -> None:
     """Close the sockets of a session that signed out (of every session, for None)."""
     send_from_sync(user_group(user_id), {"type": "user.signed_out", "user_id": user_id, "session_key": session_key})
+
+
+def announce_password_changed(*, user_id: int, old_session_key: str | None, new_session_key: str | None) -> None:
+    """The user changed their password in one session (whose key rotated from
+    ``old_session_key`` to ``new_session_key``): that session's sockets stay open under
+    the new key, and every other session's close at once."""
+    send_from_sync(user_group(user_id), {
+        "type": "user.password_changed", "user_id": user_id,
+        "old_session_key": old_session_key, "new_session_key": new_session_key,
+    })

@@ -17,6 +17,11 @@ Choices where the protocol leaves room:
   reply may repeat revisions that also arrived live meanwhile; until the ``ready``
   those repeats (revision <= :attr:`CollabClient.rev`) are skipped. Anywhere else a
   revision other than ``rev + 1`` is a :class:`ProtocolViolation` that stops the client.
+* ``rate_limited`` is retryable: the op stays outstanding and is sent again, same seq,
+  after the error's ``retry_after`` milliseconds (a second without it);
+  :attr:`CollabClient.waiting` is true meanwhile.
+* A join says ``pending: true`` while edits are unacknowledged, so the server answers
+  with revisions to rebase them over, never a snapshot in their place.
 * An ``ack`` of a seq that is no longer outstanding is ignored when its revision is
   one the client holds (the reply to a resend of an op already committed). If it is
   the next revision (an op given up on was committed after all), its text is unknown
@@ -130,6 +135,7 @@ class CollabClient:
         self._failure: BaseException | None = None
         self._stopped = True
         self._waiters: set[asyncio.Future[None]] = set()
+        self._retry: asyncio.TimerHandle | None = None  # resends a rate-limited op
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -285,6 +291,7 @@ class CollabClient:
                     self._fail(exc)
                 finally:
                     self._ws, self._outbox, self._joined, self._joining = None, None, False, False
+                    self._cancel_retry()
                     self._notify()
                     await ws.close()
                 if self._stopped:
@@ -340,7 +347,26 @@ class CollabClient:
     def _join(self, since: int | None, *, replay: bool) -> None:
         self._joined, self._joining, self._replay_ok = False, True, replay
         self._awaiting_snapshot = since is None and self.rev is not None
-        self._send({"type": "join", "client": self.client_id, "since": since})
+        join: dict[str, Any] = {"type": "join", "client": self.client_id, "since": since}
+        if self._outstanding is not None or self._buffer is not None:
+            join["pending"] = True  # revisions to rebase over, not a snapshot
+        self._send(join)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a rate-limited op waits to be sent again."""
+        return self._retry is not None
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+
+    def _resend(self, seq: int) -> None:
+        self._retry = None
+        if self._joined and self._outstanding is not None and self._outstanding[0] == seq:
+            self._send_op(*self._outstanding)
+        self._notify()
 
     # --- server messages ---------------------------------------------------------------
 
@@ -442,6 +468,7 @@ class CollabClient:
         self.role = message.get("role")
         self._joined, self._joining, self._replay_ok = True, False, False
         self._readies += 1
+        self._cancel_retry()  # the outstanding op is sent again now
         if self._outstanding is not None:
             seq, ops = self._outstanding
             if ops:
@@ -453,7 +480,15 @@ class CollabClient:
 
     def _on_error(self, message: dict) -> None:
         self.errors.append(message)
-        if self._outstanding is not None and message.get("seq") == self._outstanding[0]:
+        matches = self._outstanding is not None and message.get("seq") == self._outstanding[0]
+        if matches and message.get("code") == "rate_limited":
+            # Retryable: nothing was recorded; the same op goes again after the delay.
+            delay = message.get("retry_after")
+            delay = delay / 1000 if isinstance(delay, (int, float)) and delay >= 0 else 1.0
+            self._cancel_retry()
+            self._retry = asyncio.get_running_loop().call_later(delay, self._resend, self._outstanding[0])
+            return
+        if matches:
             logger.warning("%s: op %s refused: %s", self.client_id, self._outstanding[0], message)
             self._outstanding = self._buffer = None
             self.text = self.server_text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
@@ -27,8 +28,15 @@ CLOSE_ROLE_CHANGED = 4000  # not 44xx: the client reconnects and learns its new 
 # close only with 1000 or 3000-4999. Not 44xx: the client reconnects and resends.
 CLOSE_SERVER_FAULT = 4011
 
+# A join that would wait longer than this for the socket's join budget is refused
+# (rate_limited) instead of queued (possible only with a refill this slow).
+JOIN_MAX_WAIT_SECONDS = 5.0
+
 # Open sockets per user on this process, for COLLAB_MAX_SOCKETS_PER_USER.
 _sockets_per_user: Counter[int] = Counter()
+# Inserted-text budget per user on this process (COLLAB_INSERT_CHARS_*), shared by the
+# user's sockets; a bucket that has refilled is dropped when a socket closes.
+_insert_budgets: dict[int, TokenBucket] = {}
 
 
 class DocumentConsumer(AsyncWebsocketConsumer):
@@ -42,6 +50,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # Made on first use: most sockets never send an op or a refused frame, and an idle
     # socket's every byte counts (see docs/performance.md, idle).
     bucket: TokenBucket | None = None
+    join_bucket: TokenBucket | None = None
     refusals: dict[str, deque[float]] | None = None
 
     async def dispatch(self, message) -> None:
@@ -93,6 +102,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             _sockets_per_user[self.user.pk] -= 1
             if _sockets_per_user[self.user.pk] <= 0:
                 del _sockets_per_user[self.user.pk]
+                if self.user.pk in _insert_budgets and _insert_budgets[self.user.pk].full:
+                    del _insert_budgets[self.user.pk]  # a new one would be the same
             self.counted = False
         if self.name is not None:
             try:
@@ -143,6 +154,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_SERVER_FAULT)
 
     async def on_join(self, message: protocol.Join) -> None:
+        await self._pace_join()
+        # Authorised again at every join: a socket opened before its user lost access
+        # hears no notice until it joins (raises AccessDenied, closing with 4403).
+        self.role = await dbthread.run(
+            selectors.document_role, document_id=self.document_id, user=self.user
+        )
         if self.feed is not None and message.client != self.client_id:
             await self._leave()
         if self.feed is None:
@@ -155,10 +172,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 max_frame=settings.COLLAB_MAX_FRAME_BYTES,
                 batch=settings.COLLAB_CATCHUP_BATCH,
                 on_event=self._on_access_event,
+                writable=self._writable,
             )
             # Attached before the catch-up is read, so no revision falls in between.
             self.hub = await fanout.hubs.attach(self.feed)
-        rev = await self.feed.join(message.since, role=self.role)
+        rev = await self.feed.join(message.since, role=self.role, pending=message.pending)
         self.feed.presence = self.presence_message(rev=rev, cursor=None)
         await self._introduce()
         # Counted in the admin's "connected now" until disconnect (or, if this process
@@ -194,7 +212,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.role != "editor":
             raise ReadOnly("viewers cannot edit this document", seq=message.seq)
         if not self._take_token():
-            raise RateLimited("too many ops; slow down", seq=message.seq)
+            raise RateLimited("too many ops; slow down", seq=message.seq, retry_after=self.bucket.wait())
+        inserted = sum(len(component["insert"]) for component in message.ops if "insert" in component)
+        budget = self._insert_budget()
+        if inserted and not budget.take(inserted):
+            raise RateLimited(
+                "too much text inserted; slow down", seq=message.seq, retry_after=budget.wait(inserted)
+            )
         # The service checks the role again inside its transaction.
         result = await self.hub.commit(
             services.Submission(
@@ -212,7 +236,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.feed is None:
             raise NotJoined("send join first")
         if not self._take_token():
-            raise RateLimited("too many messages; slow down")
+            raise RateLimited("too many messages; slow down", retry_after=self.bucket.wait())
         self.feed.presence = self.presence_message(rev=message.rev, cursor=message.cursor)
         encoded = protocol.dumps(self.feed.presence)
         self.hub.push(encoded, skip=self.feed.id)
@@ -279,6 +303,43 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.bucket is None:  # a new bucket is full, as it would be after idling
             self.bucket = TokenBucket(rate=settings.COLLAB_OPS_PER_SECOND, burst=settings.COLLAB_OPS_BURST)
         return self.bucket.take()
+
+    def _insert_budget(self) -> TokenBucket:
+        """The user's budget of inserted code points on this process."""
+        budget = _insert_budgets.get(self.user.pk)
+        if budget is None:
+            burst = max(settings.COLLAB_INSERT_CHARS_BURST, settings.COLLAB_MAX_INSERT_CHARS)
+            budget = _insert_budgets[self.user.pk] = TokenBucket(
+                rate=settings.COLLAB_INSERT_CHARS_PER_SECOND, burst=burst
+            )
+        return budget
+
+    async def _pace_join(self) -> None:
+        """Spend a token of the socket's join budget, waiting for one if need be.
+
+        Each join costs a role check, a catch-up and a presence and leave message to
+        every peer, so a client cannot make that happen faster than
+        COLLAB_JOINS_PER_SECOND (bursts of COLLAB_JOINS_BURST). Frames behind it wait.
+        """
+        if self.join_bucket is None:
+            self.join_bucket = TokenBucket(rate=settings.COLLAB_JOINS_PER_SECOND, burst=settings.COLLAB_JOINS_BURST)
+        wait = self.join_bucket.wait()
+        if wait > JOIN_MAX_WAIT_SECONDS:
+            raise RateLimited("too many joins; slow down", retry_after=wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.join_bucket.take()
+
+    async def _writable(self) -> None:
+        """Wait while more than half the backlog limit waits to be read by the client
+        (see collab.backlog); a client that reads is thus never dropped for the size of
+        a catch-up, and one that stopped reading is dropped by the live revisions."""
+        buffered = self.scope.get("collab.buffered")
+        if buffered is None:
+            return
+        room = settings.COLLAB_MAX_BACKLOG_BYTES // 2
+        while buffered() > room and self.role is not None and self.feed is not None:
+            await asyncio.sleep(0.01)
 
     async def _close_for(self, code: int) -> None:
         self.role = None  # ignore whatever the client still sends

@@ -2,5 +2,8 @@ from django.conf import settings
 
 
 def features(request):
-    """Switches the templates need."""
-    return {"signup_enabled": settings.COLLAB_SIGNUP_ENABLED}
+    """Switches and limits the templates need."""
+    return {
+        "signup_enabled": settings.COLLAB_SIGNUP_ENABLED,
+        "login_cooloff_minutes": f"{settings.COLLAB_LOGIN_COOLOFF_MINUTES:g}",
+    }

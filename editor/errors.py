@@ -46,7 +46,20 @@ class TooLarge(CollabError):
 
 
 class RateLimited(CollabError):
+    """Retryable: nothing was recorded, and the client sends the same message again
+    after ``retry_after`` milliseconds."""
+
     code = "rate_limited"
+
+    def __init__(self, message: str, *, seq: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, seq=seq)
+        self.retry_after = retry_after  # seconds
+
+    def as_message(self) -> dict:
+        body = super().as_message()
+        if self.retry_after is not None:
+            body["retry_after"] = max(1, round(self.retry_after * 1000))
+        return body
 
 
 class ReadOnly(CollabError):

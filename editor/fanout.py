@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import sys
 from typing import Any, Awaitable, Callable, NamedTuple
 
 from collections import deque
@@ -35,8 +36,11 @@ log = logging.getLogger(__name__)
 # round of frames) up to MAX_TICK_SECONDS, and an idle hub adds no delay at all.
 TICK_SECONDS_PER_FEED = 0.0002
 MAX_TICK_SECONDS = 0.04
-# Revisions a hub keeps, serialised, to answer catch-ups without reading the history.
+# Revisions a hub keeps, serialised, to answer catch-ups without reading the history:
+# at most this many, and at most RECENT_BYTES of them (so a few huge pastes cannot make
+# an open document hold hundreds of megabytes).
 RECENT_MESSAGES = 1000
+RECENT_BYTES = 16 * 1024 * 1024
 # Largest frame shared by every connection of a round (larger rounds are split per feed).
 MAX_SHARED_FRAME = 256 * 1024
 # After this many seconds without an announcement a hub asks the database whether it
@@ -50,6 +54,9 @@ GROUP_REFRESH_SECONDS = 3600
 FILL_BATCH = 500
 # Most ops committed in one transaction when several wait.
 COMMIT_BATCH = 64
+# A join owed more revisions than this (and without pending edits) gets a snapshot
+# instead when the text is smaller than those revisions; shorter catch-ups are cheap.
+SNAPSHOT_CATCHUP_MIN_REVISIONS = 100
 
 _feed_ids = itertools.count(1)
 
@@ -149,6 +156,7 @@ class Feed:
         max_frame: int,
         batch: int = FILL_BATCH,
         on_event: Callable[[dict], Awaitable[None]] | None = None,
+        writable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.id = next(_feed_ids)
         self.document_id = document_id
@@ -158,6 +166,9 @@ class Feed:
         self.max_frame = max_frame
         self.batch = batch
         self.on_event = on_event  # access changes and the like, handled by the consumer
+        # Waits until the socket has room (flow control): catch-ups are sent at the pace
+        # the client reads them, never as one burst.
+        self._writable = writable
         self.last_sent: int | None = None  # None until join has been answered
         self.presence: dict | None = None  # this connection's own presence message
         self._joining = False
@@ -224,17 +235,27 @@ class Feed:
 
     # --- join and catch-up ---------------------------------------------------------
 
-    async def join(self, since: int | None, *, role: str) -> int:
-        """Answer ``join``: a catch-up from ``since`` or a snapshot, then ``ready``."""
+    async def join(self, since: int | None, *, role: str, pending: bool = False) -> int:
+        """Answer ``join``: a catch-up from ``since`` or a snapshot, then ``ready``.
+
+        A long catch-up is replaced by a snapshot when the text is smaller than the
+        revisions owed, unless the client said it holds ``pending`` edits: those can
+        only be rebased over revisions.
+        """
         self._joining = True
         self._aside = []
         try:
             await self.flush()
             head = await dbthread.run(selectors.document_head, document_id=self.document_id)
+            snapshot = None
             if since is None or since > head:
-                rev, content = await dbthread.run(
-                    selectors.document_snapshot, document_id=self.document_id
+                snapshot = await dbthread.run(selectors.document_snapshot, document_id=self.document_id)
+            elif not pending and head - since > SNAPSHOT_CATCHUP_MIN_REVISIONS:
+                snapshot = await dbthread.run(
+                    selectors.snapshot_if_smaller, document_id=self.document_id, since=since
                 )
+            if snapshot is not None:
+                rev, content = snapshot
                 for message in protocol.snapshot_messages(rev=rev, content=content, max_frame=self.max_frame):
                     self._outbox.append(protocol.dumps(message))
                 self.last_sent = rev
@@ -245,8 +266,18 @@ class Feed:
             await self._drain_aside()
         finally:
             self._joining = False
-        await self.flush()
+        await self._flush_paced()
         return self.last_sent
+
+    async def _flush_paced(self) -> None:
+        """Send what is queued, each frame once the socket has room for it."""
+        if not self._outbox:
+            return
+        encoded, self._outbox = self._outbox, []
+        for frame in protocol.frames(encoded, max_frame=self.max_frame):
+            if self._writable is not None:
+                await self._writable()
+            await self._send(frame)
 
     async def _drain_aside(self) -> None:
         """Queue revisions that arrived during a join or a resync, filling gaps first."""
@@ -292,8 +323,8 @@ class Feed:
             for revision in revisions:
                 self._outbox.append(self._render(Item.of(revision_message(revision))))
                 self.last_sent = revision.rev
-            if len(self._outbox) > 64:
-                await self.flush()
+            if len(self._outbox) > 64 or sum(map(len, self._outbox)) > self.max_frame:
+                await self._flush_paced()
             if len(revisions) < self.batch:
                 return
 
@@ -343,7 +374,8 @@ class Hub:
         # database thread only, by one commit at a time.
         self.state: DocumentState | None = None
         # The last revisions handed to the feeds, in order.
-        self.recent: deque[Item] = deque(maxlen=RECENT_MESSAGES)
+        self.recent: deque[Item] = deque()
+        self.recent_bytes = 0  # memory held by the encoded messages in ``recent``
         # Revisions handed out since the last flush: what the next one sends.
         self.round: list[Item] = []
         self._last_flush = float("-inf")
@@ -460,7 +492,11 @@ class Hub:
         self.last_rev = item.rev
         if self.recent and self.recent[-1].rev != self.last_rev - 1:
             self.recent.clear()  # keep it contiguous: a fill may have skipped ahead
+            self.recent_bytes = 0
         self.recent.append(item)
+        self.recent_bytes += sys.getsizeof(item.encoded)
+        while len(self.recent) > 1 and (len(self.recent) > RECENT_MESSAGES or self.recent_bytes > RECENT_BYTES):
+            self.recent_bytes -= sys.getsizeof(self.recent.popleft().encoded)
         if self.feeds:
             self.round.append(item)
             self._schedule_flush()

@@ -1,4 +1,4 @@
-"""Per-connection rate limiting."""
+"""Rate limiting: token buckets, per connection and per person."""
 
 from __future__ import annotations
 
@@ -15,12 +15,23 @@ class TokenBucket:
         self.tokens = float(burst)
         self.stamp = clock()
 
-    def take(self) -> bool:
-        """Spend one token; False when the bucket is empty."""
+    def take(self, cost: float = 1) -> bool:
+        """Spend ``cost`` tokens; False (spending nothing) when fewer are left."""
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens < 1:
+        if self.tokens < cost:
             return False
-        self.tokens -= 1
+        self.tokens -= cost
         return True
+
+    def wait(self, cost: float = 1) -> float:
+        """Seconds until ``cost`` tokens will be there (0 when they are now); spends nothing."""
+        now = self.clock()
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        return 0.0 if tokens >= cost else (cost - tokens) / self.rate
+
+    @property
+    def full(self) -> bool:
+        """Whether the bucket has refilled to its burst (as good as a new one)."""
+        return self.tokens + (self.clock() - self.stamp) * self.rate >= self.burst

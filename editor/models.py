@@ -1,5 +1,6 @@
 """Documents, their membership, and the full history of operations on them."""
 
+import json
 import secrets
 
 from django.conf import settings
@@ -81,6 +82,15 @@ class Membership(models.Model):
         return f"{self.user} is {self.role} of {self.document}"
 
 
+class CompactJSONEncoder(json.JSONEncoder):
+    """JSON as UTF-8 text: ``"😀"`` is stored as its 4 bytes, not as the 12 of
+    ``"\\ud83d\\ude00"``, so a stored op costs about what its text does."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["ensure_ascii"] = False
+        super().__init__(*args, **kwargs)
+
+
 class Operation(models.Model):
     """One committed revision: the op that turned revision - 1 into ``revision``."""
 
@@ -93,7 +103,7 @@ class Operation(models.Model):
     seq = models.PositiveBigIntegerField()
     # The op as committed: already transformed onto revision - 1, so the history
     # replays without any transformation. May be [] when concurrent edits made it moot.
-    ops = models.JSONField()
+    ops = models.JSONField(encoder=CompactJSONEncoder)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

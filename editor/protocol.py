@@ -24,6 +24,7 @@ MAX_INT = 2**53 - 1
 class Join:
     client: str
     since: int | None
+    pending: bool = False  # the client holds unacknowledged edits: revisions, never a snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,10 @@ def parse(frame: str | bytes | None, *, max_components: int, max_insert: int) ->
         since = data.get("since")
         if since is not None:
             since = _int(since, "since", minimum=0)
-        return Join(client=client, since=since)
+        pending = data.get("pending", False)
+        if not isinstance(pending, bool):
+            raise BadMessage("pending must be true or false")
+        return Join(client=client, since=since, pending=pending)
     if kind == "op":
         raw_seq = data.get("seq")
         seq = _int(raw_seq, "seq", minimum=1)

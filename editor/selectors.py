@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Sum, TextField
+from django.db.models.functions import Cast, Length
 
 from . import ot
 from .models import Document, Membership, Operation, Snapshot
@@ -75,6 +77,17 @@ def replay(*, document_id: str, text: str, after: int, through: int) -> str:
     for op in ops.order_by("revision").values_list("ops", flat=True).iterator(chunk_size=2000):
         text = ot.apply(text, op) if op else text
     return text
+
+
+def snapshot_if_smaller(*, document_id: str, since: int) -> tuple[int, str] | None:
+    """The current revision and text, when the text is smaller than the revisions after
+    ``since`` (as stored); else None. The sizes are summed by the database."""
+    history = (
+        Operation.objects.filter(document_id=document_id, revision__gt=since)
+        .aggregate(size=Sum(Length(Cast("ops", TextField()))))["size"] or 0
+    )
+    rev, content = document_snapshot(document_id=document_id)
+    return (rev, content) if len(content) < history else None
 
 
 def document_head(*, document_id: str) -> int:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from . import diff, fanout, ot, protocol, selectors
 from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
-from .models import Document, Membership, Operation, Snapshot
+from .models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
 from .selectors import AccessDenied
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
 from .text import Text
@@ -351,7 +351,7 @@ def _store(head: Head, pending: Pending) -> None:
     columns = ("document_id", "revision", "user_id", "client", "seq", "ops", "created")
     values = []
     for entry in pending.entries:
-        ops = connection.ops.adapt_json_value(entry.ops, None)
+        ops = connection.ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
         values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, ops, now]
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     fields = {"revision": pending.rev, "length": len(pending.text), "updated": now}

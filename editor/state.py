@@ -14,6 +14,7 @@ that is rolled back leaves nothing behind.
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -22,7 +23,9 @@ from .text import Text
 Key = tuple[int, str]  # (user id, client)
 
 # Revisions whose ops are kept for rebasing; older bases are read from the history.
+# At most this many, holding at most RECENT_BYTES of inserted text.
 RECENT_REVISIONS = 2000
+RECENT_BYTES = 16 * 1024 * 1024
 # Clients whose highest seq is remembered; a forgotten one costs one lookup.
 KNOWN_CLIENTS = 10_000
 
@@ -37,18 +40,36 @@ class Entry:
     seq: int
 
 
+def _size(entry: Entry) -> int:
+    """About the memory ``entry`` holds: its inserted strings and a little per component."""
+    return sum(sys.getsizeof(c["insert"]) if "insert" in c else 0 for c in entry.ops) + 64 * len(entry.ops)
+
+
 class DocumentState:
     """The text at ``rev``, the recent revisions, and the highest seq of each client."""
 
     def __init__(self, *, rev: int, text: str | Text, recent: list[Entry] = ()) -> None:
         self.rev = rev
         self.text = text if isinstance(text, Text) else Text(text)
-        self._recent: deque[Entry] = deque(recent, maxlen=RECENT_REVISIONS)
+        self._recent: deque[Entry] = deque()
+        self._recent_bytes = 0
         self._seqs: OrderedDict[Key, int] = OrderedDict()
+        for entry in recent:
+            self._remember(entry)
 
     def replace(self, other: "DocumentState") -> None:
         """Become ``other`` (read afresh), keeping what is known of clients' seqs."""
-        self.rev, self.text, self._recent = other.rev, other.text, other._recent
+        self.rev, self.text = other.rev, other.text
+        self._recent, self._recent_bytes = other._recent, other._recent_bytes
+
+    def _remember(self, entry: Entry) -> None:
+        """Keep ``entry`` for rebasing, forgetting the oldest beyond the bounds."""
+        self._recent.append(entry)
+        self._recent_bytes += _size(entry)
+        while len(self._recent) > 1 and (
+            len(self._recent) > RECENT_REVISIONS or self._recent_bytes > RECENT_BYTES
+        ):
+            self._recent_bytes -= _size(self._recent.popleft())
 
     def ops_since(self, base: int) -> list[list] | None:
         """The ops of revisions ``base + 1`` through ``rev``, or None if not all are kept."""
@@ -75,7 +96,7 @@ class DocumentState:
         for entry in entries:
             if entry.rev != self.rev + 1:
                 raise ValueError(f"revision {entry.rev} does not follow {self.rev}")
-            self._recent.append(entry)
+            self._remember(entry)
             self.rev = entry.rev
             if entry.key in self._seqs:  # unknown keys stay unknown: the history knows more
                 self.learn_seq(entry.key, entry.seq)

@@ -7,7 +7,8 @@ elsewhere, expired, flushed, or the password changed), that its user's role on t
 document is still the one it joined with, and it refreshes the presence rows of joined
 sockets. What a socket makes of a result (which close code) is up to the socket.
 
-The watcher also holds this process's one channel for sign-out notices: while the
+The watcher also holds this process's one channel for sign-out notices (and password
+changes, which keep the changing session's sockets and sign out the others): while the
 process has a socket of a user, that channel is in the user's group
 (``access.user_group``), so a sign-out anywhere reaches the user's sockets here at once
 without each socket holding a channel of its own.
@@ -162,14 +163,22 @@ class Watcher:
 
     async def dispatch(self, event: dict[str, Any]) -> None:
         """Close the sockets a notice is about."""
-        if event.get("type") != "user.signed_out":
+        if event.get("type") not in ("user.signed_out", "user.password_changed"):
             return
-        user_id, session_key = event.get("user_id"), event.get("session_key")
+        user_id = event.get("user_id")
         if user_id not in self.per_user:
             return
-        # A pass over every socket, but only on a sign-out of a user who has one here.
+        # A pass over every socket, but only on a notice about a user who has one here.
         for socket in [s for s in self.sockets if s.user_id == user_id]:
-            if socket.role is not None and session_key in (None, socket.session_key):
+            if socket.role is None:
+                continue
+            if event["type"] == "user.signed_out":
+                if event.get("session_key") in (None, socket.session_key):
+                    await _tell(socket.signed_out())
+            elif socket.session_key == event.get("old_session_key"):
+                # The session that changed the password: its key rotated, it stays.
+                socket.session_key = event.get("new_session_key")
+            elif socket.session_key != event.get("new_session_key"):
                 await _tell(socket.signed_out())
 
     # --- periodic checks ---------------------------------------------------------------

@@ -141,8 +141,9 @@ def session_headers(user, server: Daphne) -> dict[str, str]:
 
 @pytest.fixture
 def headers_for(server):
-    """Session headers for a user, as a signed-in browser would send them."""
-    return lambda user: session_headers(user, server)
+    """Session headers for a user, as a signed-in browser tab of ``target`` (by default
+    the session's server) would send them: the Origin names that server."""
+    return lambda user, target=None: session_headers(user, target or server)
 
 
 def redis_url() -> str | None:

@@ -175,7 +175,7 @@ async def test_after_a_drop_the_unacked_op_is_resent_with_the_same_seq() -> None
         assert (await peer.recv())["seq"] == 1
         await client.drop_connection()
         again = await server.accept()
-        assert await again.recv() == {"type": "join", "client": client.client_id, "since": 5}
+        assert await again.recv() == {"type": "join", "client": client.client_id, "since": 5, "pending": True}
         await again.send([remote_op(6, ins(0, "Z")), ready(6)])
         assert await again.recv() == client_op(1, 6, ins(4, "d"))
         await again.send({"type": "ack", "seq": 1, "rev": 7})
@@ -185,13 +185,30 @@ async def test_after_a_drop_the_unacked_op_is_resent_with_the_same_seq() -> None
 
 
 @pytest.mark.asyncio
+async def test_a_rate_limited_op_is_kept_and_resent_with_the_same_seq_after_retry_after() -> None:
+    """rate_limited is retryable: nothing is dropped, and the same op goes again after the delay."""
+    async with joined("abc", 2) as (_, peer, client):
+        client.insert(0, "x")
+        first = await peer.recv()
+        client.insert(1, "y")
+        await peer.send({"type": "error", "code": "rate_limited", "message": "slow down", "seq": 1, "retry_after": 50})
+        assert await peer.recv() == first == client_op(1, 2, ins(0, "x"))
+        assert client.text == "xyabc"
+        await peer.send({"type": "ack", "seq": 1, "rev": 3})
+        assert await peer.recv() == client_op(2, 3, ins(1, "y"))
+        await peer.send({"type": "ack", "seq": 2, "rev": 4})
+        await client.wait_synced(timeout=TIMEOUT)
+        assert client.text == client.server_text == "xyabc" and not client.waiting
+
+
+@pytest.mark.asyncio
 async def test_an_error_on_the_outstanding_op_resets_to_the_server_text_and_rejoins() -> None:
     """A refused op and its buffer are dropped, the text reset, and the client joins again."""
     async with joined("abc", 2) as (_, peer, client):
         client.insert(0, "x")
         await peer.recv()
         client.insert(1, "y")
-        error = {"type": "error", "code": "rate_limited", "message": "slow down", "seq": 1}
+        error = {"type": "error", "code": "too_large", "message": "too much", "seq": 1}
         await peer.send(error)
         assert await peer.recv() == {"type": "join", "client": client.client_id, "since": 2}
         assert client.text == "abc"

@@ -81,8 +81,8 @@ async def test_edits_made_while_the_server_restarts_are_not_lost(transactional_d
     doc, users = team
     server = Daphne().start()
     try:
-        a = CollabClient(server.ws(doc.pk), headers=headers_for(users[0]), max_backoff=0.5)
-        b = CollabClient(server.ws(doc.pk), headers=headers_for(users[1]), max_backoff=0.5)
+        a = CollabClient(server.ws(doc.pk), headers=headers_for(users[0], server), max_backoff=0.5)
+        b = CollabClient(server.ws(doc.pk), headers=headers_for(users[1], server), max_backoff=0.5)
         await a.connect()
         await b.connect()
         a.insert(0, "before ")

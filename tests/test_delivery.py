@@ -81,7 +81,7 @@ async def test_two_processes_deliver_every_revision_once_in_order(server_pair, h
     """
     doc = services.document_create(title="T", owner=ada, content="")
     one, two = server_pair
-    async with Wire(one.ws(doc.pk), headers_for(ada)) as a, Wire(two.ws(doc.pk), headers_for(ada)) as b:
+    async with Wire(one.ws(doc.pk), headers_for(ada, one)) as a, Wire(two.ws(doc.pk), headers_for(ada, two)) as b:
         await a.join("a")
         await b.join("b")
         for seq in range(1, 11):

@@ -21,3 +21,15 @@ def test_every_error_code_is_documented():
     codes = re.findall(r'code = "(\w+)"', source)
     codes = sorted(set(codes))
     assert len(codes) == 8 and [c for c in codes if f"`{c}`" not in documented] == []
+
+
+def test_every_abuse_limit_is_in_the_security_page():
+    """Each limit on what one client or person may cost appears in docs/security.md."""
+    documented = (ROOT / "docs" / "security.md").read_text()
+    limits = [
+        name for name in dir(settings)
+        if name.startswith(("COLLAB_MAX_", "COLLAB_LOGIN_", "COLLAB_ABUSE_"))
+        or (name.startswith("COLLAB_") and name.endswith(("_PER_SECOND", "_BURST")))
+    ]
+    assert len(limits) >= 12 and [n for n in limits if f"`{n}`" not in documented] == []
+

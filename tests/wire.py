@@ -41,6 +41,15 @@ class Wire:
             if message["type"] == kind:
                 return seen
 
+    async def recv_until_any(self, kinds: tuple[str, ...], timeout: float = 5) -> list[dict]:
+        """Messages up to and including the first whose type is one of ``kinds``."""
+        seen = []
+        while True:
+            message = await self.recv(timeout)
+            seen.append(message)
+            if message["type"] in kinds:
+                return seen
+
     async def join(self, client: str = "tab1", since=None) -> list[dict]:
         await self.send({"type": "join", "client": client, "since": since})
         return await self.recv_until("ready")

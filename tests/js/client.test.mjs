@@ -154,7 +154,7 @@ describe("reconnection", () => {
     offline.client.submit([{ pos: 0, insert: "z" }]);
     assert.equal(offline.client.state, "buffered");
     link.connect();
-    assert.deepEqual(link.toServer, [{ type: "join", client: "tab", since: 0 }]);
+    assert.deepEqual(link.toServer, [{ type: "join", client: "tab", since: 0, pending: true }]);
     link.flush();
     assert.equal(server.text, "one two");
     assert.deepEqual(

@@ -30,6 +30,12 @@
  * - An outstanding op transformed into nothing is not resent after a reconnection.
  * - A server `op` with `ops: []` is a revision that changes nothing.
  *
+ * - `rate_limited` is retryable: the op stays outstanding and is sent again, same seq,
+ *   after the error's `retry_after` ms (a second when it has none); `waiting` is true
+ *   meanwhile, so the page can say so.
+ * - A join says `pending: true` while edits are unacknowledged, so the server answers
+ *   with revisions to rebase them over, never a snapshot in their place.
+ *
  * Two additions, because a refused op is dropped with the user's edit in it: op sends
  * are spaced at least `minInterval` ms apart (edits made meanwhile are buffered), so
  * fast typing on a fast link stays under the server's rate limit; and an op larger
@@ -198,6 +204,13 @@ export class CollabClient {
     this._awaitingSnapshot = false;
     this._snapshotParts = [];
     this._snapshotRev = null;
+    this._retryTimer = null;
+    this.retryAt = null; // when a rate-limited op will be sent again, or null
+  }
+
+  /** An op refused as rate_limited waits to be sent again. */
+  get waiting() {
+    return this.retryAt !== null;
   }
 
   /** Local edits the server has not acknowledged: an op in flight or a buffer. */
@@ -251,6 +264,7 @@ export class CollabClient {
     this._joining = false;
     this._cancelTimer();
     this._cancelPresenceTimer();
+    this._cancelRetry();
     this._onChange();
   }
 
@@ -428,6 +442,7 @@ export class CollabClient {
     this._joining = false;
     this._replayOk = false;
     this.readies++;
+    this._cancelRetry(); // the outstanding op is sent again now
     if (this.outstanding !== null) {
       if (this.outstanding.ops.length) {
         // The same seq: the server answers an op it already committed with its ack.
@@ -443,6 +458,23 @@ export class CollabClient {
 
   _onError(message) {
     this.errors.push(message);
+    if (this.outstanding !== null && message.seq === this.outstanding.seq && message.code === "rate_limited") {
+      // Retryable: nothing was recorded; the same op goes again after the delay.
+      const delay = Number.isFinite(message.retry_after) && message.retry_after >= 0 ? message.retry_after : 1000;
+      const { seq } = this.outstanding;
+      this._cancelRetry();
+      this.retryAt = this._now() + delay;
+      this._retryTimer = this._setTimer(() => {
+        this._retryTimer = null;
+        this.retryAt = null;
+        if (this.joined && this.outstanding !== null && this.outstanding.seq === seq) {
+          this._sendOp(seq, this.outstanding.ops);
+        }
+        this._onChange();
+      }, delay);
+      this._onChange();
+      return;
+    }
     if (this.outstanding !== null && message.seq === this.outstanding.seq) {
       console.warn(`op ${this.outstanding.seq} refused`, message);
       this.outstanding = this.buffer = null;
@@ -515,7 +547,9 @@ export class CollabClient {
     this._joining = true;
     this._replayOk = replay;
     this._awaitingSnapshot = since === null && this.rev !== null;
-    this._send({ type: "join", client: this.clientId, since });
+    const join = { type: "join", client: this.clientId, since };
+    if (this.pending) join.pending = true; // revisions to rebase over, not a snapshot
+    this._send(join);
   }
 
   _sendOp(seq, ops) {
@@ -584,6 +618,14 @@ export class CollabClient {
       this._clearTimer(this._presenceTimer);
       this._presenceTimer = null;
     }
+  }
+
+  _cancelRetry() {
+    if (this._retryTimer !== null) {
+      this._clearTimer(this._retryTimer);
+      this._retryTimer = null;
+    }
+    this.retryAt = null;
   }
 
   _cancelTimer() {

@@ -3,7 +3,12 @@
  *
  * One record per (document, client id) holds what the server has not acknowledged:
  *
- *   {document, client, seq, rev, base, outstanding, buffer, saved}
+ *   {document, client, user, seq, rev, base, outstanding, buffer, saved}
+ *
+ * `user` is the id of the signed-in person who typed them: a tab adopts only its own
+ * person's records, so the next person to sign in in this browser never sends (or sees)
+ * someone else's unsent edits, and signing out deletes the person's records
+ * (`forgetUser`, called by the sign-out form). Records without a user are never adopted.
  *
  * `base` is the text at revision `rev`, `outstanding` ({seq, ops}) and `buffer` are the
  * pending ops on top of it, and `seq` is the last seq used. The record is rewritten on
@@ -60,21 +65,56 @@ function holdLock(name) {
   });
 }
 
+/**
+ * Delete every kept draft of the person `userId` (and any kept without a user), in
+ * every document: at sign-out, so that their unsent text does not stay in this browser.
+ * Never throws.
+ */
+export async function forgetUser(userId) {
+  let db;
+  try {
+    db = await openDatabase();
+  } catch (err) {
+    return;
+  }
+  try {
+    const tx = db.transaction(STORE, "readwrite");
+    const store = tx.objectStore(STORE);
+    const records = await request(store.getAll());
+    for (const record of records) {
+      if (record.user === undefined || record.user === userId) store.delete([record.document, record.client]);
+    }
+    await new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  } catch (err) {
+    console.warn("could not forget kept edits:", err);
+  } finally {
+    db.close();
+  }
+}
+
 export class DraftStore {
-  /** Open the store for one document; never throws (without IndexedDB nothing is kept). */
-  static async open(documentId, { onStored = () => {} } = {}) {
+  /**
+   * Open the store for one document and the signed-in person `user` (their id, as a
+   * string); never throws (without IndexedDB nothing is kept).
+   */
+  static async open(documentId, { user, onStored = () => {} } = {}) {
     let db = null;
     try {
       db = await openDatabase();
     } catch (err) {
       console.warn("unsent edits cannot be kept in this browser:", err);
     }
-    return new DraftStore(db, documentId, onStored);
+    return new DraftStore(db, documentId, user, onStored);
   }
 
-  constructor(db, documentId, onStored) {
+  constructor(db, documentId, user, onStored) {
     this.db = db;
     this.documentId = documentId;
+    this.user = user;
     this.clientId = null;
     this.stored = true; // every requested write has reached the database
     this._onStored = onStored;
@@ -99,6 +139,7 @@ export class DraftStore {
       console.warn("cannot read kept edits:", err);
       return null;
     }
+    records = records.filter((record) => record.user !== undefined && record.user === this.user);
     records.sort((a, b) => a.saved - b.saved);
     for (const record of records) {
       if (this._locks) {
@@ -133,7 +174,9 @@ export class DraftStore {
   save(state) {
     if (this.db === null || this.clientId === null) return Promise.resolve();
     this._latest =
-      state === null ? null : { ...state, document: this.documentId, client: this.clientId, saved: Date.now() };
+      state === null
+        ? null
+        : { ...state, document: this.documentId, client: this.clientId, user: this.user, saved: Date.now() };
     if (this._latest !== null) this._latest.alive = Date.now();
     this._dirty = true;
     this.stored = false;

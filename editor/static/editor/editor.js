@@ -34,7 +34,7 @@ async function start(root) {
 
   let stopped = null; // a message once the page has stopped syncing for good
 
-  const drafts = await DraftStore.open(documentId, { onStored: () => render() });
+  const drafts = await DraftStore.open(documentId, { user: root.dataset.userId, onStored: () => render() });
   const draft = await drafts.claim();
   const clientId = draft ? draft.client : newClientId();
   if (!draft) await drafts.own(clientId);
@@ -153,6 +153,7 @@ async function start(root) {
 
   function status() {
     if (stopped !== null) return ["stopped", "not syncing"];
+    if (client.joined && client.waiting) return ["waiting", "waiting — the server asked to slow down"];
     if (client.joined) return client.pending ? ["saving", "saving…"] : ["saved", "saved"];
     if (client.readies === 0) return ["connecting", "connecting"];
     return client.pending ? ["offline", "offline — edits kept"] : ["reconnecting", "reconnecting"];

@@ -1,0 +1,72 @@
+"""Accounts: a password change and the sockets of each session, over a real daphne."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from editor import services
+from editor.models import Connection
+
+from . import http
+from .conftest import session_headers
+from .test_abuse import closed_with
+from .wire import Wire
+
+OLD, NEW = "an old pass phrase", "a brand new pass phrase"
+
+
+@pytest.fixture
+def ada(make_user):
+    user = make_user("ada")
+    user.set_password(OLD)
+    user.save()
+    return user
+
+
+@pytest.fixture
+def doc(ada):
+    return services.document_create(title="Notes", owner=ada, content="hello")
+
+
+def change_password(server, headers) -> int:
+    return http.post(server.url, "/accounts/password_change/",
+                     {"old_password": OLD, "new_password1": NEW, "new_password2": NEW},
+                     cookie=headers["Cookie"])
+
+
+async def test_a_password_change_closes_the_other_sessions_sockets_at_once(server, doc, ada):
+    """The other session's socket closes with 4401 within a second (no periodic check runs
+    that soon); the changing session's socket stays and still commits."""
+    changing, other = session_headers(ada, server), session_headers(ada, server)
+    async with Wire(server.ws(doc.pk), changing) as mine, Wire(server.ws(doc.pk), other) as theirs:
+        await mine.join("m")
+        await theirs.join("t")
+        assert change_password(server, changing) == 302
+        assert await closed_with(theirs, timeout=1.0) == 4401
+        await mine.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})
+        assert (await mine.recv_until("ack"))[-1]["rev"] == 2
+
+
+async def test_the_changing_sessions_sockets_survive_the_periodic_checks(limited_server, doc, ada):
+    """With a check every second, rounds after the change keep the changing session's socket."""
+    changing = session_headers(ada, limited_server)
+    async with Wire(limited_server.ws(doc.pk), changing) as mine:
+        await mine.join("m")
+        for _ in range(100):  # the row is written just after ``ready``
+            if Connection.objects.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert change_password(limited_server, changing) == 302
+        for _ in range(2):  # two rounds of the watcher, each seen refreshing the row
+            long_ago = timezone.now() - timedelta(hours=1)
+            Connection.objects.update(seen=long_ago)
+            for _ in range(100):
+                if not Connection.objects.filter(seen=long_ago).exists():
+                    break
+                await asyncio.sleep(0.05)
+            assert not Connection.objects.filter(seen=long_ago).exists()
+        assert mine.ws.close_code is None
+        await mine.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})
+        assert (await mine.recv_until("ack"))[-1]["rev"] == 2
