@@ -36,3 +36,12 @@ def test_an_unknown_level_is_refused_at_start():
     """A typo must not silently fall back to a weaker setting."""
     with pytest.raises(AssertionError, match="COLLAB_SQLITE_SYNCHRONOUS must be"):
         synchronous_in_a_fresh_process(COLLAB_SQLITE_SYNCHRONOUS="OFF")
+
+
+def test_the_benchmark_of_the_sync_cost_runs(capsys):
+    """``python -m bench.sqlite_sync`` times both levels and prints the difference."""
+    from bench import sqlite_sync
+
+    [(normal, full)] = sqlite_sync.main(["--commits", "20", "--rounds", "1"])
+    assert normal > 0 and full > 0
+    assert "FULL costs" in capsys.readouterr().out
