@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from collab import health
 from editor import accounts
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
