@@ -14,10 +14,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from collab import backlog  # noqa: E402
+from collab import backlog, shutdown  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
 
 backlog.install(settings.COLLAB_MAX_BACKLOG_BYTES)
+shutdown.install(settings.COLLAB_SHUTDOWN_GRACE_SECONDS)
 
 application = ProtocolTypeRouter(
     {

@@ -66,7 +66,9 @@ async def check_channel_layer(timeout: float) -> str:
     token = uuid.uuid4().hex
     try:
         async with asyncio.timeout(timeout):
-            channel = await layer.new_channel("health.")
+            # The default prefix: channels-redis serves all of a process's "specific."
+            # channels from one receive loop, which the hubs' reader keeps running.
+            channel = await layer.new_channel()
             await layer.send(channel, {"type": "health.ping", "token": token})
             message = await layer.receive(channel)
     except TimeoutError:

@@ -195,6 +195,9 @@ COLLAB_SERVE_STATIC = env_bool("COLLAB_SERVE_STATIC", True)
 # Seconds /healthz waits for the database and for the channel layer before it
 # answers 503 (see docs/deploy.md).
 COLLAB_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("COLLAB_HEALTH_TIMEOUT_SECONDS", 2))
+# Seconds a daphne process given SIGTERM waits for commits in flight and for its
+# sockets to close (each is sent 1012) before it stops regardless.
+COLLAB_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("COLLAB_SHUTDOWN_GRACE_SECONDS", 10))
 # Whether people may create their own accounts at /accounts/signup/.
 COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", True)
 # How many revisions one catch-up reads from the database per query.

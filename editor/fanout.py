@@ -556,6 +556,11 @@ class Hub:
 
         _spawn(check())
 
+    @property
+    def busy(self) -> bool:
+        """Whether a commit is waiting or running, or revisions wait to be announced."""
+        return bool(self._queue) or self._committer is not None or self._announcer is not None
+
     def close(self) -> None:
         for handle in (self._flush, self._quiet):
             if handle is not None:
