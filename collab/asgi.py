@@ -12,7 +12,6 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from collab import backlog, shutdown  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
@@ -22,9 +21,9 @@ shutdown.install(settings.COLLAB_SHUTDOWN_GRACE_SECONDS)
 
 application = ProtocolTypeRouter(
     {
-        # daphne serves no files itself; Django's handler (what runserver uses) serves
-        # the editor's scripts unless a web server in front does (COLLAB_SERVE_STATIC=0).
-        "http": ASGIStaticFilesHandler(django_asgi_app) if settings.COLLAB_SERVE_STATIC else django_asgi_app,
+        # /static/ is served by ServeStatic's middleware (see settings.MIDDLEWARE)
+        # unless a web server in front does (COLLAB_SERVE_STATIC=0).
+        "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -68,6 +68,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (hashed names with immutable caching outside debug) unless
+    # COLLAB_SERVE_STATIC=0; removed below in that case.
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,7 +167,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes the hashed files that daphne (ServeStatic) or nginx serves.
+STATIC_ROOT = Path(os.environ.get("COLLAB_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Outside debug, hashed names (run collectstatic); in debug the files as they are,
+    # straight from editor/static, so ./run.sh needs no collectstatic.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "collab.storage.HashedStaticStorage"
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- the editor's limits (docs/protocol.md lists them) ---------------------------
@@ -198,6 +212,8 @@ COLLAB_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("COLLAB_HEALTH_TIMEOUT_SECO
 # Seconds a daphne process given SIGTERM waits for commits in flight and for its
 # sockets to close (each is sent 1012) before it stops regardless.
 COLLAB_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("COLLAB_SHUTDOWN_GRACE_SECONDS", 10))
+if not COLLAB_SERVE_STATIC:
+    MIDDLEWARE.remove("servestatic.middleware.ServeStaticMiddleware")
 # Whether people may create their own accounts at /accounts/signup/.
 COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", True)
 # How many revisions one catch-up reads from the database per query.
