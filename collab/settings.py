@@ -214,6 +214,8 @@ COLLAB_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("COLLAB_HEALTH_TIMEOUT_SECO
 COLLAB_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("COLLAB_SHUTDOWN_GRACE_SECONDS", 10))
 if not COLLAB_SERVE_STATIC:
     MIDDLEWARE.remove("servestatic.middleware.ServeStaticMiddleware")
+# Bearer token that /metrics requires; when empty, only loopback clients may read it.
+COLLAB_METRICS_TOKEN = os.environ.get("COLLAB_METRICS_TOKEN", "")
 # Whether people may create their own accounts at /accounts/signup/.
 COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", True)
 # How many revisions one catch-up reads from the database per query.

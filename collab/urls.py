@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from collab import health
-from editor import accounts
+from editor import accounts, metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -16,7 +16,7 @@ from editor import selectors, services
 from editor.client import CollabClient
 from editor.models import Document, Membership, Operation
 
-from .conftest import Daphne, session_headers
+from .conftest import Daphne, closing_connections, session_headers
 
 
 @pytest.fixture
@@ -91,6 +91,7 @@ def assert_history_whole(doc) -> str:
     return text
 
 
+@closing_connections
 async def test_sigterm_closes_sockets_with_1012_and_exits(own_server, pair):
     """An idle process closes its socket with 1012, stops listening and exits 0."""
     doc, ada, _ = pair
@@ -104,6 +105,7 @@ async def test_sigterm_closes_sockets_with_1012_and_exits(own_server, pair):
     await client.close()
 
 
+@closing_connections
 async def test_restart_while_two_people_type_loses_nothing(own_server, pair):
     """Two clients type through a SIGTERM and a restart on the same port: every
     keystroke lands exactly once and both end on the server's text."""
@@ -146,6 +148,7 @@ async def test_restart_while_two_people_type_loses_nothing(own_server, pair):
         await client.close()
 
 
+@closing_connections
 async def test_sigterm_during_a_hung_commit_exits_and_keeps_history_whole(own_server, pair):
     """A commit that cannot finish (the row is locked elsewhere): the process still
     exits after its grace period, the revision is not half-written, and the op lands
@@ -168,6 +171,7 @@ async def test_sigterm_during_a_hung_commit_exits_and_keeps_history_whole(own_se
     await client.close()
 
 
+@closing_connections
 async def test_second_sigterm_stops_at_once(own_server, pair):
     """With a long grace period and a hung commit, a second SIGTERM still ends the process."""
     doc, ada, _ = pair

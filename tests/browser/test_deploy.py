@@ -31,7 +31,7 @@ from django.test import Client
 
 from editor import selectors, services
 from editor.models import Membership
-from tests.conftest import ROOT, Daphne, free_port, server_env
+from tests.conftest import ROOT, Daphne, closing_connections, free_port, server_env
 
 from .conftest import TIMEOUT_MS, wait_saved
 
@@ -300,19 +300,9 @@ def shown_then_saved(states: list[str], wanted: set[str]) -> bool:
     return bool(firsts) and "saved" in states[firsts[0]:] and states[-1] == "saved"
 
 
+@closing_connections
 async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, make_user):
     """Two people type through nginx while each daphne is restarted in turn with SIGTERM."""
-    from django.db import connections
-
-    try:
-        await rolling_restart(browser, deployment, make_user)
-    finally:
-        # The ORM's connection of this test's task, which the fixtures' teardown cannot
-        # see; left open, it would keep PostgreSQL from dropping the test database.
-        connections.close_all()
-
-
-async def rolling_restart(browser, deployment, make_user):
     url, daphnes, redis = deployment["url"], deployment["daphnes"], deployment["redis"]
     ada, bob = make_user("ada"), make_user("bob")
     document = services.document_create(title="Rolling", owner=ada, content="|middle|")
