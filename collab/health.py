@@ -31,14 +31,27 @@ _database_check: asyncio.Future | None = None
 _running: asyncio.Task | None = None
 
 
+# A stuck connection attempt ends after this many seconds (checks meanwhile share it).
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 def _select_one() -> None:
     connection = connections["default"]
+    if connection.vendor == "postgresql" and connection.pool is not None:
+        # Past the pool: a full pool (busy requests) is not a database that is down,
+        # and a pool waits for a connection instead of reporting a refused one.
+        import psycopg
+
+        params = {**connection.get_connection_params(), "connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        with psycopg.connect(**params) as direct:
+            direct.execute("SELECT 1").fetchone()
+        return
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     finally:
-        connection.close()  # returned to the pool when there is one
+        connection.close()
 
 
 async def check_database(timeout: float) -> str:

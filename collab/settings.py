@@ -102,12 +102,23 @@ TEMPLATES = [
 # Persistent connections leak under ASGI: every request runs in a fresh thread.
 CONN_MAX_AGE = 0
 
+COLLAB_DB_POOL_MAX_SIZE = int(os.environ.get("COLLAB_DB_POOL_MAX_SIZE", 0))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {
         "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)
     }
     # One test database per test run, so two runs on one machine do not share it.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+    # With COLLAB_DB_POOL_MAX_SIZE > 0, HTTP requests borrow connections from a pool
+    # instead of opening one each; the sockets' database thread keeps one of them. At
+    # most that many per process: keep it times the number of processes under the
+    # server's max_connections (docs/deploy.md). Off by default: code that runs the ORM
+    # straight from async tasks (the test suite) keeps a connection per task.
+    if COLLAB_DB_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {"min_size": 0, "max_size": COLLAB_DB_POOL_MAX_SIZE, "timeout": 10},
+        }
 else:
     DATABASES = {
         "default": {

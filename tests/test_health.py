@@ -66,6 +66,13 @@ def test_healthy_process_answers_200(server):
     assert "no-cache" in headers.get("Cache-Control", "")
 
 
+def test_healthy_process_with_a_connection_pool_answers_200(health_server):
+    """On PostgreSQL the check goes past the pool to the server, and answers."""
+    server = health_server(COLLAB_DB_POOL_MAX_SIZE="2")
+    for _ in range(3):
+        assert get_health(server)[:2] == (200, {"status": "ok", "database": "ok", "channel_layer": "ok"})
+
+
 def test_healthy_process_on_redis_answers_200(health_server):
     """A round trip through a reachable Redis channel layer succeeds."""
     url = redis_url()
@@ -91,20 +98,25 @@ def test_hung_redis_gives_503_instead_of_hanging(health_server, silent):
         assert (status, body["channel_layer"], body["database"]) == (503, "timeout", "ok")
 
 
-def test_unreachable_database_gives_503_naming_the_database(health_server):
-    """Nothing listens where PostgreSQL should be: 503, with no address or trace in the body."""
+@pytest.mark.parametrize("pool", ["0", "4"])
+def test_unreachable_database_gives_503_naming_the_database(health_server, pool):
+    """Nothing listens where PostgreSQL should be: 503, with no address or trace in the
+    body, with or without a connection pool (which would wait rather than fail)."""
     port = free_port()
-    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/collab")
+    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/collab",
+                           COLLAB_DB_POOL_MAX_SIZE=pool)
     status, body, _ = get_health(server)
     assert status == 503
     assert body == {"status": "unavailable", "database": "unreachable", "channel_layer": "ok"}
     assert str(port) not in json.dumps(body)
 
 
-def test_hung_database_gives_503_and_checks_do_not_pile_up(health_server, silent):
+@pytest.mark.parametrize("pool", ["0", "4"])
+def test_hung_database_gives_503_and_checks_do_not_pile_up(health_server, silent, pool):
     """PostgreSQL accepts but never answers: every poll answers 503 'timeout', and the
     stuck check is shared rather than started again (one connection attempt only)."""
-    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{silent.getsockname()[1]}/collab")
+    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{silent.getsockname()[1]}/collab",
+                           COLLAB_DB_POOL_MAX_SIZE=pool)
     for _ in range(3):
         status, body, _ = get_health(server)
         assert (status, body["database"], body["channel_layer"]) == (503, "timeout", "ok")

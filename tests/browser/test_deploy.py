@@ -230,6 +230,7 @@ def deployment(transactional_db, tmp_path):
         "COLLAB_STATIC_ROOT": str(static_root),
         "COLLAB_SERVE_STATIC": "0",
         "COLLAB_HEALTH_TIMEOUT_SECONDS": "1",
+        "COLLAB_DB_POOL_MAX_SIZE": "4",  # as deploy/collab.env.example (PostgreSQL only)
     }
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
                    cwd=ROOT, env=server_env(**env), check=True, timeout=120)
