@@ -102,9 +102,13 @@ async def _drain(grace: float) -> None:
     try:
         for server in _servers:
             _stop_listening(server)
-        for server in _servers:
-            _close_websockets(server)
-        while time.monotonic() < deadline and _busy():
+        while True:
+            # Again on every round: a proxy may still bring a handshake over a
+            # connection it opened before this process stopped listening.
+            for server in _servers:
+                _close_websockets(server)
+            if time.monotonic() >= deadline or not _busy():
+                break
             await asyncio.sleep(0.05)
         if _busy():
             log.warning("shutting down with work in flight after %.0f s", grace)
