@@ -4,9 +4,10 @@
 back; 503 otherwise, naming the part that failed (never why: no addresses, no stack
 traces; the reason goes to the log). Each check is bounded by
 COLLAB_HEALTH_TIMEOUT_SECONDS, so the endpoint answers when PostgreSQL or Redis hangs.
-Requests that arrive while a check runs share it, and a database check still stuck
-from an earlier request is waited for rather than started again, so polling every
-second never piles up threads or connections.
+Requests that arrive while a check runs share it, a database check still stuck from an
+earlier request is waited for rather than started again, and the check keeps one
+connection of its own, so polling every second costs one ``SELECT 1`` and one
+channel-layer round trip, and never piles up threads or connections.
 """
 
 from __future__ import annotations
@@ -33,25 +34,44 @@ _running: asyncio.Task | None = None
 
 # A stuck connection attempt ends after this many seconds (checks meanwhile share it).
 CONNECT_TIMEOUT_SECONDS = 10
+# The health thread's own connection past the pool (PostgreSQL with a pool only).
+_direct = None
 
 
 def _select_one() -> None:
+    """``SELECT 1`` on a connection the health thread keeps; once more on a fresh one
+    if the kept one broke (the server restarted since the last check)."""
+    try:
+        _query()
+    except Exception:
+        _drop()
+        _query()
+
+
+def _query() -> None:
+    global _direct
     connection = connections["default"]
     if connection.vendor == "postgresql" and connection.pool is not None:
         # Past the pool: a full pool (busy requests) is not a database that is down,
         # and a pool waits for a connection instead of reporting a refused one.
         import psycopg
 
-        params = {**connection.get_connection_params(), "connect_timeout": CONNECT_TIMEOUT_SECONDS}
-        with psycopg.connect(**params) as direct:
-            direct.execute("SELECT 1").fetchone()
+        if _direct is None:
+            params = {**connection.get_connection_params(), "connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            _direct = psycopg.connect(**params, autocommit=True)
+        _direct.execute("SELECT 1").fetchone()
         return
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    finally:
-        connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _drop() -> None:
+    global _direct
+    if _direct is not None:
+        _direct.close()
+        _direct = None
+    connections["default"].close()
 
 
 async def check_database(timeout: float) -> str:

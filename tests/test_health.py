@@ -22,26 +22,39 @@ def get_health(server: Daphne) -> tuple[int, dict, dict]:
         return exc.code, json.loads(exc.read()), dict(exc.headers)
 
 
+class Silent:
+    """A loopback listener that takes TCP connections and never answers on them."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.taken: list[socket.socket] = []
+
+    def accepted(self) -> int:
+        """How many connections came (taken, and kept open, so that no client sees its
+        connection fail and tries again)."""
+        self.listener.settimeout(0.5)
+        count = 0
+        try:
+            while True:
+                self.taken.append(self.listener.accept()[0])
+                count += 1
+        except TimeoutError:
+            return count
+
+    def close(self) -> None:
+        for connection in self.taken:
+            connection.close()
+        self.listener.close()
+
+
 @pytest.fixture
 def silent():
-    """A loopback listener that takes TCP connections and never answers on them."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
+    listener = Silent()
     yield listener
     listener.close()
-
-
-def accepted(listener: socket.socket) -> int:
-    """How many connections are waiting on ``listener``."""
-    listener.settimeout(0.5)
-    count = 0
-    try:
-        while True:
-            listener.accept()[0].close()
-            count += 1
-    except TimeoutError:
-        return count
 
 
 @pytest.fixture
@@ -92,7 +105,7 @@ def test_unreachable_redis_gives_503_naming_the_channel_layer(health_server):
 
 def test_hung_redis_gives_503_instead_of_hanging(health_server, silent):
     """Redis accepts connections but never answers: the check times out, twice in a row."""
-    server = health_server(REDIS_URL=f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    server = health_server(REDIS_URL=f"redis://127.0.0.1:{silent.port}/0")
     for _ in range(2):
         status, body, _ = get_health(server)
         assert (status, body["channel_layer"], body["database"]) == (503, "timeout", "ok")
@@ -115,9 +128,9 @@ def test_unreachable_database_gives_503_naming_the_database(health_server, pool)
 def test_hung_database_gives_503_and_checks_do_not_pile_up(health_server, silent, pool):
     """PostgreSQL accepts but never answers: every poll answers 503 'timeout', and the
     stuck check is shared rather than started again (one connection attempt only)."""
-    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{silent.getsockname()[1]}/collab",
+    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{silent.port}/collab",
                            COLLAB_DB_POOL_MAX_SIZE=pool)
     for _ in range(3):
         status, body, _ = get_health(server)
         assert (status, body["database"], body["channel_layer"]) == (503, "timeout", "ok")
-    assert accepted(silent) == 1
+    assert silent.accepted() == 1
