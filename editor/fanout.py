@@ -638,6 +638,7 @@ class Hubs:
                 raise
             except Exception:
                 log.exception("handling a channel-layer event failed")
+                await asyncio.sleep(1)  # a layer that keeps failing must not spin the loop
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         hub = self.hubs.get(event.get("document", ""))
