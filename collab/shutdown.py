@@ -48,13 +48,19 @@ def install(grace: float) -> bool:
     _state["grace"] = grace
     if getattr(Server, "_collab_graceful", False):
         return True
-    original_run = Server.run
+    original_run, original_listen_success = Server.run, Server.listen_success
 
     def run(self):
         _servers.append(self)
         return original_run(self)
 
+    def listen_success(self, port):
+        # daphne keeps the Deferreds of its listeners, not the ports they became.
+        self._collab_ports = [*getattr(self, "_collab_ports", []), port]
+        return original_listen_success(self, port)
+
     Server.run = run
+    Server.listen_success = listen_success
     Server._collab_graceful = True
     # After daphne's reactor installed its own handlers, so this one replaces them.
     reactor.callWhenRunning(_take_signal)
@@ -124,10 +130,8 @@ async def _drain(grace: float) -> None:
 
 
 def _stop_listening(server) -> None:
-    for listener in server.listeners:
-        port = getattr(listener, "result", None)  # the Deferred's result: the port
-        if port is not None and hasattr(port, "stopListening"):
-            port.stopListening()
+    for port in getattr(server, "_collab_ports", []):
+        port.stopListening()
 
 
 def _close_websockets(server) -> None:

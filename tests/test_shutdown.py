@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sqlite3
 import time
 
@@ -173,7 +174,8 @@ async def test_sigterm_during_a_hung_commit_exits_and_keeps_history_whole(own_se
 
 @closing_connections
 async def test_second_sigterm_stops_at_once(own_server, pair):
-    """With a long grace period and a hung commit, a second SIGTERM still ends the process."""
+    """With a long grace period and a hung commit: the process stops listening and
+    waits, and a second SIGTERM still ends it."""
     doc, ada, _ = pair
     server = own_server(COLLAB_SHUTDOWN_GRACE_SECONDS="120")
     client = CollabClient(server.ws(doc.pk), headers=session_headers(ada, server), reconnect=False)
@@ -184,6 +186,8 @@ async def test_second_sigterm_stops_at_once(own_server, pair):
         server.proc.send_signal(signal.SIGTERM)
         await wait_until(lambda: client.closed_code is not None, what="the socket to close")
         assert server.proc.poll() is None  # still waiting for the commit
+        with pytest.raises(ConnectionRefusedError):  # and no longer listening
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
         server.proc.send_signal(signal.SIGTERM)
         await exited(server, timeout=30)
     assert_history_whole(doc)
