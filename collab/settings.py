@@ -217,14 +217,14 @@ COLLAB_MAX_BACKLOG_BYTES = int(os.environ.get("COLLAB_MAX_BACKLOG_BYTES", 8 * 10
 COLLAB_SESSION_CHECK_SECONDS = float(os.environ.get("COLLAB_SESSION_CHECK_SECONDS", 30))
 # Whether daphne serves /static/ itself (turn off when a web server in front does).
 COLLAB_SERVE_STATIC = env_bool("COLLAB_SERVE_STATIC", True)
+if not COLLAB_SERVE_STATIC:
+    MIDDLEWARE.remove("servestatic.middleware.ServeStaticMiddleware")
 # Seconds /healthz waits for the database and for the channel layer before it
 # answers 503 (see docs/deploy.md).
 COLLAB_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("COLLAB_HEALTH_TIMEOUT_SECONDS", 2))
 # Seconds a daphne process given SIGTERM waits for commits in flight and for its
 # sockets to close (each is sent 1012) before it stops regardless.
 COLLAB_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("COLLAB_SHUTDOWN_GRACE_SECONDS", 10))
-if not COLLAB_SERVE_STATIC:
-    MIDDLEWARE.remove("servestatic.middleware.ServeStaticMiddleware")
 # Bearer token that /metrics requires; when empty, only loopback clients may read it.
 COLLAB_METRICS_TOKEN = os.environ.get("COLLAB_METRICS_TOKEN", "")
 # Whether people may create their own accounts at /accounts/signup/.
