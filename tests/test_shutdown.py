@@ -150,6 +150,29 @@ async def test_restart_while_two_people_type_loses_nothing(own_server, pair):
 
 
 @closing_connections
+async def test_sigterm_lets_a_commit_in_flight_finish(own_server, pair):
+    """A commit waiting when SIGTERM comes is still made by the stopping process, which
+    then exits cleanly; its client, closed with 1012 before the ack, has nothing lost."""
+    doc, ada, _ = pair
+    server = own_server()
+    client = CollabClient(server.ws(doc.pk), headers=session_headers(ada, server), reconnect=False)
+    await client.connect()
+    client.insert(0, "kept")
+    await client.wait_synced()
+    with commits_blocked(doc):
+        client.insert(4, " once")
+        await asyncio.sleep(0.3)  # the commit is waiting for the lock
+        server.proc.send_signal(signal.SIGTERM)
+        await wait_until(lambda: client.closed_code is not None, what="the socket to close")
+        assert client.closed_code == 1012
+        await asyncio.sleep(0.5)
+        assert server.proc.poll() is None  # waiting for the commit
+    assert await exited(server) == 0
+    assert assert_history_whole(doc) == "kept once"
+    await client.close()
+
+
+@closing_connections
 async def test_sigterm_during_a_hung_commit_exits_and_keeps_history_whole(own_server, pair):
     """A commit that cannot finish (the row is locked elsewhere): the process still
     exits after its grace period, the revision is not half-written, and the op lands
