@@ -67,11 +67,6 @@ def install(grace: float) -> bool:
     return True
 
 
-def draining() -> bool:
-    """Whether this process is shutting down."""
-    return _state["draining"]
-
-
 def _take_signal() -> None:
     if not _servers or not _servers[-1].signal_handlers:
         return  # embedded with signal handling off: its owner decides how to stop
