@@ -200,6 +200,13 @@ def direct_health(daphne: Daphne) -> int:
         return 0
 
 
+def open_sockets(daphne: Daphne) -> int:
+    """collab_open_sockets of one process, from its /metrics (loopback may read it)."""
+    with urllib.request.urlopen(f"{daphne.url}/metrics", timeout=20) as response:
+        text = response.read().decode()
+    return int(float(re.search(r"^collab_open_sockets (\S+)$", text, re.MULTILINE).group(1)))
+
+
 async def wait_for(condition, timeout: float, what: str, *, in_thread: bool = True):
     """Wait until ``condition()`` holds; it runs in a worker thread (network calls) or,
     for database reads, on this thread, whose connection the test database expects."""
@@ -318,6 +325,8 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, m
     assert redirect.value.headers["Location"] == f"https://127.0.0.1/documents/{document.pk}/"
     ada_page = await editor_page(browser, url, ada, document)
     bob_page = await editor_page(browser, url, bob, document)
+    # nginx hashes the document id: both people's sockets reach the same process.
+    assert sorted(open_sockets(d) for d in daphnes) == [0, 2]
     script = await ada_page.get_attribute("script[type=module]", "src")
     assert re.fullmatch(r"/static/editor/editor\.[0-9a-f]{12}\.js", script)
     status, _, headers = get(url + script)
