@@ -7,10 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/setup.sh requirements-dev.txt
-# The browser tests drive Debian's Chromium; as root on a fresh machine, install it.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "== installing chromium for the browser tests"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# The browser tests drive Debian's Chromium, the deployment test nginx and a
+# redis-server of its own; as root on a fresh machine, install them.
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/sbin/nginx ] || missing="$missing nginx"
+[ -x /usr/bin/redis-server ] || missing="$missing redis-server"
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing$missing for the browser and deployment tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/collab}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"

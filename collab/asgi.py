@@ -12,18 +12,18 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from collab import backlog  # noqa: E402
+from collab import backlog, shutdown  # noqa: E402
 from collab.origin import OriginValidator  # noqa: E402
-from collab.static import StaticFilesHandler  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
 
 backlog.install(settings.COLLAB_MAX_BACKLOG_BYTES)
+shutdown.install(settings.COLLAB_SHUTDOWN_GRACE_SECONDS)
 
 application = ProtocolTypeRouter(
     {
-        # daphne serves no files itself; Django's handler (what runserver uses) serves
-        # the editor's scripts unless a web server in front does (COLLAB_SERVE_STATIC=0).
-        "http": StaticFilesHandler(django_asgi_app) if settings.COLLAB_SERVE_STATIC else django_asgi_app,
+        # /static/ is served by ServeStatic's middleware (see settings.MIDDLEWARE)
+        # unless a web server in front does (COLLAB_SERVE_STATIC=0).
+        "http": django_asgi_app,
         "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -55,6 +55,8 @@ if not DEBUG:
         check for check, enabled in (("security.W005", SECURE_HSTS_INCLUDE_SUBDOMAINS),
                                      ("security.W021", SECURE_HSTS_PRELOAD)) if not enabled
     ]
+    # Probes and scrapers talk to each process directly, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
@@ -77,6 +79,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (hashed names with immutable caching outside debug) unless
+    # COLLAB_SERVE_STATIC=0; removed below in that case.
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -144,12 +149,23 @@ TEMPLATES = [
 # Persistent connections leak under ASGI: every request runs in a fresh thread.
 CONN_MAX_AGE = 0
 
+COLLAB_DB_POOL_MAX_SIZE = int(os.environ.get("COLLAB_DB_POOL_MAX_SIZE", 0))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {
         "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)
     }
     # One test database per test run, so two runs on one machine do not share it.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+    # With COLLAB_DB_POOL_MAX_SIZE > 0, HTTP requests borrow connections from a pool
+    # instead of opening one each; the sockets' database thread keeps one of them. At
+    # most that many per process: keep it times the number of processes under the
+    # server's max_connections (docs/deploy.md). Off by default: code that runs the ORM
+    # straight from async tasks (the test suite) keeps a connection per task.
+    if COLLAB_DB_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {"min_size": 0, "max_size": COLLAB_DB_POOL_MAX_SIZE, "timeout": 10},
+        }
 else:
     # Acked means durable: FULL syncs the write-ahead log at every commit, so an op the
     # server acknowledged survives a power loss or an OS crash. The hub commits a batch of
@@ -216,7 +232,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes the hashed files that daphne (ServeStatic) or nginx serves.
+STATIC_ROOT = Path(os.environ.get("COLLAB_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Outside debug, hashed names (run collectstatic); in debug the files as they are,
+    # straight from editor/static, so ./run.sh needs no collectstatic.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "collab.storage.HashedStaticStorage"
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- the editor's limits (docs/protocol.md lists them) ---------------------------
@@ -253,6 +280,16 @@ COLLAB_MAX_BACKLOG_BYTES = int(os.environ.get("COLLAB_MAX_BACKLOG_BYTES", 8 * 10
 COLLAB_SESSION_CHECK_SECONDS = float(os.environ.get("COLLAB_SESSION_CHECK_SECONDS", 30))
 # Whether daphne serves /static/ itself (turn off when a web server in front does).
 COLLAB_SERVE_STATIC = env_bool("COLLAB_SERVE_STATIC", True)
+if not COLLAB_SERVE_STATIC:
+    MIDDLEWARE.remove("servestatic.middleware.ServeStaticMiddleware")
+# Seconds /healthz waits for the database and for the channel layer before it
+# answers 503 (see docs/deploy.md).
+COLLAB_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("COLLAB_HEALTH_TIMEOUT_SECONDS", 2))
+# Seconds a daphne process given SIGTERM waits for commits in flight and for its
+# sockets to close (each is sent 1012) before it stops regardless.
+COLLAB_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("COLLAB_SHUTDOWN_GRACE_SECONDS", 10))
+# Bearer token that /metrics requires; when empty, only loopback clients may read it.
+COLLAB_METRICS_TOKEN = os.environ.get("COLLAB_METRICS_TOKEN", "")
 # Whether people may create their own accounts at /accounts/signup/.
 # Off unless asked for: an open sign-up lets anyone spend the server's budgets.
 COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", False)

@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from editor import accounts
+from collab import health
+from editor import accounts, metrics
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/password_change/", accounts.password_change, name="password_change"),

@@ -12,7 +12,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import dbthread, fanout, presence, protocol, selectors, services
+from . import dbthread, fanout, metrics, presence, protocol, selectors, services
 from .errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from .limits import TokenBucket
 from .watch import watcher
@@ -76,20 +76,20 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.counted = False
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         try:
             role = await dbthread.run(
                 selectors.document_role, document_id=self.document_id, user=self.user
             )
         except selectors.DocumentNotFound:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self._refuse(CLOSE_NOT_FOUND)
             return
         except selectors.AccessDenied:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self._refuse(CLOSE_FORBIDDEN)
             return
         if _sockets_per_user[self.user.pk] >= settings.COLLAB_MAX_SOCKETS_PER_USER:
-            await self.close(code=CLOSE_RATE)
+            await self._refuse(CLOSE_RATE)
             return
         _sockets_per_user[self.user.pk] += 1
         self.counted = True
@@ -287,6 +287,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _count_refusal(self, exc: CollabError) -> None:
         """Close a connection that keeps sending what the server refuses."""
+        metrics.refused(exc.code)
         kind = "rate" if isinstance(exc, RateLimited) else "bad"
         now = time.monotonic()
         if self.refusals is None:
@@ -343,6 +344,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _close_for(self, code: int) -> None:
         self.role = None  # ignore whatever the client still sends
+        await self._refuse(code)
+
+    async def _refuse(self, code: int) -> None:
+        """Close with ``code``, counted in the metrics."""
+        metrics.refused(code)
         await self.close(code=code)
 
     def presence_message(self, *, rev: int, cursor: dict | None) -> dict:

@@ -25,7 +25,7 @@ from collections import deque
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import dbthread, protocol, selectors
+from . import dbthread, metrics, protocol, selectors
 from .state import DocumentState
 
 log = logging.getLogger(__name__)
@@ -259,8 +259,10 @@ class Feed:
                 for message in protocol.snapshot_messages(rev=rev, content=content, max_frame=self.max_frame):
                     self._outbox.append(protocol.dumps(message))
                 self.last_sent = rev
+                metrics.CATCHUPS.labels("snapshot").inc()
             else:
                 self.last_sent = since
+                metrics.CATCHUPS.labels("revisions").inc()
             await self._fill(until=None)
             self._outbox.append(protocol.dumps(protocol.ready_message(rev=self.last_sent, role=role)))
             await self._drain_aside()
@@ -393,7 +395,8 @@ class Hub:
         self._queue.append((submission, future))
         if self._committer is None:
             self._committer = asyncio.get_running_loop().create_task(self._commit_waiting())
-        return await future
+        with metrics.commit_timer():
+            return await future
 
     def _commit_sync(self, submissions: list) -> list:
         """Commit on the database thread, keeping the hub's state of the document."""
@@ -426,6 +429,7 @@ class Hub:
                     if not isinstance(result, Exception) and not result.duplicate
                 ]
                 if announcements:
+                    metrics.OPS_COMMITTED.inc(len(announcements))
                     await self.publish(announcements)
                 for (_, future), result in zip(batch, results):
                     if not future.done():
@@ -592,6 +596,11 @@ class Hub:
 
         _spawn(check())
 
+    @property
+    def busy(self) -> bool:
+        """Whether a commit is waiting or running, or revisions wait to be announced."""
+        return bool(self._queue) or self._committer is not None or self._announcer is not None
+
     def close(self) -> None:
         for handle in (self._flush, self._quiet):
             if handle is not None:
@@ -665,6 +674,7 @@ class Hubs:
                 raise
             except Exception:
                 log.exception("handling a channel-layer event failed")
+                await asyncio.sleep(1)  # a layer that keeps failing must not spin the loop
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         hub = self.hubs.get(event.get("document", ""))

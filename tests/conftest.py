@@ -206,3 +206,21 @@ def limited_daphne(django_db_setup, django_db_blocker):
 def limited_server(limited_daphne, transactional_db):
     yield limited_daphne
     settle()
+
+
+def closing_connections(test):
+    """For an async test that uses the ORM: close its task's own database connection at
+    the end, which no fixture can reach; left open, it keeps PostgreSQL from dropping
+    the test database."""
+    import functools
+
+    from django.db import connections
+
+    @functools.wraps(test)
+    async def run(*args, **kwargs):
+        try:
+            return await test(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return run
