@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ (hashed names with immutable caching outside debug) unless
     # COLLAB_SERVE_STATIC=0; removed below in that case.
-    "servestatic.middleware.ServeStaticMiddleware",
+    "collab.static.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -281,7 +281,7 @@ COLLAB_SESSION_CHECK_SECONDS = float(os.environ.get("COLLAB_SESSION_CHECK_SECOND
 # Whether daphne serves /static/ itself (turn off when a web server in front does).
 COLLAB_SERVE_STATIC = env_bool("COLLAB_SERVE_STATIC", True)
 if not COLLAB_SERVE_STATIC:
-    MIDDLEWARE.remove("servestatic.middleware.ServeStaticMiddleware")
+    MIDDLEWARE.remove("collab.static.StaticFilesMiddleware")
 # Seconds /healthz waits for the database and for the channel layer before it
 # answers 503 (see docs/deploy.md).
 COLLAB_HEALTH_TIMEOUT_SECONDS = float(os.environ.get("COLLAB_HEALTH_TIMEOUT_SECONDS", 2))

@@ -1,16 +1,21 @@
-"""The static files handler daphne serves /static/ through, with bad paths answered 404."""
+"""The static files middleware daphne serves /static/ through, with bad paths answered 404."""
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
+from servestatic.middleware import ServeStaticMiddleware
+from servestatic.responders import MissingFileError
 
 
-class StaticFilesHandler(ASGIStaticFilesHandler):
-    """Django's handler, except that a path escaping the static directories (``..%2f``)
-    or one no file system accepts (a NUL) is a missing file (404), not a server error."""
+class StaticFilesMiddleware(ServeStaticMiddleware):
+    """ServeStatic, except that a file it cannot find is a 404 in debug too.
 
-    def serve(self, request):
+    In debug ServeStatic answers a missing file under /static/ with an error (a 500),
+    which a path escaping the static directories (``..%2f``) or one no file system
+    accepts (a NUL) would also get.
+    """
+
+    async def __call__(self, request):
         try:
-            return super().serve(request)
-        except (SuspiciousOperation, ValueError) as exc:
+            return await super().__call__(request)
+        except (MissingFileError, SuspiciousOperation, ValueError) as exc:
             raise Http404("no such file") from exc
