@@ -1,10 +1,14 @@
 from django.urls import path
 
-from . import sharing, views
+from . import documents, sharing, views
 
 app_name = "editor"
 urlpatterns = [
     path("", views.document_list, name="document_list"),
+    path("documents/upload/", documents.document_upload, name="document_upload"),
     path("documents/<str:document_id>/", views.document_detail, name="document_detail"),
     path("documents/<str:document_id>/sharing/", sharing.document_sharing, name="document_sharing"),
+    path("documents/<str:document_id>/download/", documents.document_download, name="document_download"),
+    path("documents/<str:document_id>/rename/", documents.document_rename_view, name="document_rename"),
+    path("documents/<str:document_id>/delete/", documents.document_delete_view, name="document_delete"),
 ]

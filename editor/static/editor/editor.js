@@ -21,6 +21,17 @@ const CLOSE_MESSAGES = {
   4429: "Too many open connections or too many edits at once. Close other tabs, then reload the page.",
 };
 
+/** Characters (code points, as the server counts them) and words (runs of non-space). */
+export function textCounts(text) {
+  const surrogatePairs = (text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g) || []).length;
+  const words = (text.match(/[^\s]+/gu) || []).length;
+  return { characters: text.length - surrogatePairs, words };
+}
+
+function plural(n, word) {
+  return `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
+}
+
 async function start(root) {
   const documentId = root.dataset.documentId;
   const textarea = root.querySelector("#text");
@@ -29,6 +40,7 @@ async function start(root) {
   const peersEl = root.querySelector("#peers");
   const roleEl = root.querySelector("#role");
   const noticeEl = root.querySelector("#notice");
+  const countsEl = root.querySelector("#counts");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = `${scheme}://${location.host}/ws/documents/${encodeURIComponent(documentId)}/`;
 
@@ -177,10 +189,27 @@ async function start(root) {
     const peers = names.length ? `· also here: ${names.join(", ")}` : "";
     if (peersEl.textContent !== peers) peersEl.textContent = peers;
     carets.update();
+    scheduleCounts();
     if (stopped !== null) {
       noticeEl.textContent = stopped;
       noticeEl.hidden = false;
     }
+  }
+
+  // The character and word count, recounted a moment after the text last changed: a
+  // count of a long text on every keystroke would slow typing.
+  let countsTimer = null;
+  let countedText = null;
+  function scheduleCounts() {
+    if (countsTimer !== null || client.rev === null || client.text === countedText) return;
+    const delay = client.text.length > 100_000 ? 500 : 50;
+    countsTimer = setTimeout(() => {
+      countsTimer = null;
+      countedText = client.text;
+      const { characters, words } = textCounts(countedText);
+      const label = `${plural(characters, "character")}, ${plural(words, "word")}`;
+      if (countsEl && countsEl.textContent !== label) countsEl.textContent = label;
+    }, delay);
   }
 
   if (draft) {
