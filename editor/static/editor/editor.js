@@ -11,7 +11,8 @@ import { PeerCarets, MAX_DRAWN } from "./carets.js";
 import { CollabClient, newClientId } from "./client.js";
 import { DraftStore } from "./drafts.js";
 import { Socket } from "./socket.js";
-import { TextareaAdapter, toCodePoint, toUtf16 } from "./textarea.js";
+import { TextareaAdapter, diff, shown, toCodePoint, toUtf16 } from "./textarea.js";
+import { UndoHistory } from "./undo.js";
 
 const CLOSE_MESSAGES = {
   4401: "You are signed out. Sign in again and reopen this page; edits not yet saved are kept in this browser.",
@@ -63,15 +64,31 @@ async function start(root) {
       .catch((err) => console.error("could not send", message.type, err)); // keep the chain going
   }
 
+  // This person's own edits, to undo and redo; the stack outlives reconnections.
+  const history = new UndoHistory();
+
   const adapter = new TextareaAdapter(textarea, {
-    onEdit: (ops) => client.submit(ops),
+    onEdit: (ops) => {
+      const before = client.text;
+      client.submit(ops);
+      history.record(ops, before);
+    },
   });
 
   const client = new CollabClient({
     clientId,
     send,
-    onRemote: (ops) => adapter.applyRemote(ops),
-    onReset: (text) => adapter.reset(text),
+    onRemote: (ops) => {
+      history.transform(ops);
+      adapter.applyRemote(ops);
+    },
+    onReset: (text) => {
+      // A whole new text (a snapshot after a long absence, or edits the server refused):
+      // the steps move through the difference, as through anyone else's edit.
+      const change = diff(adapter.value, shown(text), 0);
+      history.transform(change.ops);
+      adapter.reset(text);
+    },
     onPending: () => keepDraft(),
     onChange: () => render(),
     maxComponents: Number(root.dataset.maxComponents) || undefined,
@@ -157,6 +174,58 @@ async function start(root) {
     onBadFrame: () => stop("The server sent something unreadable. Reload the page."),
   });
 
+  // Undo and redo: of this person's own edits only, each an ordinary op.
+  const undoButton = root.querySelector("#undo");
+  const redoButton = root.querySelector("#redo");
+  function undoRedo(which) {
+    if (textarea.readOnly || textarea.disabled || adapter.composing || client.rev === null) return;
+    adapter.sync(); // typing not yet seen becomes a step first
+    const step = which === "undo" ? history.undo(client.text) : history.redo(client.text);
+    if (step === null || step.op.length === 0) {
+      render();
+      return; // nothing to undo, or others already removed what the step would change
+    }
+    adapter.applyRemote(step.op);
+    client.submit(step.op);
+    if (step.selection) {
+      const value = adapter.value;
+      textarea.setSelectionRange(toUtf16(value, step.selection.start), toUtf16(value, step.selection.end));
+    }
+    reportCursor();
+  }
+  undoButton?.addEventListener("click", () => {
+    undoRedo("undo");
+    textarea.focus();
+  });
+  redoButton?.addEventListener("click", () => {
+    undoRedo("redo");
+    textarea.focus();
+  });
+  const MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+  textarea.addEventListener("keydown", (event) => {
+    if (event.altKey || !(MAC ? event.metaKey : event.ctrlKey)) return;
+    const key = event.key.toLowerCase();
+    let which = null;
+    if (key === "z") which = event.shiftKey ? "redo" : "undo";
+    else if (key === "y" && !event.shiftKey && !MAC) which = "redo";
+    if (which === null) return;
+    event.preventDefault(); // never the text box's own undo: it knows nothing of others' edits
+    undoRedo(which);
+  });
+  // The browser's Edit menu and context menu undo through beforeinput.
+  textarea.addEventListener("beforeinput", (event) => {
+    if (event.inputType !== "historyUndo" && event.inputType !== "historyRedo") return;
+    event.preventDefault();
+    undoRedo(event.inputType === "historyUndo" ? "undo" : "redo");
+  });
+  // A click or arrow key moving the caret ends the step being typed.
+  for (const event of ["mousedown", "blur"]) textarea.addEventListener(event, () => history.seal());
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key.startsWith("Arrow") || event.key === "Home" || event.key === "End" || event.key.startsWith("Page")) {
+      history.seal();
+    }
+  });
+
   function stop(message) {
     stopped = message;
     socket.stop();
@@ -184,6 +253,8 @@ async function start(root) {
     }
     const readOnly = stopped !== null || client.role === "viewer";
     if (textarea.readOnly !== readOnly) textarea.readOnly = readOnly;
+    if (undoButton) undoButton.disabled = readOnly || !history.canUndo;
+    if (redoButton) redoButton.disabled = readOnly || !history.canRedo;
     if (client.role !== null) roleEl.textContent = client.role === "viewer" ? "· read only" : "";
     const names = [...new Set([...client.peers.values()].map((p) => p.user?.name).filter(Boolean))];
     const peers = names.length ? `· also here: ${names.join(", ")}` : "";
@@ -232,7 +303,7 @@ async function start(root) {
   window.addEventListener("online", () => socket.retryNow());
 
   // For debugging from the console (and for the browser tests).
-  window.collabEditor = { client, socket, adapter, drafts, carets };
+  window.collabEditor = { client, socket, adapter, drafts, carets, history };
   render();
   socket.start();
 }
