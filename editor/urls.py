@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import documents, sharing, views
+from . import documents, history, sharing, views
 
 app_name = "editor"
 urlpatterns = [
@@ -11,4 +11,11 @@ urlpatterns = [
     path("documents/<str:document_id>/download/", documents.document_download, name="document_download"),
     path("documents/<str:document_id>/rename/", documents.document_rename_view, name="document_rename"),
     path("documents/<str:document_id>/delete/", documents.document_delete_view, name="document_delete"),
+    path("documents/<str:document_id>/history/", history.document_history, name="document_history"),
+    path("documents/<str:document_id>/history/<int:revision>/", history.document_revision, name="document_revision"),
+    path(
+        "documents/<str:document_id>/history/<int:revision>/restore/",
+        history.document_revision_restore,
+        name="document_revision_restore",
+    ),
 ]
