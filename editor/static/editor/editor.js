@@ -8,6 +8,7 @@
  */
 
 import { PeerCarets, MAX_DRAWN } from "./carets.js";
+import { arrivals, assignColors } from "./people.js";
 import { CollabClient, newClientId } from "./client.js";
 import { DraftStore } from "./drafts.js";
 import { Socket } from "./socket.js";
@@ -42,6 +43,8 @@ async function start(root) {
   const roleEl = root.querySelector("#role");
   const noticeEl = root.querySelector("#notice");
   const countsEl = root.querySelector("#counts");
+  const announcerEl = root.querySelector("#announcer");
+  const me = { id: root.dataset.userId, name: root.dataset.userName };
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = `${scheme}://${location.host}/ws/documents/${encodeURIComponent(documentId)}/`;
 
@@ -118,7 +121,7 @@ async function start(root) {
     const peers = client.peerCursors().map((peer) => ({
       client: peer.client,
       name: peer.user?.name ?? "someone",
-      color: peer.user?.color ?? "#868e96",
+      color: colorOf(peer.user),
       anchor: toUtf16(value, peer.anchor),
       head: toUtf16(value, peer.head),
       moved: peer.moved,
@@ -149,6 +152,13 @@ async function start(root) {
       return;
     }
     adapter.sync();
+    const now = Date.now();
+    for (const message of messages) {
+      if (message?.type === "op" && typeof message.client === "string" && message.client !== clientId) {
+        typingAt.set(message.client, now);
+      }
+    }
+    for (const [id, at] of typingAt) if (now - at > 60_000) typingAt.delete(id);
     try {
       for (const message of messages) client.receive(message);
     } catch (err) {
@@ -226,6 +236,64 @@ async function start(root) {
     }
   });
 
+  // --- people: a colour each, who is typing, and joins and leaves announced ---------
+
+  let colors = new Map();
+  const typingAt = new Map(); // client id -> when (ms) its last op arrived
+  const TYPING_MS = 2500;
+  let present = null; // names shown last time, null before the first join
+  let peopleShown = "";
+
+  function colorOf(user) {
+    return (user && colors.get(String(user.id))) ?? user?.color ?? "#868e96";
+  }
+
+  function renderPeople() {
+    const people = new Map(); // user id -> {user, typing}
+    const now = Date.now();
+    for (const peer of client.peers.values()) {
+      if (!peer.user || String(peer.user.id) === me.id) continue;
+      const entry = people.get(String(peer.user.id)) ?? { user: peer.user, typing: false };
+      entry.typing ||= now - (typingAt.get(peer.client) ?? -Infinity) < TYPING_MS;
+      people.set(String(peer.user.id), entry);
+    }
+    colors = assignColors([me.id, ...people.keys()].filter(Boolean));
+    const list = [...people.values()].sort((a, b) => a.user.name.localeCompare(b.user.name));
+    const key = JSON.stringify(list.map((p) => [p.user.name, colorOf(p.user), p.typing]));
+    if (key !== peopleShown) {
+      peopleShown = key;
+      peersEl.replaceChildren();
+      if (list.length) peersEl.append("· also here: ");
+      list.forEach((person, index) => {
+        if (index) peersEl.append(", ");
+        const chip = document.createElement("span");
+        chip.className = "person";
+        chip.style.setProperty("--person-color", colorOf(person.user));
+        chip.dataset.typing = String(person.typing);
+        chip.textContent = person.user.name;
+        if (person.typing) {
+          const typing = document.createElement("span");
+          typing.className = "typing";
+          typing.textContent = " (typing)";
+          chip.append(typing);
+        }
+        peersEl.append(chip);
+      });
+    }
+    if (client.joined) {
+      const names = list.map((p) => p.user.name);
+      if (present !== null && announcerEl) {
+        const lines = arrivals(present, names);
+        if (lines.length) announcerEl.textContent = lines.join(". ") + ".";
+      }
+      present = names;
+    }
+  }
+  // "typing" fades without any message arriving.
+  setInterval(() => {
+    if (typingAt.size) renderPeople();
+  }, 1000);
+
   function stop(message) {
     stopped = message;
     socket.stop();
@@ -256,9 +324,7 @@ async function start(root) {
     if (undoButton) undoButton.disabled = readOnly || !history.canUndo;
     if (redoButton) redoButton.disabled = readOnly || !history.canRedo;
     if (client.role !== null) roleEl.textContent = client.role === "viewer" ? "· read only" : "";
-    const names = [...new Set([...client.peers.values()].map((p) => p.user?.name).filter(Boolean))];
-    const peers = names.length ? `· also here: ${names.join(", ")}` : "";
-    if (peersEl.textContent !== peers) peersEl.textContent = peers;
+    renderPeople();
     carets.update();
     scheduleCounts();
     if (stopped !== null) {
@@ -303,7 +369,7 @@ async function start(root) {
   window.addEventListener("online", () => socket.retryNow());
 
   // For debugging from the console (and for the browser tests).
-  window.collabEditor = { client, socket, adapter, drafts, carets, history };
+  window.collabEditor = { client, socket, adapter, drafts, carets, history, colors: () => colors };
   render();
   socket.start();
 }
