@@ -54,6 +54,15 @@ class Segment:
     text: str
     size: int
 
+    @property
+    def shown(self) -> str:
+        """The text as the page shows it: a changed line break is marked with ↵."""
+        if self.kind == "del":
+            return self.text.replace("\n", "↵")
+        if self.kind == "ins":
+            return self.text.replace("\n", "↵\n")
+        return self.text
+
 
 # --- reads ---------------------------------------------------------------------------
 
@@ -206,13 +215,13 @@ def document_revision(request, document_id: str, revision: int):
         .values_list("user__username", "created", "ops")
         .get()
     )
-    user, created, op = row
+    user, created, op = row  # the author; the template's "user" is the reader
     inserted, deleted = _sizes(op)
     context = {
         "document": document,
         "role": role,
         "revision": revision,
-        "user": user,
+        "author": user,
         "created": created,
         "inserted": inserted,
         "deleted": deleted,

@@ -87,8 +87,15 @@ def test_a_revision_shows_its_text_with_the_change_marked(client, ada):
     page = client.get(f"/documents/{document.pk}/history/2/").content.decode()
     assert "one <ins>2 &amp; 2</ins><del>&lt;b&gt;two&lt;/b&gt;</del> three" in page
     assert 'id="restore"' not in page  # the latest revision is the text already
+    assert ">ada</span> <button>Sign out" in page  # the reader, not the author, is signed in
     assert client.get(f"/documents/{document.pk}/history/3/").status_code == 404
     assert client.get(f"/documents/{document.pk}/history/0/").status_code == 404
+
+
+def test_changed_line_breaks_are_marked():
+    """A deleted or inserted line break shows as ↵, so it is not mistaken for an empty line."""
+    segments = history.change_segments("a\nb", [{"pos": 1, "delete": 1}, {"pos": 2, "insert": "\n"}])
+    assert [(s.kind, s.shown) for s in segments] == [("same", "a"), ("del", "↵"), ("same", "b"), ("ins", "↵\n")]
 
 
 def test_long_unchanged_stretches_are_folded():
