@@ -66,7 +66,7 @@ async def test_undo_and_redo_touch_only_ones_own_edits_while_another_types(brows
     for _ in range(3):
         await page_g.keyboard.press("Control+z")
     assert await converged([page_a, page_g], document) == "Start.\nada one two"
-    assert await page_g.evaluate("() => window.collabEditor.history.redoStack.length") == 3
+    assert await page_g.evaluate("() => window.collabEditor.undos.redoStack.length") == 3
 
 
 async def test_the_text_boxs_own_undo_never_runs(browser, site, make_user):
@@ -87,3 +87,22 @@ async def test_the_text_boxs_own_undo_never_runs(browser, site, make_user):
     )
     assert handled
     assert await converged([page], document) == ""
+
+
+async def test_the_undo_steps_survive_a_dropped_connection(browser, site, make_user):
+    """Words typed, the socket dropped while grace types, then undone after the reconnection."""
+    ada, grace = make_user("ada"), make_user("grace")
+    document = services.document_create(title="Flaky", owner=ada, content="")
+    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
+    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
+    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    await type_at_end(page_a, "kept gone")
+    await converged([page_a, page_g], document)
+
+    readies = await page_a.evaluate("() => window.collabEditor.client.readies")
+    await page_a.evaluate("() => window.collabEditor.socket.drop()")
+    await type_at_end(page_g, "!")  # arrives with the catch-up after the reconnection
+    await page_a.wait_for_function(f"() => window.collabEditor.client.readies > {readies}")
+    await page_a.click("#text")
+    await page_a.keyboard.press("Control+z")
+    assert await converged([page_a, page_g], document) == "kept !"

@@ -68,13 +68,13 @@ async function start(root) {
   }
 
   // This person's own edits, to undo and redo; the stack outlives reconnections.
-  const history = new UndoHistory();
+  const undos = new UndoHistory();
 
   const adapter = new TextareaAdapter(textarea, {
     onEdit: (ops) => {
       const before = client.text;
+      undos.record(ops, before); // first, so the page drawn after submit offers the undo
       client.submit(ops);
-      history.record(ops, before);
     },
   });
 
@@ -82,14 +82,14 @@ async function start(root) {
     clientId,
     send,
     onRemote: (ops) => {
-      history.transform(ops);
+      undos.transform(ops);
       adapter.applyRemote(ops);
     },
     onReset: (text) => {
       // A whole new text (a snapshot after a long absence, or edits the server refused):
       // the steps move through the difference, as through anyone else's edit.
       const change = diff(adapter.value, shown(text), 0);
-      history.transform(change.ops);
+      undos.transform(change.ops);
       adapter.reset(text);
     },
     onPending: () => keepDraft(),
@@ -190,7 +190,7 @@ async function start(root) {
   function undoRedo(which) {
     if (textarea.readOnly || textarea.disabled || adapter.composing || client.rev === null) return;
     adapter.sync(); // typing not yet seen becomes a step first
-    const step = which === "undo" ? history.undo(client.text) : history.redo(client.text);
+    const step = which === "undo" ? undos.undo(client.text) : undos.redo(client.text);
     if (step === null || step.op.length === 0) {
       render();
       return; // nothing to undo, or others already removed what the step would change
@@ -229,10 +229,10 @@ async function start(root) {
     undoRedo(event.inputType === "historyUndo" ? "undo" : "redo");
   });
   // A click or arrow key moving the caret ends the step being typed.
-  for (const event of ["mousedown", "blur"]) textarea.addEventListener(event, () => history.seal());
+  for (const event of ["mousedown", "blur"]) textarea.addEventListener(event, () => undos.seal());
   textarea.addEventListener("keydown", (event) => {
     if (event.key.startsWith("Arrow") || event.key === "Home" || event.key === "End" || event.key.startsWith("Page")) {
-      history.seal();
+      undos.seal();
     }
   });
 
@@ -321,8 +321,8 @@ async function start(root) {
     }
     const readOnly = stopped !== null || client.role === "viewer";
     if (textarea.readOnly !== readOnly) textarea.readOnly = readOnly;
-    if (undoButton) undoButton.disabled = readOnly || !history.canUndo;
-    if (redoButton) redoButton.disabled = readOnly || !history.canRedo;
+    if (undoButton) undoButton.disabled = readOnly || !undos.canUndo;
+    if (redoButton) redoButton.disabled = readOnly || !undos.canRedo;
     if (client.role !== null) roleEl.textContent = client.role === "viewer" ? "· read only" : "";
     renderPeople();
     carets.update();
@@ -369,7 +369,7 @@ async function start(root) {
   window.addEventListener("online", () => socket.retryNow());
 
   // For debugging from the console (and for the browser tests).
-  window.collabEditor = { client, socket, adapter, drafts, carets, history, colors: () => colors };
+  window.collabEditor = { client, socket, adapter, drafts, carets, undos, colors: () => colors };
   render();
   socket.start();
 }
