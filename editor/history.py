@@ -1,8 +1,8 @@
 """A document's history for the people who may read it: a timeline of revisions, the
 text at any revision with its change highlighted, and restoring an old version.
 
-Reading the text at a past revision starts from the latest :class:`Checkpoint` (or the
-snapshot) at or before it and replays at most ``COLLAB_CHECKPOINT_EVERY`` revisions;
+Reading the text at a past revision (and who wrote each part of it) starts from the
+latest :class:`Checkpoint` at or before it and replays at most ``COLLAB_CHECKPOINT_EVERY`` revisions;
 the checkpoints a replay passes are stored on the way, so the whole history is replayed
 at most once per document, never per request. The timeline is one range query on the
 (document, revision) index per page, however deep the page.
@@ -16,14 +16,16 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from . import ot, selectors, services
+from .authorship import Authors
 from .errors import CollabError
-from .models import Checkpoint, Document, Membership, Operation, Snapshot
+from .models import Checkpoint, Document, Membership, Operation
 from .text import Text
 
 REVISIONS_PER_PAGE = 50
@@ -70,40 +72,45 @@ class Segment:
 def text_at(*, document_id: str, revision: int) -> tuple[str, int]:
     """The text at ``revision`` and how many revisions were replayed to read it.
 
-    Starts from the nearest stored text at or before ``revision`` (checkpoint or
-    snapshot); stores a checkpoint at each multiple of ``COLLAB_CHECKPOINT_EVERY`` it
-    replays past, so the next read near there replays less than that many.
+    Starts from the nearest checkpoint at or before ``revision``; stores a checkpoint at
+    each multiple of ``COLLAB_CHECKPOINT_EVERY`` it replays past, so the next read near
+    there replays less than that many.
     """
+    text, _, replayed = _replay(document_id, revision)
+    return str(text), replayed
+
+
+def authors_at(*, document_id: str, revision: int) -> tuple[str, list[list[int]]]:
+    """The text at ``revision`` and who wrote it: runs ``[user id, length]`` in order."""
+    text, authors, _ = _replay(document_id, revision)
+    return str(text), authors.runs()
+
+
+def _replay(document_id: str, revision: int) -> tuple[Text, Authors, int]:
     every = settings.COLLAB_CHECKPOINT_EVERY
-    at, content = (
+    at, content, runs = (
         Checkpoint.objects.filter(document_id=document_id, revision__lte=revision)
         .order_by("-revision")
-        .values_list("revision", "content")
+        .values_list("revision", "content", "authors")
         .first()
-        or (0, "")
+        or (0, "", [])
     )
-    snapshot = (
-        Snapshot.objects.filter(document_id=document_id, revision__lte=revision, revision__gt=at)
-        .values_list("revision", "content")
-        .first()
-    )
-    if snapshot is not None:
-        at, content = snapshot
-    text = Text(content)
+    text, authors = Text(content), Authors(runs)
     replayed = 0
     found: list[Checkpoint] = []
     rows = Operation.objects.filter(document_id=document_id, revision__gt=at, revision__lte=revision)
-    for rev, op in rows.order_by("revision").values_list("revision", "ops").iterator(chunk_size=2000):
+    for rev, op, user_id in rows.order_by("revision").values_list("revision", "ops", "user_id").iterator(chunk_size=2000):
         if op:
             text = text.apply(op)
+            authors.apply(op, user_id)
         replayed += 1
         if rev % every == 0:
-            found.append(Checkpoint(document_id=document_id, revision=rev, content=str(text)))
+            found.append(Checkpoint(document_id=document_id, revision=rev, content=str(text), authors=authors.runs()))
             if len(found) >= CHECKPOINT_BATCH:
                 _store_checkpoints(found)
                 found = []
     _store_checkpoints(found)
-    return str(text), replayed
+    return text, authors, replayed
 
 
 def _store_checkpoints(checkpoints: list[Checkpoint]) -> None:
@@ -165,6 +172,20 @@ def _fold(segments: list[Segment], context: int) -> list[Segment]:
         if keep_tail:
             folded.append(Segment("same", seg.text[-keep_tail:], keep_tail))
     return folded
+
+
+# The colours of authors in the authorship view, as the editor's people list uses them.
+AUTHOR_COLORS = (
+    "#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#0c8599", "#c2255c",
+    "#5c940d", "#e67700", "#3b5bdb", "#a61e4d", "#087f5b", "#862e9c",
+)
+
+
+def author_color(index: int) -> str:
+    """A colour for the ``index``-th author, distinct from every other index's."""
+    if index < len(AUTHOR_COLORS):
+        return AUTHOR_COLORS[index]
+    return f"hsl({round(((index - len(AUTHOR_COLORS)) * 137.508) % 360)} 65% 42%)"
 
 
 # --- views ---------------------------------------------------------------------------
@@ -231,6 +252,30 @@ def document_revision(request, document_id: str, revision: int):
         "restore_client": f"restore-{secrets.token_urlsafe(12)}",
     }
     return render(request, "editor/revision.html", context)
+
+
+@login_required
+def document_authors(request, document_id: str):
+    """The current text coloured by who wrote each part."""
+    role = _role(request, document_id)
+    document = Document.objects.only("id", "title", "revision", "owner_id").get(pk=document_id)
+    text, runs = authors_at(document_id=document_id, revision=document.revision)
+    user_ids = sorted({user for user, _ in runs})
+    names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+    colors = {user: author_color(index) for index, user in enumerate(user_ids)}
+    pieces, pos = [], 0
+    for user, size in runs:
+        pieces.append({"text": text[pos : pos + size], "name": names.get(user, "?"), "color": colors[user]})
+        pos += size
+    totals: dict[int, int] = {}
+    for user, size in runs:
+        totals[user] = totals.get(user, 0) + size
+    legend = [
+        {"name": names.get(user, "?"), "color": colors[user], "chars": totals[user]}
+        for user in sorted(totals, key=lambda u: -totals[u])
+    ]
+    context = {"document": document, "role": role, "pieces": pieces, "legend": legend}
+    return render(request, "editor/authors.html", context)
 
 
 @login_required

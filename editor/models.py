@@ -149,6 +149,8 @@ class Checkpoint(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="checkpoints")
     revision = models.PositiveBigIntegerField()
     content = models.TextField(blank=True, default="")
+    # Who wrote each part of ``content``: runs [user id, length in code points].
+    authors = models.JSONField(default=list)
 
     class Meta:
         constraints = [

@@ -13,6 +13,7 @@ urlpatterns = [
     path("documents/<str:document_id>/delete/", documents.document_delete_view, name="document_delete"),
     path("documents/<str:document_id>/history/", history.document_history, name="document_history"),
     path("documents/<str:document_id>/history/<int:revision>/", history.document_revision, name="document_revision"),
+    path("documents/<str:document_id>/authors/", history.document_authors, name="document_authors"),
     path(
         "documents/<str:document_id>/history/<int:revision>/restore/",
         history.document_revision_restore,

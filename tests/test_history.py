@@ -139,3 +139,29 @@ def test_restore_adds_a_revision_and_keeps_the_history(client, ada, bob):
     assert selectors.document_snapshot(document_id=document.pk) == (4, "first")
     last = Operation.objects.get(document=document, revision=4)
     assert last.user == bob and Operation.objects.filter(document=document).count() == 4
+
+
+def test_authorship_colours_the_current_text_by_who_wrote_it(client, ada, bob, settings):
+    """Each part is marked with its author, through checkpoints, deletions and edits inside others' text."""
+    settings.COLLAB_CHECKPOINT_EVERY = 2
+    document = services.document_create(title="T", owner=ada, content="hello world")
+    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
+    for seq, (user, op) in enumerate([
+        (bob, [{"pos": 5, "insert": ", dear"}]),  # hello, dear world
+        (ada, [{"pos": 0, "delete": 1}, {"pos": 0, "insert": "H"}]),
+        (bob, [{"pos": 17, "insert": "!"}]),
+    ], 1):
+        services.operation_commit(document_id=document.pk, user=user, client="c", seq=seq, base=document.revision + seq - 1, ops=op)
+    text, runs = history.authors_at(document_id=document.pk, revision=4)
+    assert text == "Hello, dear world!"
+    assert runs == [[ada.pk, 5], [bob.pk, 6], [ada.pk, 6], [bob.pk, 1]]
+    assert Checkpoint.objects.filter(document=document, revision=2).values_list("authors", flat=True).get() == [
+        [ada.pk, 5], [bob.pk, 6], [ada.pk, 6]
+    ]
+    client.force_login(bob)
+    page = client.get(f"/documents/{document.pk}/authors/").content.decode()
+    assert 'title="ada" data-author="ada">Hello</span>' in page
+    assert 'title="bob" data-author="bob">, dear</span>' in page
+    assert "ada</span> <span class=\"quiet\">11 characters" in page
+    client.force_login(type(ada).objects.create_user("eve", password="x"))
+    assert client.get(f"/documents/{document.pk}/authors/").status_code == 404

@@ -29,7 +29,7 @@ async def test_restoring_a_version_reaches_the_other_person_and_keeps_the_histor
     rows = await page_g.eval_on_selector_all("#timeline tbody tr", "rows => rows.map(r => r.innerText)")
     assert len(rows) == head and rows[0].startswith(f"{head}\tada") and rows[-1].startswith("1\tada")
     await page_g.click("#timeline >> text='1'")
-    assert await page_g.text_content("#revision-text ins") == "Attendees: ada\n"
+    assert await page_g.text_content("#revision-text ins") == "Attendees: ada↵\n"  # a line break marked
     await page_g.click("#restore")
     await page_g.wait_for_selector(".messages >> text=Restored the text of revision 1")
     await wait_saved(page_g)
@@ -52,3 +52,28 @@ async def test_a_viewer_reads_history_but_cannot_restore(browser, site, make_use
     await page.click("#timeline >> text='1'")
     assert await page.text_content("#revision-text") == "v1"
     assert await page.query_selector("#restore") is None
+
+
+async def test_who_wrote_what_colours_each_persons_text(browser, site, make_user):
+    """Two people type; the authorship view marks each one's words in a colour of their own."""
+    ada, grace = make_user("ada"), make_user("grace")
+    document = services.document_create(title="Together", owner=ada, content="")
+    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
+    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
+    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    await page_a.click("#text")
+    await page_a.keyboard.type("ada wrote this. ", delay=5)
+    await wait_saved(page_a)
+    document.refresh_from_db()
+    await wait_rev(page_g, document.revision)
+    await page_g.click("#text")
+    await page_g.keyboard.press("Control+End")
+    await page_g.keyboard.type("grace added that.", delay=5)
+    await wait_saved(page_g)
+    await page_a.click("#history")
+    await page_a.click("#authors")
+    parts = await page_a.eval_on_selector_all(
+        "#authors-text .by", "spans => spans.map(s => [s.dataset.author, s.textContent, s.style.getPropertyValue('--author-color')])"
+    )
+    assert [(name, text) for name, text, _ in parts] == [("ada", "ada wrote this. "), ("grace", "grace added that.")]
+    assert parts[0][2] != parts[1][2]
