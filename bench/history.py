@@ -1,6 +1,7 @@
 """History: how fast the history pages are on a document with 100,000 revisions.
 
-Stores a document of 10,000 code points and ``--revisions`` one-insert revisions
+Stores a document of 10,000 code points and ``--revisions`` one-insert revisions (by
+``--authors`` people taking turns, at scattered places, so authorship is fragmented)
 straight into a database of its own (migrated on the spot), then times the timeline's
 first, middle and last pages and the text at several revisions, cold (the first read
 past a stretch stores its checkpoints) and warm. Run it against a throwaway database:
@@ -21,6 +22,7 @@ import django
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--revisions", type=int, default=100_000)
+    parser.add_argument("--authors", type=int, default=2, help="people taking turns, one revision each")
     args = parser.parse_args()
     if not (os.environ.get("COLLAB_SQLITE_PATH") or os.environ.get("DATABASE_URL")):
         parser.error("set COLLAB_SQLITE_PATH or DATABASE_URL to a throwaway database")
@@ -34,13 +36,14 @@ def main() -> None:
     from editor.models import Checkpoint, Document, Operation
 
     call_command("migrate", verbosity=0)
-    user, _ = get_user_model().objects.get_or_create(username="history-bench")
+    users = [get_user_model().objects.get_or_create(username=f"history-bench-{n}")[0] for n in range(args.authors)]
+    user = users[0]
     document = services.document_create(title="History bench", owner=user, content="x" * 10_000)
     count = args.revisions
     started = time.perf_counter()
     Operation.objects.bulk_create(
         [
-            Operation(document=document, revision=1 + n, user=user, client="bench", seq=n,
+            Operation(document=document, revision=1 + n, user=users[n % len(users)], client="bench", seq=n,
                       ops=[{"pos": (n * 7) % 10_000, "insert": "ab"}])
             for n in range(1, count + 1)
         ],
@@ -73,6 +76,7 @@ def main() -> None:
     timed(f"revision {head // 8:,}, warm", f"{base}{head // 8}/")
     timed(f"revision {head - 2:,}, cold (stores checkpoints)", f"{base}{head - 2}/")
     timed(f"revision {head * 3 // 4:,}, warm", f"{base}{head * 3 // 4}/")
+    timed("who wrote what, at the head", f"/documents/{document.pk}/authors/")
     print(f"checkpoints stored: {Checkpoint.objects.filter(document=document).count()}")
     document.delete()
 
