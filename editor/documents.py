@@ -55,6 +55,11 @@ def document_from_upload(*, owner, name: str, data: bytes) -> Document:
         # Python's UTF-8 codec refuses encoded surrogates (CESU-8) as well.
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        lead = data[exc.start : exc.start + 2]
+        if len(lead) == 2 and lead[0] == 0xED and 0xA0 <= lead[1] <= 0xBF:
+            raise UploadError(
+                f"The file holds a lone surrogate (U+D800 to U+DFFF, at byte {exc.start:,}): it is not valid UTF-8 text."
+            ) from None
         raise UploadError(
             f"The file is not UTF-8 text (invalid byte at offset {exc.start:,}). Save it as UTF-8 and try again."
         ) from None

@@ -74,7 +74,7 @@ def test_upload_creates_a_document_whose_first_revision_is_the_file(client, ada)
     [
         (100, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "NUL byte"),
         (100, "caf\xe9".encode("latin-1"), "not UTF-8"),
-        (100, b"half a surrogate \xed\xa0\x80 here", "not UTF-8"),
+        (100, b"half a surrogate \xed\xa0\x80 here", "lone surrogate"),
         (2, b"x" * 9, "too large"),
         (5, "é" * 6, "too long"),
     ],
