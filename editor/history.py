@@ -76,41 +76,49 @@ def text_at(*, document_id: str, revision: int) -> tuple[str, int]:
     each multiple of ``COLLAB_CHECKPOINT_EVERY`` it replays past, so the next read near
     there replays less than that many.
     """
-    text, _, replayed = _replay(document_id, revision)
+    text, _, replayed = _replay(document_id, revision, authors=False)
     return str(text), replayed
 
 
 def authors_at(*, document_id: str, revision: int) -> tuple[str, list[list[int]]]:
     """The text at ``revision`` and who wrote it: runs ``[user id, length]`` in order."""
-    text, authors, _ = _replay(document_id, revision)
+    text, authors, _ = _replay(document_id, revision, authors=True)
     return str(text), authors.runs()
 
 
-def _replay(document_id: str, revision: int) -> tuple[Text, Authors, int]:
+def _replay(document_id: str, revision: int, *, authors: bool) -> tuple[Text, Authors | None, int]:
+    """Replay from the checkpoint before ``revision``, following the authors too when
+    asked for them or when a checkpoint (which keeps them) is to be stored on the way."""
     every = settings.COLLAB_CHECKPOINT_EVERY
-    at, content, runs = (
+    at, content = (
         Checkpoint.objects.filter(document_id=document_id, revision__lte=revision)
         .order_by("-revision")
-        .values_list("revision", "content", "authors")
+        .values_list("revision", "content")
         .first()
-        or (0, "", [])
+        or (0, "")
     )
-    text, authors = Text(content), Authors(runs)
+    if authors or revision // every > at // every:
+        runs = Checkpoint.objects.filter(document_id=document_id, revision=at).values_list("authors", flat=True).first()
+        kept: Authors | None = Authors(runs or [])
+    else:
+        kept = None  # the authors of a long text can outweigh it: read them only when needed
+    text = Text(content)
     replayed = 0
     found: list[Checkpoint] = []
     rows = Operation.objects.filter(document_id=document_id, revision__gt=at, revision__lte=revision)
     for rev, op, user_id in rows.order_by("revision").values_list("revision", "ops", "user_id").iterator(chunk_size=2000):
         if op:
             text = text.apply(op)
-            authors.apply(op, user_id)
+            if kept is not None:
+                kept.apply(op, user_id)
         replayed += 1
-        if rev % every == 0:
-            found.append(Checkpoint(document_id=document_id, revision=rev, content=str(text), authors=authors.runs()))
+        if rev % every == 0 and kept is not None:
+            found.append(Checkpoint(document_id=document_id, revision=rev, content=str(text), authors=kept.runs()))
             if len(found) >= CHECKPOINT_BATCH:
                 _store_checkpoints(found)
                 found = []
     _store_checkpoints(found)
-    return text, authors, replayed
+    return text, kept, replayed
 
 
 def _store_checkpoints(checkpoints: list[Checkpoint]) -> None:
