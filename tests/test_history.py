@@ -163,5 +163,10 @@ def test_authorship_colours_the_current_text_by_who_wrote_it(client, ada, bob, s
     assert 'title="ada" data-author="ada">Hello</span>' in page
     assert 'title="bob" data-author="bob">, dear</span>' in page
     assert "ada</span> <span class=\"quiet\">11 characters" in page
+    hostile = type(ada).objects.create_user('<b>"x"</b>', password="x")
+    Membership.objects.create(document=document, user=hostile, role=Membership.Role.EDITOR)
+    services.operation_commit(document_id=document.pk, user=hostile, client="h", seq=1, base=4, ops=[{"pos": 0, "insert": "<i>"}])
+    page = client.get(f"/documents/{document.pk}/authors/").content.decode()
+    assert 'title="&lt;b&gt;&quot;x&quot;&lt;/b&gt;" data-author="&lt;b&gt;&quot;x&quot;&lt;/b&gt;">&lt;i&gt;</span>' in page
     client.force_login(type(ada).objects.create_user("eve", password="x"))
     assert client.get(f"/documents/{document.pk}/authors/").status_code == 404
