@@ -15,6 +15,8 @@ async def test_people_have_distinct_colours_typing_shows_and_arrivals_are_announ
     Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
     page_a = await open_editor(await signed_in(browser, site, ada), site, document)
     assert await page_a.get_attribute("#announcer", "aria-live") == "polite"
+    # Whoever is already there when one joins is not news; later arrivals are.
+    await page_a.wait_for_function("() => window.collabEditor.announcing()")
 
     context_g = await signed_in(browser, site, grace)
     page_g = await open_editor(context_g, site, document)

@@ -242,6 +242,8 @@ async function start(root) {
   const typingAt = new Map(); // client id -> when (ms) its last op arrived
   const TYPING_MS = 2500;
   let present = null; // names shown last time, null before the first join
+  let joinedAt = null; // when the current join was answered
+  const SETTLE_MS = 1000;
   let peopleShown = "";
 
   function colorOf(user) {
@@ -280,9 +282,14 @@ async function start(root) {
         peersEl.append(chip);
       });
     }
-    if (client.joined) {
+    if (!client.joined) {
+      joinedAt = null;
+    } else {
       const names = list.map((p) => p.user.name);
-      if (present !== null && announcerEl) {
+      joinedAt ??= Date.now();
+      // Right after a (re)join the server is still telling who is here: that is no news.
+      const settling = Date.now() - joinedAt < SETTLE_MS;
+      if (present !== null && announcerEl && !settling) {
         const lines = arrivals(present, names);
         if (lines.length) announcerEl.textContent = lines.join(". ") + ".";
       }
@@ -369,7 +376,12 @@ async function start(root) {
   window.addEventListener("online", () => socket.retryNow());
 
   // For debugging from the console (and for the browser tests).
-  window.collabEditor = { client, socket, adapter, drafts, carets, undos, colors: () => colors };
+  window.collabEditor = {
+    client, socket, adapter, drafts, carets, undos,
+    colors: () => colors,
+    // Whether arrivals are announced yet (they are not while a join settles).
+    announcing: () => joinedAt !== null && Date.now() - joinedAt >= SETTLE_MS,
+  };
   render();
   socket.start();
 }
