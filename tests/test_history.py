@@ -170,3 +170,17 @@ def test_authorship_colours_the_current_text_by_who_wrote_it(client, ada, bob, s
     assert 'title="&lt;b&gt;&quot;x&quot;&lt;/b&gt;" data-author="&lt;b&gt;&quot;x&quot;&lt;/b&gt;">&lt;i&gt;</span>' in page
     client.force_login(type(ada).objects.create_user("eve", password="x"))
     assert client.get(f"/documents/{document.pk}/authors/").status_code == 404
+
+
+def test_checkpoints_can_be_stored_ahead_of_time(ada, settings):
+    """``manage.py buildcheckpoints`` stores them; a read afterwards replays little."""
+    import io
+
+    from django.core.management import call_command
+
+    settings.COLLAB_CHECKPOINT_EVERY = 100
+    document = services.document_create(title="Long", owner=ada)
+    many_revisions(document, ada, 450)
+    call_command("buildcheckpoints", document.pk, stdout=io.StringIO())
+    assert sorted(Checkpoint.objects.values_list("revision", flat=True)) == [100, 200, 300, 400]
+    assert history.text_at(document_id=document.pk, revision=399)[1] == 99
