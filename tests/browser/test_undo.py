@@ -106,3 +106,26 @@ async def test_the_undo_steps_survive_a_dropped_connection(browser, site, make_u
     await page_a.click("#text")
     await page_a.keyboard.press("Control+z")
     assert await converged([page_a, page_g], document) == "kept !"
+
+
+async def test_undo_puts_back_the_selection_others_edits_moved(browser, site, make_user):
+    """ada replaces a selected word; grace types before it; ada's undo selects the word again."""
+    ada, grace = make_user("ada"), make_user("grace")
+    document = services.document_create(title="Selection", owner=ada, content="hello world")
+    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
+    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
+    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    await page_a.click("#text")
+    await page_a.eval_on_selector("#text", "t => t.setSelectionRange(6, 11)")  # "world"
+    await page_a.keyboard.type("there", delay=5)
+    await converged([page_a, page_g], document)
+    await page_g.click("#text")
+    await page_g.keyboard.press("Control+Home")
+    await page_g.keyboard.type(">> ", delay=5)
+    assert await converged([page_a, page_g], document) == ">> hello there"
+
+    await page_a.click("#text")
+    await page_a.keyboard.press("Control+z")
+    assert await converged([page_a, page_g], document) == ">> hello world"
+    selected = await page_a.eval_on_selector("#text", "t => t.value.slice(t.selectionStart, t.selectionEnd)")
+    assert selected == "world"

@@ -16,10 +16,10 @@ class Person {
     this.clock = 0;
     this.history = new UndoHistory({ now: () => this.clock });
   }
-  mine(op) {
+  mine(op, selection = null) {
     const before = this.text;
     this.text = ot.apply(this.text, op);
-    this.history.record(op, before);
+    this.history.record(op, before, selection);
   }
   type(pos, chars, { gap = 50 } = {}) {
     for (const ch of chars) {
@@ -31,13 +31,13 @@ class Person {
     this.text = ot.apply(this.text, op);
     this.history.transform(op);
   }
-  undo() {
-    const step = this.history.undo(this.text);
+  undo(selection = null) {
+    const step = this.history.undo(this.text, selection);
     if (step) this.text = ot.apply(this.text, step.op);
     return step;
   }
-  redo() {
-    const step = this.history.redo(this.text);
+  redo(selection = null) {
+    const step = this.history.redo(this.text, selection);
     if (step) this.text = ot.apply(this.text, step.op);
     return step;
   }
@@ -85,6 +85,19 @@ describe("grouping", () => {
     const seen = [];
     while (p.undo()) seen.push(p.text);
     assert.deepEqual(seen, ["Zabcd\nef", "abcd\nef", "abcd\n", "abcd", "ab", ""]);
+  });
+
+  test("typing over a selection is one step with what is typed after it", () => {
+    const p = new Person("say hello world");
+    p.type(0, "x");
+    p.clock += 10;
+    p.mine([{ pos: 5, delete: 5 }, { pos: 5, insert: "t" }], { start: 5, end: 10 });
+    p.type(6, "here");
+    assert.equal(p.text, "xsay there world");
+    assert.deepEqual(p.undo().selection, { start: 5, end: 10 });
+    assert.equal(p.text, "xsay hello world");
+    p.undo();
+    assert.equal(p.text, "say hello world");
   });
 
   test("a run of backspaces and a run of deletes are one step each", () => {
@@ -181,6 +194,23 @@ describe("with other people's edits", () => {
       assert.equal(count(/[abc]/g), 0, `round ${round}: own text left after undoing everything: ${p.text}`);
     }
   });
+});
+
+test("the selection before an edit comes back with its undo, moved by others' edits; redo puts back the one undone from", () => {
+  const p = new Person("hello world");
+  p.mine([{ pos: 6, delete: 5 }, { pos: 6, insert: "X" }], { start: 6, end: 11 }); // "world" selected, X typed
+  p.theirs([{ pos: 0, insert: ">>" }]);
+  assert.equal(p.text, ">>hello X");
+  const undone = p.undo({ start: 9, end: 9 });
+  assert.equal(p.text, ">>hello world");
+  assert.deepEqual(undone.selection, { start: 8, end: 13 });
+  p.theirs([{ pos: 2, delete: 2 }]); // "he"
+  const redone = p.redo({ start: 6, end: 11 });
+  assert.equal(p.text, ">>llo X");
+  assert.deepEqual(redone.selection, { start: 7, end: 7 });
+  const again = p.undo(null);
+  assert.deepEqual(again.selection, { start: 6, end: 11 });
+  assert.equal(p.text, ">>llo world");
 });
 
 test("changedRange covers what an op inserted and where it deleted", () => {

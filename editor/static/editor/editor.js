@@ -70,10 +70,22 @@ async function start(root) {
   // This person's own edits, to undo and redo; the stack outlives reconnections.
   const undos = new UndoHistory();
 
+  // The selection as the person left it before the edit being typed (beforeinput
+  // comes before the text box changes it), to put back when that edit is undone.
+  let selectionBefore = null;
+  function selection() {
+    const value = textarea.value;
+    return { start: toCodePoint(value, textarea.selectionStart), end: toCodePoint(value, textarea.selectionEnd) };
+  }
+  textarea.addEventListener("beforeinput", (event) => {
+    if (!event.inputType.startsWith("history")) selectionBefore = selection();
+  });
+
   const adapter = new TextareaAdapter(textarea, {
     onEdit: (ops) => {
       const before = client.text;
-      undos.record(ops, before); // first, so the page drawn after submit offers the undo
+      undos.record(ops, before, selectionBefore); // first, so the page drawn after submit offers the undo
+      selectionBefore = null;
       client.submit(ops);
     },
   });
@@ -190,7 +202,8 @@ async function start(root) {
   function undoRedo(which) {
     if (textarea.readOnly || textarea.disabled || adapter.composing || client.rev === null) return;
     adapter.sync(); // typing not yet seen becomes a step first
-    const step = which === "undo" ? undos.undo(client.text) : undos.redo(client.text);
+    const now = selection();
+    const step = which === "undo" ? undos.undo(client.text, now) : undos.redo(client.text, now);
     if (step === null || step.op.length === 0) {
       render();
       return; // nothing to undo, or others already removed what the step would change

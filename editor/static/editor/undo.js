@@ -15,8 +15,9 @@
  * would delete survives (see ot.transform), so no step ever deletes others' text.
  *
  * Typing is grouped into steps as in a native editor: one step per word typed (its
- * trailing spaces included), per run of deletions, per line break, per paste or
- * replaced selection, and a new step after a pause of PAUSE_MS or when the caret moved.
+ * trailing spaces included), per run of deletions, per line break, per paste, per
+ * selection replaced (with the typing that follows), and a new step after a pause of
+ * PAUSE_MS or when the caret moved.
  */
 
 import * as ot from "./ot.js";
@@ -74,6 +75,11 @@ export function changedRange(op) {
 
 /** What kind of edit an op is, for grouping: a typed run, a deletion, or anything else. */
 function shapeOf(op) {
+  // A character typed over a selection starts a step that the typing after it joins.
+  if (op.length === 2 && "delete" in op[0] && "insert" in op[1] && op[1].pos === op[0].pos) {
+    const shape = shapeOf([op[1]]);
+    return shape.kind === "insert" ? { ...shape, fresh: true } : { kind: "other" };
+  }
   if (op.length !== 1) return { kind: "other" };
   const [comp] = op;
   if ("insert" in comp) {
@@ -84,13 +90,28 @@ function shapeOf(op) {
   return { kind: "delete", pos: comp.pos, end: comp.pos + comp.delete };
 }
 
-/** Transform each step of `steps` (the newest last) through `op`, newest first. */
+/** Where a selection {start, end} ends up after `op` (a collapsed one stays put at an insert). */
+function moveSelection(selection, op) {
+  if (selection === null) return null;
+  const collapsed = selection.start === selection.end;
+  return {
+    start: ot.transformIndex(selection.start, op, { own: collapsed }),
+    end: ot.transformIndex(selection.end, op, { own: true }),
+  };
+}
+
+/**
+ * Transform each step of `steps` (the newest last) through `op`, newest first. A step's
+ * selection lives in the text its op leaves, so it moves through `op` as rebased past
+ * the step's op: what `transform` hands down to the next step anyway.
+ */
 function transformSteps(steps, op) {
   for (let i = steps.length - 1; i >= 0 && op.length; i--) {
     const step = steps[i];
     const [mine, theirs] = ot.transform(step.op, op);
     if (step.caret !== null) step.caret = ot.transformIndex(step.caret, op, { own: true });
     step.op = mine;
+    step.selection = moveSelection(step.selection, theirs);
     op = theirs;
   }
 }
@@ -98,7 +119,9 @@ function transformSteps(steps, op) {
 export class UndoHistory {
   /** @param {{now?: () => number, maxSteps?: number}} [options] */
   constructor({ now = () => Date.now(), maxSteps = MAX_STEPS } = {}) {
-    this.undoStack = []; // [{op, kind, caret, space, time, open}], newest last
+    // [{op, selection, kind, caret, space, time, open}], newest last; `selection` is
+    // {start, end} in the text the op leaves: where to put the selection after it.
+    this.undoStack = [];
     this.redoStack = [];
     this._now = now;
     this._maxSteps = maxSteps;
@@ -113,10 +136,11 @@ export class UndoHistory {
   }
 
   /**
-   * This person edited: `op` turned `before` into the current text. Joins the newest
-   * step when it continues the same typing, else becomes a new step; clears redo.
+   * This person edited: `op` turned `before` into the current text, with `selection`
+   * ({start, end} in `before`, or null) selected before. Joins the newest step when it
+   * continues the same typing, else becomes a new step; clears redo.
    */
-  record(op, before) {
+  record(op, before, selection = null) {
     if (!op.length) return;
     const inverse = invert(op, before);
     const shape = shapeOf(op);
@@ -132,6 +156,7 @@ export class UndoHistory {
     }
     this._push(this.undoStack, {
       op: inverse,
+      selection: selection && { start: selection.start, end: selection.end },
       kind: shape.kind,
       caret: shape.kind === "other" ? null : shape.kind === "insert" ? shape.end : shape.pos,
       space: shape.space ?? false,
@@ -141,7 +166,7 @@ export class UndoHistory {
   }
 
   _continues(top, shape, now) {
-    if (!top.open || top.kind !== shape.kind || now - top.time > PAUSE_MS) return false;
+    if (shape.fresh || !top.open || top.kind !== shape.kind || now - top.time > PAUSE_MS) return false;
     if (shape.kind === "insert") {
       // A word typed after spaces starts a new step: "one two" undoes "two", then "one ".
       return shape.pos === top.caret && !(top.space && !shape.space);
@@ -165,16 +190,18 @@ export class UndoHistory {
 
   /**
    * The op undoing this person's newest step, against `text` (the current text), and
-   * the range to select after applying it; null when there is nothing to undo. The
-   * step moves to the redo stack. An op of [] means the step was made moot by others.
+   * the range to select after applying it (the selection before the edit, where others'
+   * edits moved it; else what the op changed); null when there is nothing to undo. The
+   * step moves to the redo stack, with `selection` (the one now, or null) to restore on
+   * redo. An op of [] means the step was made moot by others.
    */
-  undo(text) {
-    return this._move(this.undoStack, this.redoStack, text);
+  undo(text, selection = null) {
+    return this._move(this.undoStack, this.redoStack, text, selection);
   }
 
   /** The op redoing the newest undone step, like {@link undo}; null when there is none. */
-  redo(text) {
-    return this._move(this.redoStack, this.undoStack, text);
+  redo(text, selection = null) {
+    return this._move(this.redoStack, this.undoStack, text, selection);
   }
 
   /** Forget every step (the text was replaced by one no edit can be traced through). */
@@ -183,16 +210,18 @@ export class UndoHistory {
     this.redoStack = [];
   }
 
-  _move(from, to, text) {
+  _move(from, to, text, selection) {
     this.seal();
     const step = from.pop();
     if (!step) return null;
     this.seal(); // typing after an undo starts a step of its own
     const op = step.op;
     if (op.length) {
-      this._push(to, { op: invert(op, text), kind: "other", caret: null, space: false, time: this._now(), open: false });
+      const back = { op: invert(op, text), kind: "other", caret: null, space: false, time: this._now(), open: false };
+      back.selection = selection && { start: selection.start, end: selection.end };
+      this._push(to, back);
     }
-    return { op, selection: changedRange(op) };
+    return { op, selection: op.length ? step.selection ?? changedRange(op) : null };
   }
 
   _push(stack, step) {
