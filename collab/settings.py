@@ -298,6 +298,9 @@ COLLAB_CATCHUP_BATCH = 500
 # A document's text is stored whole every this many revisions (a snapshot); the
 # revisions since the last snapshot are replayed to read it.
 COLLAB_SNAPSHOT_EVERY = int(os.environ.get("COLLAB_SNAPSHOT_EVERY", 100))
+# The text at every this many revisions is kept for reading history (a checkpoint):
+# the text at any past revision replays at most this many revisions.
+COLLAB_CHECKPOINT_EVERY = int(os.environ.get("COLLAB_CHECKPOINT_EVERY", 1000))
 
 LOGGING = {
     "version": 1,

@@ -145,3 +145,27 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.document_id} ({self.client})"
+
+
+class Checkpoint(models.Model):
+    """The whole text of a document at a past ``revision``, a multiple of
+    ``COLLAB_CHECKPOINT_EVERY``: reading the text at any revision replays at most that
+    many revisions from the checkpoint before it (see ``editor.history``).
+
+    Written when history is first read past the last checkpoint, never by the commit
+    path; the history is immutable, so a checkpoint never goes stale.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="checkpoints")
+    revision = models.PositiveBigIntegerField()
+    content = models.TextField(blank=True, default="")
+    # Who wrote each part of ``content``: runs [user id, length in code points].
+    authors = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "revision"], name="checkpoint_unique_revision")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}@{self.revision}"

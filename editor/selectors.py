@@ -110,11 +110,13 @@ def operations_since(*, document_id: str, since: int, until: int | None = None, 
 
 def document_at_revision(*, document_id: str, revision: int) -> str:
     """The document's text at ``revision``: from the snapshot when it is not later,
-    else by replaying the history from the empty text."""
+    else from the history's checkpoints (see :func:`editor.history.text_at`)."""
     at, content = (
         Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first()
         or (0, "")
     )
     if at > revision:
-        at, content = 0, ""
+        from .history import text_at  # the history module reads through this one
+
+        return text_at(document_id=document_id, revision=revision)[0]
     return replay(document_id=document_id, text=content, after=at, through=revision)

@@ -3,11 +3,19 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import redirect, render
 
 from . import ot, selectors, services
 from .models import Document
+
+# How the document list may be sorted: the choice's name, its label, its ordering.
+LIST_ORDERS = {
+    "updated": ("Last edited", ("-updated", "pk")),
+    "title": ("Title", (Lower("title"), "pk")),
+    "created": ("Newest", ("-created", "pk")),
+}
 
 # Room in a frame for everything around the inserted text of one op (the envelope and
 # up to COLLAB_MAX_COMPONENTS components), in bytes.
@@ -16,7 +24,8 @@ FRAME_OVERHEAD = 8192
 
 @login_required
 def document_list(request):
-    """The user's own and shared documents, newest first; POST creates one."""
+    """The user's own and shared documents, last edited first (or sorted by ``sort``),
+    those whose title holds ``q`` when given; POST creates one."""
     error = None
     if request.method == "POST":
         title = (request.POST.get("title") or "").strip()[:200] or "Untitled"
@@ -26,17 +35,23 @@ def document_list(request):
             error = "A title cannot hold that character."
         else:
             return redirect("editor:document_detail", document_id=document.pk)
+    query = (request.GET.get("q") or "").strip()[:200]
+    sort = request.GET.get("sort") if request.GET.get("sort") in LIST_ORDERS else "updated"
+    documents = Document.objects.filter(Q(owner=request.user) | Q(memberships__user=request.user))
+    if query:
+        documents = documents.filter(title__icontains=query)
     documents = (
-        Document.objects.filter(Q(owner=request.user) | Q(memberships__user=request.user))
-        .distinct()
+        documents.distinct()
         .select_related("owner")
         .only("id", "title", "updated", "owner__username")
-        .order_by("-updated")
+        .order_by(*LIST_ORDERS[sort][1])
     )
+    orders = [(name, label) for name, (label, _) in LIST_ORDERS.items()]
+    context = {"documents": documents, "error": error, "query": query, "sort": sort, "orders": orders}
     return render(
         request,
         "editor/document_list.html",
-        {"documents": documents, "error": error},
+        context,
         status=400 if error else 200,
     )
 

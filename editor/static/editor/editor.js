@@ -8,10 +8,12 @@
  */
 
 import { PeerCarets, MAX_DRAWN } from "./carets.js";
+import { arrivals, assignColors } from "./people.js";
 import { CollabClient, newClientId } from "./client.js";
 import { DraftStore } from "./drafts.js";
 import { Socket } from "./socket.js";
-import { TextareaAdapter, toCodePoint, toUtf16 } from "./textarea.js";
+import { TextareaAdapter, diff, shown, toCodePoint, toUtf16 } from "./textarea.js";
+import { UndoHistory } from "./undo.js";
 
 const CLOSE_MESSAGES = {
   4401: "You are signed out. Sign in again and reopen this page; edits not yet saved are kept in this browser.",
@@ -21,6 +23,17 @@ const CLOSE_MESSAGES = {
   4429: "Too many open connections or too many edits at once. Close other tabs, then reload the page.",
 };
 
+/** Characters (code points, as the server counts them) and words (runs of non-space). */
+export function textCounts(text) {
+  const surrogatePairs = (text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g) || []).length;
+  const words = (text.match(/[^\s]+/gu) || []).length;
+  return { characters: text.length - surrogatePairs, words };
+}
+
+function plural(n, word) {
+  return `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
+}
+
 async function start(root) {
   const documentId = root.dataset.documentId;
   const textarea = root.querySelector("#text");
@@ -29,6 +42,9 @@ async function start(root) {
   const peersEl = root.querySelector("#peers");
   const roleEl = root.querySelector("#role");
   const noticeEl = root.querySelector("#notice");
+  const countsEl = root.querySelector("#counts");
+  const announcerEl = root.querySelector("#announcer");
+  const me = { id: root.dataset.userId, name: root.dataset.userName };
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = `${scheme}://${location.host}/ws/documents/${encodeURIComponent(documentId)}/`;
 
@@ -51,15 +67,43 @@ async function start(root) {
       .catch((err) => console.error("could not send", message.type, err)); // keep the chain going
   }
 
+  // This person's own edits, to undo and redo; the stack outlives reconnections.
+  const undos = new UndoHistory();
+
+  // The selection as the person left it before the edit being typed (beforeinput
+  // comes before the text box changes it), to put back when that edit is undone.
+  let selectionBefore = null;
+  function selection() {
+    const value = textarea.value;
+    return { start: toCodePoint(value, textarea.selectionStart), end: toCodePoint(value, textarea.selectionEnd) };
+  }
+  textarea.addEventListener("beforeinput", (event) => {
+    if (!event.inputType.startsWith("history")) selectionBefore = selection();
+  });
+
   const adapter = new TextareaAdapter(textarea, {
-    onEdit: (ops) => client.submit(ops),
+    onEdit: (ops) => {
+      const before = client.text;
+      undos.record(ops, before, selectionBefore); // first, so the page drawn after submit offers the undo
+      selectionBefore = null;
+      client.submit(ops);
+    },
   });
 
   const client = new CollabClient({
     clientId,
     send,
-    onRemote: (ops) => adapter.applyRemote(ops),
-    onReset: (text) => adapter.reset(text),
+    onRemote: (ops) => {
+      undos.transform(ops);
+      adapter.applyRemote(ops);
+    },
+    onReset: (text) => {
+      // A whole new text (a snapshot after a long absence, or edits the server refused):
+      // the steps move through the difference, as through anyone else's edit.
+      const change = diff(adapter.value, shown(text), 0);
+      undos.transform(change.ops);
+      adapter.reset(text);
+    },
     onPending: () => keepDraft(),
     onChange: () => render(),
     maxComponents: Number(root.dataset.maxComponents) || undefined,
@@ -89,7 +133,7 @@ async function start(root) {
     const peers = client.peerCursors().map((peer) => ({
       client: peer.client,
       name: peer.user?.name ?? "someone",
-      color: peer.user?.color ?? "#868e96",
+      color: colorOf(peer.user),
       anchor: toUtf16(value, peer.anchor),
       head: toUtf16(value, peer.head),
       moved: peer.moved,
@@ -120,6 +164,13 @@ async function start(root) {
       return;
     }
     adapter.sync();
+    const now = Date.now();
+    for (const message of messages) {
+      if (message?.type === "op" && typeof message.client === "string" && message.client !== clientId) {
+        typingAt.set(message.client, now);
+      }
+    }
+    for (const [id, at] of typingAt) if (now - at > 60_000) typingAt.delete(id);
     try {
       for (const message of messages) client.receive(message);
     } catch (err) {
@@ -144,6 +195,124 @@ async function start(root) {
     },
     onBadFrame: () => stop("The server sent something unreadable. Reload the page."),
   });
+
+  // Undo and redo: of this person's own edits only, each an ordinary op.
+  const undoButton = root.querySelector("#undo");
+  const redoButton = root.querySelector("#redo");
+  function undoRedo(which) {
+    if (textarea.readOnly || textarea.disabled || adapter.composing || client.rev === null) return;
+    adapter.sync(); // typing not yet seen becomes a step first
+    const now = selection();
+    const step = which === "undo" ? undos.undo(client.text, now) : undos.redo(client.text, now);
+    if (step === null || step.op.length === 0) {
+      render();
+      return; // nothing to undo, or others already removed what the step would change
+    }
+    adapter.applyRemote(step.op);
+    client.submit(step.op);
+    if (step.selection) {
+      const value = adapter.value;
+      textarea.setSelectionRange(toUtf16(value, step.selection.start), toUtf16(value, step.selection.end));
+    }
+    reportCursor();
+  }
+  undoButton?.addEventListener("click", () => {
+    undoRedo("undo");
+    textarea.focus();
+  });
+  redoButton?.addEventListener("click", () => {
+    undoRedo("redo");
+    textarea.focus();
+  });
+  const MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+  textarea.addEventListener("keydown", (event) => {
+    if (event.altKey || !(MAC ? event.metaKey : event.ctrlKey)) return;
+    const key = event.key.toLowerCase();
+    let which = null;
+    if (key === "z") which = event.shiftKey ? "redo" : "undo";
+    else if (key === "y" && !event.shiftKey && !MAC) which = "redo";
+    if (which === null) return;
+    event.preventDefault(); // never the text box's own undo: it knows nothing of others' edits
+    undoRedo(which);
+  });
+  // The browser's Edit menu and context menu undo through beforeinput.
+  textarea.addEventListener("beforeinput", (event) => {
+    if (event.inputType !== "historyUndo" && event.inputType !== "historyRedo") return;
+    event.preventDefault();
+    undoRedo(event.inputType === "historyUndo" ? "undo" : "redo");
+  });
+  // A click or arrow key moving the caret ends the step being typed.
+  for (const event of ["mousedown", "blur"]) textarea.addEventListener(event, () => undos.seal());
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key.startsWith("Arrow") || event.key === "Home" || event.key === "End" || event.key.startsWith("Page")) {
+      undos.seal();
+    }
+  });
+
+  // --- people: a colour each, who is typing, and joins and leaves announced ---------
+
+  let colors = new Map();
+  const typingAt = new Map(); // client id -> when (ms) its last op arrived
+  const TYPING_MS = 2500;
+  let present = null; // names shown last time, null before the first join
+  let joinedAt = null; // when the current join was answered
+  const SETTLE_MS = 1000;
+  let peopleShown = "";
+
+  function colorOf(user) {
+    return (user && colors.get(String(user.id))) ?? user?.color ?? "#868e96";
+  }
+
+  function renderPeople() {
+    const people = new Map(); // user id -> {user, typing}
+    const now = Date.now();
+    for (const peer of client.peers.values()) {
+      if (!peer.user || String(peer.user.id) === me.id) continue;
+      const entry = people.get(String(peer.user.id)) ?? { user: peer.user, typing: false };
+      entry.typing ||= now - (typingAt.get(peer.client) ?? -Infinity) < TYPING_MS;
+      people.set(String(peer.user.id), entry);
+    }
+    colors = assignColors([me.id, ...people.keys()].filter(Boolean));
+    const list = [...people.values()].sort((a, b) => a.user.name.localeCompare(b.user.name));
+    const key = JSON.stringify(list.map((p) => [p.user.name, colorOf(p.user), p.typing]));
+    if (key !== peopleShown) {
+      peopleShown = key;
+      peersEl.replaceChildren();
+      if (list.length) peersEl.append("· also here: ");
+      list.forEach((person, index) => {
+        if (index) peersEl.append(", ");
+        const chip = document.createElement("span");
+        chip.className = "person";
+        chip.style.setProperty("--person-color", colorOf(person.user));
+        chip.dataset.typing = String(person.typing);
+        chip.textContent = person.user.name;
+        if (person.typing) {
+          const typing = document.createElement("span");
+          typing.className = "typing";
+          typing.textContent = " (typing)";
+          chip.append(typing);
+        }
+        peersEl.append(chip);
+      });
+    }
+    if (!client.joined) {
+      joinedAt = null;
+    } else {
+      const names = list.map((p) => p.user.name);
+      joinedAt ??= Date.now();
+      // Right after a (re)join the server is still telling who is here: that is no news.
+      const settling = Date.now() - joinedAt < SETTLE_MS;
+      if (present !== null && announcerEl && !settling) {
+        const lines = arrivals(present, names);
+        if (lines.length) announcerEl.textContent = lines.join(". ") + ".";
+      }
+      present = names;
+    }
+  }
+  // "typing" fades without any message arriving.
+  setInterval(() => {
+    if (typingAt.size) renderPeople();
+  }, 1000);
 
   function stop(message) {
     stopped = message;
@@ -173,15 +342,32 @@ async function start(root) {
     }
     const readOnly = stopped !== null || client.role === "viewer";
     if (textarea.readOnly !== readOnly) textarea.readOnly = readOnly;
+    if (undoButton) undoButton.disabled = readOnly || !undos.canUndo;
+    if (redoButton) redoButton.disabled = readOnly || !undos.canRedo;
     if (client.role !== null) roleEl.textContent = client.role === "viewer" ? "· read only" : "";
-    const names = [...new Set([...client.peers.values()].map((p) => p.user?.name).filter(Boolean))];
-    const peers = names.length ? `· also here: ${names.join(", ")}` : "";
-    if (peersEl.textContent !== peers) peersEl.textContent = peers;
+    renderPeople();
     carets.update();
+    scheduleCounts();
     if (stopped !== null) {
       noticeEl.textContent = stopped;
       noticeEl.hidden = false;
     }
+  }
+
+  // The character and word count, recounted a moment after the text last changed: a
+  // count of a long text on every keystroke would slow typing.
+  let countsTimer = null;
+  let countedText = null;
+  function scheduleCounts() {
+    if (countsTimer !== null || client.rev === null || client.text === countedText) return;
+    const delay = client.text.length > 100_000 ? 500 : 50;
+    countsTimer = setTimeout(() => {
+      countsTimer = null;
+      countedText = client.text;
+      const { characters, words } = textCounts(countedText);
+      const label = `${plural(characters, "character")}, ${plural(words, "word")}`;
+      if (countsEl && countsEl.textContent !== label) countsEl.textContent = label;
+    }, delay);
   }
 
   if (draft) {
@@ -204,7 +390,12 @@ async function start(root) {
   window.addEventListener("online", () => socket.retryNow());
 
   // For debugging from the console (and for the browser tests).
-  window.collabEditor = { client, socket, adapter, drafts, carets };
+  window.collabEditor = {
+    client, socket, adapter, drafts, carets, undos,
+    colors: () => colors,
+    // Whether arrivals are announced yet (they are not while a join settles).
+    announcing: () => joinedAt !== null && Date.now() - joinedAt >= SETTLE_MS,
+  };
   render();
   socket.start();
 }
