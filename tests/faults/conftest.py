@@ -143,6 +143,10 @@ def other_sessions_ended(timeout: float = 10) -> None:
     servers' end just after they exit), so that flushing or dropping it is not blocked."""
     from django.db import connection
 
+    # A scenario may have terminated this very session: the test itself runs in another
+    # context, whose own connection is a different session.
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:

@@ -179,4 +179,9 @@ def team(make_user, names: Iterable[str] = ("ada", "bob", "cy"), content: str = 
 
 
 async def close_all(clients: Iterable[CollabClient]) -> None:
+    """Close the clients, and the database session the test's own context opened (the
+    fixtures' is another), so that the test database can be dropped at the end."""
+    from django.db import connection
+
     await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+    connection.close()
