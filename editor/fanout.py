@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from typing import Any, Awaitable, Callable, NamedTuple
 
 from collections import deque
@@ -46,6 +47,9 @@ QUIET_CHECK_SECONDS = 1.5
 # and a document or a user may stay open here longer: their groups are joined again
 # this often.
 GROUP_REFRESH_SECONDS = 3600
+# A process checks this often that the channel layer still holds its groups (a Redis
+# restarted empty holds none), and joins them again at once when it does not.
+CANARY_SECONDS = 2.0
 # Revisions read from the database per query when filling a gap.
 FILL_BATCH = 500
 # Most ops committed in one transaction when several wait.
@@ -54,19 +58,70 @@ COMMIT_BATCH = 64
 _feed_ids = itertools.count(1)
 
 
-async def keep_groups(layer, channel: str, groups: Callable[[], list[str]], lock: asyncio.Lock) -> None:
-    """Join ``channel`` to every group ``groups()`` names again, every
-    GROUP_REFRESH_SECONDS, for as long as the process lives (see there why)."""
-    while True:
-        await asyncio.sleep(GROUP_REFRESH_SECONDS)
-        try:
-            async with lock:  # not between another task's add and discard of a group
-                for group in groups():
-                    await layer.group_add(group, channel)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a layer hiccup: the next round tries again, well in time
-            log.warning("joining groups again failed", exc_info=True)
+class GroupKeeper:
+    """Keeps one channel in every group it should be in, for as long as the process lives.
+
+    Channel layers forget members: each one group_expiry after it joined (a day by
+    default), and all of them at once when Redis restarts empty. So the keeper joins
+    every group again every GROUP_REFRESH_SECONDS, and sooner when the layer has lost
+    them: every CANARY_SECONDS it sends a canary to a group that only its channel is in,
+    and when the last canary has not come back by then, it joins every group again at
+    once and calls ``on_rejoin`` (what was announced meanwhile never arrived). The
+    channel's reader hands each event to :meth:`heard` first.
+    """
+
+    def __init__(
+        self,
+        layer,
+        channel: str,
+        groups: Callable[[], list[str]],
+        lock: asyncio.Lock,
+        on_rejoin: Callable[[], None] | None = None,
+    ) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.groups = groups  # the groups the channel should be in now
+        self.lock = lock  # held by whoever adds or discards one of those groups
+        self.on_rejoin = on_rejoin
+        self.canary_group = "canary." + re.sub(r"[^\w.-]", "-", channel)[:90]
+        self._sent = 0  # the number of the last canary sent...
+        self._heard = 0  # ...and of the last one that came back
+        self._failing = False  # the last round failed (logged once per outage)
+
+    def heard(self, event: dict) -> bool:
+        """Whether ``event`` is this keeper's canary, which then needs nothing else."""
+        if event.get("type") != "groups.canary" or event.get("channel") != self.channel:
+            return False
+        self._heard = max(self._heard, event.get("n", 0))
+        return True
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        joined = float("-inf")
+        while True:
+            try:
+                lost = self._heard < self._sent
+                if lost or loop.time() - joined >= GROUP_REFRESH_SECONDS:
+                    async with self.lock:  # not between another task's add and discard of a group
+                        for group in [self.canary_group, *self.groups()]:
+                            await self.layer.group_add(group, self.channel)
+                    joined = loop.time()
+                    if lost:
+                        log.warning("the channel layer lost the groups of %s: joined them again", self.channel)
+                        if self.on_rejoin is not None:
+                            self.on_rejoin()
+                self._sent += 1
+                await self.layer.group_send(
+                    self.canary_group, {"type": "groups.canary", "channel": self.channel, "n": self._sent}
+                )
+                self._failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer is down: the next round tries again
+                if not self._failing:
+                    log.warning("keeping the groups of %s failed", self.channel, exc_info=True)
+                self._failing = True
+            await asyncio.sleep(min(CANARY_SECONDS, GROUP_REFRESH_SECONDS))
 
 
 def group_name(document_id: str) -> str:
@@ -574,6 +629,7 @@ class Hubs:
         self.hubs: dict[str, Hub] = {}
         self._reader: asyncio.Task | None = None
         self._keeper: asyncio.Task | None = None
+        self.keeper: GroupKeeper | None = None
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -615,20 +671,29 @@ class Hubs:
             # of a process from one receive loop, and any other prefix would wait its turn.
             self.channel = await self.layer.new_channel()
             self._reader = loop.create_task(self._read())
-            self._keeper = loop.create_task(
-                keep_groups(self.layer, self.channel, lambda: [group_name(d) for d in self.hubs], self._lock)
+            self.keeper = GroupKeeper(
+                self.layer, self.channel, lambda: [group_name(d) for d in self.hubs], self._lock,
+                on_rejoin=self._check_heads,
             )
+            self._keeper = loop.create_task(self.keeper.run())
+
+    def _check_heads(self) -> None:
+        """Read what every open document committed while announcements were lost."""
+        for hub in list(self.hubs.values()):
+            hub._start_quiet_check()
 
     async def _read(self) -> None:
         """Receive other processes' announcements for as long as this process lives."""
         while True:
             try:
                 event = await self.layer.receive(self.channel)
-                await self._dispatch(event)
+                if not self.keeper.heard(event):
+                    await self._dispatch(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("handling a channel-layer event failed")
+                await asyncio.sleep(0.5)  # a layer that keeps failing must not spin the loop
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         hub = self.hubs.get(event.get("document", ""))

@@ -166,3 +166,43 @@ async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
     await hub.flush()
     assert [rev for frame in frames["b"] for _, rev in kinds(frame)] == [1, 2, 3]
     hub.close()
+
+
+async def test_groups_lost_by_the_layer_are_joined_again_at_once(monkeypatch):
+    """A layer that forgets every group (Redis restarted empty) is noticed by the canary
+    that no longer comes back: the groups are joined again and the owner is told."""
+    from channels.layers import InMemoryChannelLayer
+
+    monkeypatch.setattr(fanout, "CANARY_SECONDS", 0.05)
+    layer = InMemoryChannelLayer()
+    channel = await layer.new_channel()
+    rejoined = []
+    keeper = fanout.GroupKeeper(layer, channel, lambda: ["doc.x"], asyncio.Lock(), on_rejoin=lambda: rejoined.append(1))
+
+    async def read():
+        while True:
+            event = await layer.receive(channel)
+            if not keeper.heard(event):
+                received.append(event)
+
+    async def until(condition, timeout=10):
+        await asyncio.wait_for(_poll(condition), timeout)
+
+    received = []
+    tasks = [asyncio.create_task(keeper.run()), asyncio.create_task(read())]
+    try:
+        await until(lambda: keeper._heard >= 3)
+        assert rejoined == []  # canaries come back: nothing to do
+        layer.groups.clear()  # what a restart of Redis does to group memberships
+        await until(lambda: rejoined)
+        await layer.group_send("doc.x", {"type": "revisions"})
+        await until(lambda: received)
+        assert received == [{"type": "revisions"}]
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _poll(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
