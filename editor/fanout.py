@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, NamedTuple
 from collections import deque
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from . import dbthread, protocol, selectors
@@ -65,7 +66,7 @@ class GroupKeeper:
     default), and all of them at once when Redis restarts empty. So the keeper joins
     every group again every GROUP_REFRESH_SECONDS, and sooner when the layer has lost
     them: every CANARY_SECONDS it sends a canary to a group that only its channel is in,
-    and when the last canary has not come back by then, it joins every group again at
+    and when a canary has not come back two rounds later, it joins every group again at
     once and calls ``on_rejoin`` (what was announced meanwhile never arrived). The
     channel's reader hands each event to :meth:`heard` first.
     """
@@ -100,14 +101,17 @@ class GroupKeeper:
         joined = float("-inf")
         while True:
             try:
-                lost = self._heard < self._sent
+                # The canary of the round before last: the last one may still be on its
+                # way through a busy process.
+                lost = self._heard < self._sent - 1
                 if lost or loop.time() - joined >= GROUP_REFRESH_SECONDS:
                     async with self.lock:  # not between another task's add and discard of a group
                         for group in [self.canary_group, *self.groups()]:
                             await self.layer.group_add(group, self.channel)
                     joined = loop.time()
                     if lost:
-                        log.warning("the channel layer lost the groups of %s: joined them again", self.channel)
+                        # The layer lost the groups, or dropped the canary (a full channel).
+                        log.info("a canary to %s did not come back: joined its groups again", self.channel)
                         if self.on_rejoin is not None:
                             self.on_rejoin()
                 self._sent += 1
@@ -687,13 +691,19 @@ class Hubs:
         while True:
             try:
                 event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("receiving from the channel layer failed", exc_info=True)
+                await asyncio.sleep(0.5)  # a layer that keeps failing must not spin the loop
+                continue
+            try:
                 if not self.keeper.heard(event):
                     await self._dispatch(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("handling a channel-layer event failed")
-                await asyncio.sleep(0.5)  # a layer that keeps failing must not spin the loop
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         hub = self.hubs.get(event.get("document", ""))
@@ -724,10 +734,16 @@ async def _on_peer_event(hub: Hub, event: dict) -> None:
     if kind == "arrival":  # tell the newcomer on that process who is here
         for feed in list(hub.feeds.values()):
             if feed.presence is not None:
-                await hub.hubs.layer.send(event["origin"], {
-                    "type": "introduce", "document": hub.document_id, "to": event["from"],
-                    "origin": hub.hubs.channel, "encoded": protocol.dumps(feed.presence),
-                })
+                try:
+                    await hub.hubs.layer.send(event["origin"], {
+                        "type": "introduce", "document": hub.document_id, "to": event["from"],
+                        "origin": hub.hubs.channel, "encoded": protocol.dumps(feed.presence),
+                    })
+                except ChannelFull:
+                    # That process is flooded (a crowd rejoining at once): the newcomer
+                    # sees the others at their next presence, as after a lost message.
+                    log.info("introductions to a newcomer on %s dropped: its channel is full", event["origin"])
+                    return
 
 
 _tasks: set[asyncio.Task] = set()
