@@ -45,11 +45,11 @@ class RecordingClient(CollabClient):
     _handlers = {**CollabClient._handlers, "ack": _on_ack, "ready": _on_ready}
 
 
-async def connect(server, document_id: str, user, **kwargs) -> RecordingClient:
-    """A joined client of ``user`` on ``server`` (a :class:`tests.conftest.Daphne`)."""
-    client = RecordingClient(
-        server.ws(document_id), user=user, headers=session_headers(user, server), **kwargs
-    )
+async def connect(server, document_id: str, user, headers: dict | None = None, **kwargs) -> RecordingClient:
+    """A joined client of ``user`` on ``server`` (a :class:`tests.conftest.Daphne`);
+    ``headers`` made beforehand spare the event loop the database work of a session."""
+    headers = headers or session_headers(user, server)
+    client = RecordingClient(server.ws(document_id), user=user, headers=headers, **kwargs)
     await client.connect(timeout=30)
     return client
 
