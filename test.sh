@@ -15,6 +15,11 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   echo "== installing chromium for the browser tests"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# The fault suite starts a redis-server of its own; as root on a fresh machine, install it.
+if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing redis-server for the fault suite"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/collab}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 

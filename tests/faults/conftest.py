@@ -159,7 +159,28 @@ def other_sessions_ended(timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-# --- the report ------------------------------------------------------------------------
+# --- order and report ------------------------------------------------------------------
+
+# The scenarios' modules, most valuable first: a run cut short has run these.
+ORDER = [
+    "test_process_faults", "test_backend_faults", "test_layer_faults", "test_stalled_reader",
+    "test_reconnect_storm", "test_idle_socket", "test_document_deleted", "test_migrations",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the scenarios in ORDER, in the places the suite's items already hold."""
+    def module(item) -> str:
+        return getattr(item.module, "__name__", "") if hasattr(item, "module") else ""
+
+    places = [i for i, item in enumerate(items) if module(item).startswith("tests.faults.")]
+    ranked = sorted(
+        (items[i] for i in places),  # stable: within a module, the order of the file
+        key=lambda item: ORDER.index(module(item).rsplit(".", 1)[-1])
+        if module(item).rsplit(".", 1)[-1] in ORDER else len(ORDER),
+    )
+    for i, item in zip(places, ranked):
+        items[i] = item
 
 
 def report_path(config) -> Path:
