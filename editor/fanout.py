@@ -452,8 +452,23 @@ class Hub:
                     for (s, _), result in zip(batch, results)
                     if not isinstance(result, Exception) and not result.duplicate
                 ]
-                if announcements:
-                    await self.publish(announcements)
+                try:
+                    if announcements:
+                        await self.publish(announcements)
+                except Exception as exc:
+                    # Committed, but not handed out here (the database went away while
+                    # a gap was filled). The senders hear of a server fault, reconnect,
+                    # and are acked when they resend; the other connections get the
+                    # revisions at the next delivery or the check after a quiet spell.
+                    log.warning("handing out revisions of %s failed", self.document_id, exc_info=True)
+                    self._arm_quiet_check()
+                    for (_, future), result in zip(batch, results):
+                        if not future.done():
+                            if isinstance(result, Exception):
+                                future.set_result(result)
+                            else:
+                                future.set_exception(exc)
+                    continue
                 for (_, future), result in zip(batch, results):
                     if not future.done():
                         future.set_result(result)
@@ -468,12 +483,13 @@ class Hub:
         The others hear of them from a task of their own, so the next batch commits
         while this one is on its way; batches that wait meanwhile go out together.
         """
-        await self.deliver(messages)
-        if self.hubs.alone:
-            return
-        self._outgoing.extend(messages)
-        if self._announcer is None:
-            self._announcer = asyncio.get_running_loop().create_task(self._announce_waiting())
+        try:
+            await self.deliver(messages)
+        finally:  # the other processes hear of them even if delivering here failed
+            if not self.hubs.alone:
+                self._outgoing.extend(messages)
+                if self._announcer is None:
+                    self._announcer = asyncio.get_running_loop().create_task(self._announce_waiting())
 
     async def _announce_waiting(self) -> None:
         try:
@@ -610,8 +626,10 @@ class Hub:
                 if self.last_rev is not None and head > self.last_rev and not self._filling:
                     # Stand in for the announcement that never came.
                     await self.deliver([{"rev": head, "missing": True}])
-            except Exception:
+            except Exception:  # the database is away: check again later, while anyone listens
                 log.warning("quiet check of %s failed", self.document_id, exc_info=True)
+                if self.feeds:
+                    self._arm_quiet_check()
 
         _spawn(check())
 
