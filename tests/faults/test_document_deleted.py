@@ -24,7 +24,7 @@ async def test_a_document_deleted_mid_typing_closes_its_sockets_with_4404_and_le
     4404 on both servers, no row of it is left, and the other document is unaffected."""
     scenario.describe(
         "document deleted with sockets open",
-        f"Document.delete() while 4 clients type in it on 2 servers (seed {SEED})",
+        f"the admin's delete while 4 clients type in it on 2 servers (seed {SEED})",
     )
     rng = random.Random(SEED)
     cluster = make_cluster()
@@ -43,7 +43,7 @@ async def test_a_document_deleted_mid_typing_closes_its_sockets_with_4404_and_le
     try:
         await wait_until(lambda: sum(len(c.acked) for c in victims) >= 20, timeout=20, what="20 acks")
         await wait_until(lambda: sum(len(c.acked) for c in bystanders) >= 5, timeout=20, what="5 acks")
-        Document.objects.get(pk=doomed.pk).delete()
+        services.documents_delete(document_ids=[doomed.pk])  # what the admin's delete does
         await wait_until(lambda: all(c.closed_code is not None for c in victims), timeout=20,
                          what="every socket of the deleted document to close")
         assert [c.closed_code for c in victims] == [4404] * 4
