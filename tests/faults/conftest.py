@@ -164,7 +164,7 @@ def other_sessions_ended(timeout: float = 10) -> None:
 # The scenarios' modules, most valuable first: a run cut short has run these.
 ORDER = [
     "test_process_faults", "test_backend_faults", "test_layer_faults", "test_stalled_reader",
-    "test_reconnect_storm", "test_idle_socket", "test_document_deleted", "test_migrations",
+    "test_reconnect_storm", "test_idle_socket", "test_document_deleted", "test_migrations", "test_check",
 ]
 
 
