@@ -97,7 +97,7 @@ class GroupKeeper:
         return True
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
         joined = float("-inf")
         while True:
             try:
@@ -125,6 +125,10 @@ class GroupKeeper:
                 if not self._failing:
                     log.warning("keeping the groups of %s failed", self.channel, exc_info=True)
                 self._failing = True
+            if task.cancelling():
+                # Stopped while the layer's client swallowed the cancellation (redis-py
+                # can, mid-command): stop all the same.
+                raise asyncio.CancelledError
             await asyncio.sleep(min(CANARY_SECONDS, GROUP_REFRESH_SECONDS))
 
 
