@@ -204,7 +204,8 @@ else:
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # A test hook (tests/faults/faulty_layer.py) may stand in for channels-redis.
+            "BACKEND": os.environ.get("COLLAB_TEST_CHANNEL_LAYER") or "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [os.environ["REDIS_URL"]],
                 "prefix": os.environ.get("COLLAB_REDIS_PREFIX", "collab"),

@@ -303,6 +303,12 @@ class DocumentAdmin(admin.ModelAdmin):
                 request, f"The text was saved as revision {committed.revision}{since}."
             )
 
+    def delete_model(self, request, obj):
+        services.documents_delete(document_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        services.documents_delete(document_ids=list(queryset.values_list("pk", flat=True)))
+
     def get_deleted_objects(self, objs, request):
         # The default lists every related row: a million-op history would be a
         # million-line page. Count instead; ops need no permission of their own.

@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import sys
 from typing import Any, Awaitable, Callable, NamedTuple
 
 from collections import deque
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from . import dbthread, metrics, protocol, selectors
@@ -50,6 +52,9 @@ QUIET_CHECK_SECONDS = 1.5
 # and a document or a user may stay open here longer: their groups are joined again
 # this often.
 GROUP_REFRESH_SECONDS = 3600
+# A process checks this often that the channel layer still holds its groups (a Redis
+# restarted empty holds none), and joins them again at once when it does not.
+CANARY_SECONDS = 2.0
 # Revisions read from the database per query when filling a gap.
 FILL_BATCH = 500
 # Most ops committed in one transaction when several wait.
@@ -61,19 +66,87 @@ SNAPSHOT_CATCHUP_MIN_REVISIONS = 100
 _feed_ids = itertools.count(1)
 
 
-async def keep_groups(layer, channel: str, groups: Callable[[], list[str]], lock: asyncio.Lock) -> None:
-    """Join ``channel`` to every group ``groups()`` names again, every
-    GROUP_REFRESH_SECONDS, for as long as the process lives (see there why)."""
-    while True:
-        await asyncio.sleep(GROUP_REFRESH_SECONDS)
-        try:
-            async with lock:  # not between another task's add and discard of a group
-                for group in groups():
-                    await layer.group_add(group, channel)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a layer hiccup: the next round tries again, well in time
-            log.warning("joining groups again failed", exc_info=True)
+def stopping() -> bool:
+    """Whether the running task was asked to stop.
+
+    A loop that carries on after a channel-layer error must check this before it does:
+    the layer's client may turn the cancellation of a command into an error of its own
+    (redis-py on Python 3.11 can report a cancelled read as a ``TimeoutError``), and a
+    loop that took it for a hiccup would never end.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class GroupKeeper:
+    """Keeps one channel in every group it should be in, for as long as the process lives.
+
+    Channel layers forget members: each one group_expiry after it joined (a day by
+    default), and all of them at once when Redis restarts empty. So the keeper joins
+    every group again every GROUP_REFRESH_SECONDS, and sooner when the layer has lost
+    them: every CANARY_SECONDS it sends a canary to a group that only its channel is in,
+    and when a canary has not come back two rounds later, it joins every group again at
+    once and calls ``on_rejoin`` (what was announced meanwhile never arrived). The
+    channel's reader hands each event to :meth:`heard` first.
+    """
+
+    def __init__(
+        self,
+        layer,
+        channel: str,
+        groups: Callable[[], list[str]],
+        lock: asyncio.Lock,
+        on_rejoin: Callable[[], None] | None = None,
+    ) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.groups = groups  # the groups the channel should be in now
+        self.lock = lock  # held by whoever adds or discards one of those groups
+        self.on_rejoin = on_rejoin
+        self.canary_group = "canary." + re.sub(r"[^\w.-]", "-", channel)[:90]
+        self._sent = 0  # the number of the last canary sent...
+        self._heard = 0  # ...and of the last one that came back
+        self._failing = False  # the last round failed (logged once per outage)
+
+    def heard(self, event: dict) -> bool:
+        """Whether ``event`` is this keeper's canary, which then needs nothing else."""
+        if event.get("type") != "groups.canary" or event.get("channel") != self.channel:
+            return False
+        self._heard = max(self._heard, event.get("n", 0))
+        return True
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        joined = float("-inf")
+        while True:
+            try:
+                # The canary of the round before last: the last one may still be on its
+                # way through a busy process.
+                lost = self._heard < self._sent - 1
+                if lost or loop.time() - joined >= GROUP_REFRESH_SECONDS:
+                    async with self.lock:  # not between another task's add and discard of a group
+                        for group in [self.canary_group, *self.groups()]:
+                            await self.layer.group_add(group, self.channel)
+                    joined = loop.time()
+                    if lost:
+                        # The layer lost the groups, or dropped the canary (a full channel).
+                        log.info("a canary to %s did not come back: joined its groups again", self.channel)
+                        if self.on_rejoin is not None:
+                            self.on_rejoin()
+                self._sent += 1
+                await self.layer.group_send(
+                    self.canary_group, {"type": "groups.canary", "channel": self.channel, "n": self._sent}
+                )
+                self._failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer is down: the next round tries again
+                if not self._failing:
+                    log.warning("keeping the groups of %s failed", self.channel, exc_info=True)
+                self._failing = True
+            if stopping():
+                raise asyncio.CancelledError
+            await asyncio.sleep(min(CANARY_SECONDS, GROUP_REFRESH_SECONDS))
 
 
 def group_name(document_id: str) -> str:
@@ -428,9 +501,24 @@ class Hub:
                     for (s, _), result in zip(batch, results)
                     if not isinstance(result, Exception) and not result.duplicate
                 ]
-                if announcements:
-                    metrics.OPS_COMMITTED.inc(len(announcements))
-                    await self.publish(announcements)
+                try:
+                    if announcements:
+                        metrics.OPS_COMMITTED.inc(len(announcements))
+                        await self.publish(announcements)
+                except Exception as exc:
+                    # Committed, but not handed out here (the database went away while
+                    # a gap was filled). The senders hear of a server fault, reconnect,
+                    # and are acked when they resend; the other connections get the
+                    # revisions at the next delivery or the check after a quiet spell.
+                    log.warning("handing out revisions of %s failed", self.document_id, exc_info=True)
+                    self._arm_quiet_check()
+                    for (_, future), result in zip(batch, results):
+                        if not future.done():
+                            if isinstance(result, Exception):
+                                future.set_result(result)
+                            else:
+                                future.set_exception(exc)
+                    continue
                 for (_, future), result in zip(batch, results):
                     if not future.done():
                         future.set_result(result)
@@ -445,12 +533,13 @@ class Hub:
         The others hear of them from a task of their own, so the next batch commits
         while this one is on its way; batches that wait meanwhile go out together.
         """
-        await self.deliver(messages)
-        if self.hubs.alone:
-            return
-        self._outgoing.extend(messages)
-        if self._announcer is None:
-            self._announcer = asyncio.get_running_loop().create_task(self._announce_waiting())
+        try:
+            await self.deliver(messages)
+        finally:  # the other processes hear of them even if delivering here failed
+            if not self.hubs.alone:
+                self._outgoing.extend(messages)
+                if self._announcer is None:
+                    self._announcer = asyncio.get_running_loop().create_task(self._announce_waiting())
 
     async def _announce_waiting(self) -> None:
         try:
@@ -591,8 +680,10 @@ class Hub:
                 if self.last_rev is not None and head > self.last_rev and not self._filling:
                     # Stand in for the announcement that never came.
                     await self.deliver([{"rev": head, "missing": True}])
-            except Exception:
+            except Exception:  # the database is away: check again later, while anyone listens
                 log.warning("quiet check of %s failed", self.document_id, exc_info=True)
+                if self.feeds:
+                    self._arm_quiet_check()
 
         _spawn(check())
 
@@ -619,6 +710,7 @@ class Hubs:
         self.hubs: dict[str, Hub] = {}
         self._reader: asyncio.Task | None = None
         self._keeper: asyncio.Task | None = None
+        self.keeper: GroupKeeper | None = None
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -660,21 +752,37 @@ class Hubs:
             # of a process from one receive loop, and any other prefix would wait its turn.
             self.channel = await self.layer.new_channel()
             self._reader = loop.create_task(self._read())
-            self._keeper = loop.create_task(
-                keep_groups(self.layer, self.channel, lambda: [group_name(d) for d in self.hubs], self._lock)
+            self.keeper = GroupKeeper(
+                self.layer, self.channel, lambda: [group_name(d) for d in self.hubs], self._lock,
+                on_rejoin=self._check_heads,
             )
+            self._keeper = loop.create_task(self.keeper.run())
+
+    def _check_heads(self) -> None:
+        """Read what every open document committed while announcements were lost."""
+        for hub in list(self.hubs.values()):
+            hub._start_quiet_check()
 
     async def _read(self) -> None:
         """Receive other processes' announcements for as long as this process lives."""
         while True:
             try:
                 event = await self.layer.receive(self.channel)
-                await self._dispatch(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if stopping():
+                    raise asyncio.CancelledError from None
+                log.warning("receiving from the channel layer failed", exc_info=True)
+                await asyncio.sleep(0.5)  # a layer that keeps failing must not spin the loop
+                continue
+            try:
+                if not self.keeper.heard(event):
+                    await self._dispatch(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("handling a channel-layer event failed")
-                await asyncio.sleep(1)  # a layer that keeps failing must not spin the loop
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         hub = self.hubs.get(event.get("document", ""))
@@ -705,10 +813,16 @@ async def _on_peer_event(hub: Hub, event: dict) -> None:
     if kind == "arrival":  # tell the newcomer on that process who is here
         for feed in list(hub.feeds.values()):
             if feed.presence is not None:
-                await hub.hubs.layer.send(event["origin"], {
-                    "type": "introduce", "document": hub.document_id, "to": event["from"],
-                    "origin": hub.hubs.channel, "encoded": protocol.dumps(feed.presence),
-                })
+                try:
+                    await hub.hubs.layer.send(event["origin"], {
+                        "type": "introduce", "document": hub.document_id, "to": event["from"],
+                        "origin": hub.hubs.channel, "encoded": protocol.dumps(feed.presence),
+                    })
+                except ChannelFull:
+                    # That process is flooded (a crowd rejoining at once): the newcomer
+                    # sees the others at their next presence, as after a lost message.
+                    log.info("introductions to a newcomer on %s dropped: its channel is full", event["origin"])
+                    return
 
 
 _tasks: set[asyncio.Task] = set()

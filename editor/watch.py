@@ -77,6 +77,7 @@ class Watcher:
         self._tasks: list[asyncio.Task] = []
         self._lock: asyncio.Lock | None = None
         self._ready: asyncio.Event | None = None  # set once the channel exists
+        self.keeper: fanout.GroupKeeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- sockets come and go -----------------------------------------------------------
@@ -134,10 +135,15 @@ class Watcher:
         def groups() -> list[str]:
             return [access.user_group(user_id) for user_id in self._in_group]
 
+        # Sign-outs announced while the layer had lost the groups never arrived: a
+        # round of checks at once finds them.
+        self.keeper = fanout.GroupKeeper(
+            self.layer, self.channel, groups, self._lock, on_rejoin=lambda: fanout._spawn(self.check())
+        )
         self._tasks = [
             loop.create_task(self._read()),
             loop.create_task(self._check_forever()),
-            loop.create_task(fanout.keep_groups(self.layer, self.channel, groups, self._lock)),
+            loop.create_task(self.keeper.run()),
         ]
         self._ready.set()
 
@@ -154,10 +160,14 @@ class Watcher:
         """Receive sign-out notices for as long as this process lives."""
         while True:
             try:
-                await self.dispatch(await self.layer.receive(self.channel))
+                event = await self.layer.receive(self.channel)
+                if not self.keeper.heard(event):
+                    await self.dispatch(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if fanout.stopping():
+                    raise asyncio.CancelledError from None
                 log.exception("handling a sign-out notice failed")
                 await asyncio.sleep(1)  # a layer that keeps failing must not spin the loop
 

@@ -166,3 +166,76 @@ async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
     await hub.flush()
     assert [rev for frame in frames["b"] for _, rev in kinds(frame)] == [1, 2, 3]
     hub.close()
+
+
+async def test_groups_lost_by_the_layer_are_joined_again_at_once(monkeypatch):
+    """A layer that forgets every group (Redis restarted empty) is noticed by the canary
+    that no longer comes back: the groups are joined again and the owner is told."""
+    from channels.layers import InMemoryChannelLayer
+
+    monkeypatch.setattr(fanout, "CANARY_SECONDS", 0.05)
+    layer = InMemoryChannelLayer()
+    channel = await layer.new_channel()
+    rejoined = []
+    keeper = fanout.GroupKeeper(layer, channel, lambda: ["doc.x"], asyncio.Lock(), on_rejoin=lambda: rejoined.append(1))
+
+    async def read():
+        while True:
+            event = await layer.receive(channel)
+            if not keeper.heard(event):
+                received.append(event)
+
+    async def until(condition, timeout=10):
+        await asyncio.wait_for(_poll(condition), timeout)
+
+    received = []
+    tasks = [asyncio.create_task(keeper.run()), asyncio.create_task(read())]
+    try:
+        await until(lambda: keeper._heard >= 3)
+        assert rejoined == []  # canaries come back: nothing to do
+        layer.groups.clear()  # what a restart of Redis does to group memberships
+        await until(lambda: rejoined)
+        await layer.group_send("doc.x", {"type": "revisions"})
+        await until(lambda: received)
+        assert received == [{"type": "revisions"}]
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _poll(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+async def test_senders_are_not_left_waiting_when_their_committed_ops_cannot_be_handed_out(monkeypatch):
+    """The database goes away after the commit, while a gap is filled: the senders get
+    the failure (their sockets close with a server fault and they resend) instead of
+    waiting for an ack forever; the next submission commits as usual."""
+    from types import SimpleNamespace
+
+    from editor import services
+    from editor.errors import BadOp
+
+    hub, frames = make_hub((1, "a"), (2, "b"))
+    hub.hubs = SimpleNamespace(alone=True)
+    hub.last_rev = 5  # the committed revision 7 lies past a gap that must be read
+    user = SimpleNamespace(pk=1, get_username=lambda: "u1")
+    refused = BadOp("no", seq=2)
+
+    def commit_sync(submissions):
+        return [services.Committed(revision=7, ops=[]), refused][: len(submissions)]
+
+    async def fill(*, until):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(hub, "_commit_sync", commit_sync)
+    monkeypatch.setattr(hub, "_fill", fill)
+    first = asyncio.ensure_future(hub.commit(services.Submission(user=user, client="a", seq=1, base=5, ops=[])))
+    second = asyncio.ensure_future(hub.commit(services.Submission(user=user, client="a", seq=2, base=5, ops=[])))
+    done, _ = await asyncio.wait([first, second], timeout=5)
+    assert len(done) == 2, "a sender was left waiting"
+    assert isinstance(first.exception(), ConnectionError)
+    assert second.result() is refused  # a refusal is still just a refusal
+    assert hub._committer is None and hub._quiet is not None  # the quiet check will catch up
+    hub.close()

@@ -315,3 +315,54 @@ def test_an_op_whose_message_would_not_fit_a_frame_is_refused(ada, settings):
     assert commit(doc, ada, 1, 0, [{"pos": 0, "insert": "é" * 400}]).revision == 1  # 800 bytes
     doc.refresh_from_db()
     assert selectors.document_text(doc) == "é" * 400
+
+
+def test_deleting_a_document_waits_for_a_commit_that_holds_it(transactional_db, django_user_model):
+    """A commit holding the document's lock adds an op while the document is being
+    deleted: the delete waits for it and removes that op too, rather than failing on
+    the foreign key (PostgreSQL; SQLite serialises its writers anyway)."""
+    import threading
+    import time
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; the pass on PostgreSQL runs this")
+    ada = django_user_model.objects.create_user(username="ada")
+    doc = services.document_create(title="T", owner=ada, content="a")
+    locked = threading.Event()
+    errors = []
+
+    def commit_holding_the_lock():
+        try:
+            with transaction.atomic():
+                Document.objects.select_for_update().filter(pk=doc.pk).get()
+                Operation.objects.create(document_id=doc.pk, revision=2, user=ada, client="c", seq=1, ops=[])
+                Document.objects.filter(pk=doc.pk).update(revision=2)
+                locked.set()
+                # Commit once the delete waits on a lock of ours.
+                deadline = time.monotonic() + 10
+                with connection.cursor() as cursor:
+                    while time.monotonic() < deadline:
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND wait_event_type = 'Lock'"
+                        )
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.01)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=commit_holding_the_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert services.documents_delete(document_ids=[doc.pk]) == 1
+    finally:
+        holder.join(15)
+    assert errors == []
+    assert not Document.objects.filter(pk=doc.pk).exists()
+    assert not Operation.objects.filter(document_id=doc.pk).exists()
