@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from . import common
-from .common import LOAD_CORE, RESULTS, SERVER_CORE, base_parser, begin, free_port, print_table, write_results
+from .common import (
+    LOAD_CORE,
+    RESULTS,
+    SERVER_CORE,
+    base_parser,
+    begin,
+    free_port,
+    print_table,
+    write_results,
+)
 
 PEER = Path(__file__).resolve().parent / "sharedb"
 
@@ -71,7 +80,8 @@ class PeerServer:
         line = self.proc.stdout.readline()  # the server prints one line once it listens
         if not line.startswith("listening"):
             self.stop()
-            raise RuntimeError(f"the ShareDB server did not start: {line}{self.proc.stdout.read()[-4000:]}")
+            rest = self.proc.stdout.read()[-4000:]
+            raise RuntimeError(f"the ShareDB server did not start: {line}{rest}")
         return self
 
     def stop(self) -> None:
@@ -96,8 +106,9 @@ class PeerServer:
         self.stop()
 
 
-def run(workload: str, *, clients: int, seconds: float, documents: int = 1, initial_chars: int = 1000,
-        interval: float = 0.2, drain_timeout: float = 60.0) -> dict[str, Any]:
+def run(workload: str, *, clients: int, seconds: float, documents: int = 1,
+        initial_chars: int = 1000, interval: float = 0.2,
+        drain_timeout: float = 60.0) -> dict[str, Any]:
     """One run of ``workload`` ("saturation" or "typists") against a fresh ShareDB server."""
     install()
     with PeerServer(documents=documents, initial_chars=initial_chars) as server:
@@ -107,6 +118,8 @@ def run(workload: str, *, clients: int, seconds: float, documents: int = 1, init
             "--seconds", str(seconds), "--documents", str(documents), "--interval", str(interval),
             "--drain-timeout", str(drain_timeout),
         ]
+        if common.taskset_prefix(SERVER_CORE):
+            argv += ["--cores", f"{SERVER_CORE},{LOAD_CORE}"]
         started = time.monotonic()
         done = subprocess.run(argv, cwd=PEER, capture_output=True, text=True,
                               timeout=seconds + 2 * drain_timeout + 60)
@@ -133,7 +146,8 @@ def saturation_row(result: dict[str, Any], clients: int) -> dict[str, Any]:
 
 SATURATION_COLUMNS = [
     ("clients", "clients"), ("ops", "committed ops/s"), ("rt50", "round trip p50"),
-    ("rt99", "round trip p99"), ("server_cpu", "server CPU %"), ("generator_cpu", "generator CPU %"),
+    ("rt99", "round trip p99"), ("server_cpu", "server CPU %"),
+    ("generator_cpu", "generator CPU %"),
     ("cpu_per_op", "server CPU ms/op"), ("converged", "converged"),
 ]
 
@@ -150,7 +164,8 @@ def typists_row(result: dict[str, Any]) -> dict[str, Any]:
         "bc_p95": result["broadcast_ms"]["p95"],
         "bc_p99": result["broadcast_ms"]["p99"],
         "all_p99": result["broadcast_last_peer_ms"]["p99"],
-        "delivered": 100.0 * receipts["delivered"] / receipts["expected"] if receipts["expected"] else None,
+        "delivered": (100.0 * receipts["delivered"] / receipts["expected"]
+                      if receipts["expected"] else None),
         "server_cpu": result["typing"]["server_cpu_percent"],
         "generator_cpu": result["typing"]["generator_cpu_percent"],
         "lag": result["generator_lag_ms"]["p99"],
@@ -161,7 +176,8 @@ def typists_row(result: dict[str, Any]) -> dict[str, Any]:
 
 TYPISTS_COLUMNS = [
     ("clients", "clients"), ("offered", "keys/s offered"), ("committed", "keys/s committed"),
-    ("ack_p50", "ack p50"), ("ack_p99", "ack p99"), ("bc_p50", "bcast p50"), ("bc_p95", "bcast p95"),
+    ("ack_p50", "ack p50"), ("ack_p99", "ack p99"), ("bc_p50", "bcast p50"),
+    ("bc_p95", "bcast p95"),
     ("bc_p99", "bcast p99"), ("all_p99", "last-peer p99"), ("delivered", "delivered %"),
     ("server_cpu", "server CPU %"), ("generator_cpu", "generator CPU %"), ("lag", "typing lag p99"),
     ("rss", "peak RSS MB"), ("converged", "converged"),
@@ -171,11 +187,14 @@ TYPISTS_COLUMNS = [
 def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("peer", __doc__.split("\n\n")[0])
     parser.add_argument("workload", choices=["saturation", "typists"])
-    parser.add_argument("--clients", type=int, default=None, help="default: 8 (saturation), 50 (typists)")
-    parser.add_argument("--seconds", type=float, default=None, help="default: 15 (saturation), 20 (typists)")
+    parser.add_argument("--clients", type=int, default=None,
+                        help="default: 8 (saturation), 50 (typists)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="default: 15 (saturation), 20 (typists)")
     parser.add_argument("--documents", type=int, default=1)
     parser.add_argument("--initial-chars", type=int, default=1000)
-    parser.add_argument("--interval", type=float, default=0.2, help="seconds between keystrokes (typists)")
+    parser.add_argument("--interval", type=float, default=0.2,
+                        help="seconds between keystrokes (typists)")
     args = parser.parse_args(argv)
     if args.output == RESULTS / "peer.json":
         args.output = RESULTS / f"peer-{args.workload}.json"

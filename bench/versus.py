@@ -17,26 +17,33 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import peer
 from .common import ROOT, base_parser, begin, write_results
 
-# (key, label, which way is better, how to read it from a saturation or typists result)
-Metric = tuple[str, str, str, str, Callable[[dict], Any]]
-METRICS: list[Metric] = [
+# (key, label, which way is better for ours, workload, where the figure is in its result)
+METRICS: list[tuple[str, str, str, str, tuple[str, ...]]] = [
     ("saturation_ops", "saturation: committed ops/s", "higher", "saturation",
-     lambda r: r["committed_ops_per_second"]),
-    ("saturation_rt50", "saturation: round trip p50 ms", "lower", "saturation", lambda r: r["round_trip_ms"]["p50"]),
-    ("saturation_rt99", "saturation: round trip p99 ms", "lower", "saturation", lambda r: r["round_trip_ms"]["p99"]),
+     ("committed_ops_per_second",)),
+    ("saturation_rt50", "saturation: round trip p50 ms", "lower", "saturation",
+     ("round_trip_ms", "p50")),
+    ("saturation_rt99", "saturation: round trip p99 ms", "lower", "saturation",
+     ("round_trip_ms", "p99")),
     ("saturation_cpu_per_op", "saturation: server CPU ms/op", "lower", "saturation",
-     lambda r: r["server_cpu_ms_per_op"]),
-    ("typists_bc50", "typists: broadcast p50 ms", "lower", "typists", lambda r: r["broadcast_ms"]["p50"]),
-    ("typists_bc99", "typists: broadcast p99 ms", "lower", "typists", lambda r: r["broadcast_ms"]["p99"]),
-    ("typists_cpu", "typists: server CPU %", "lower", "typists", lambda r: r["typing"]["server_cpu_percent"]),
+     ("server_cpu_ms_per_op",)),
+    ("typists_bc50", "typists: broadcast p50 ms", "lower", "typists", ("broadcast_ms", "p50")),
+    ("typists_bc99", "typists: broadcast p99 ms", "lower", "typists", ("broadcast_ms", "p99")),
+    ("typists_cpu", "typists: server CPU %", "lower", "typists", ("typing", "server_cpu_percent")),
     ("typists_committed", "typists: keys/s committed", "higher", "typists",
-     lambda r: r["committed_keystrokes_per_second"]),
+     ("committed_keystrokes_per_second",)),
 ]
+
+
+def figure(result: dict, path: tuple[str, ...]) -> Any:
+    for key in path:
+        result = result[key]
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -45,7 +52,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (ours, peer) per workload")
     parser.add_argument("--clients", type=int, default=8, help="saturation clients")
     parser.add_argument("--typists", type=int, default=50, help="typists")
-    parser.add_argument("--full-clients", type=int, default=5, help="our typists that keep the whole text")
+    parser.add_argument("--full-clients", type=int, default=5,
+                        help="our typists that keep the whole text")
     args = parser.parse_args(argv)
 
     info = begin(args)
@@ -82,8 +90,8 @@ def one_round(number: int, args, folder: Path) -> dict[str, dict]:
         if args.redis_url:
             extra += ["--redis-url", args.redis_url]
         done = subprocess.run(
-            [sys.executable, "-m", f"bench.{workload}", "--seconds", str(args.seconds), "--output", str(output),
-             *pin, *extra],
+            [sys.executable, "-m", f"bench.{workload}", "--seconds", str(args.seconds),
+             "--output", str(output), *pin, *extra],
             cwd=ROOT, capture_output=True, text=True,
         )
         if done.returncode != 0:
@@ -100,10 +108,11 @@ def one_round(number: int, args, folder: Path) -> dict[str, dict]:
 def ratios(rounds: list[dict[str, dict]]) -> dict[str, dict]:
     """Per metric: ours, peer and ours / peer per round, and the worse ratio over rounds."""
     table = {}
-    for key, label, better, workload, read in METRICS:
+    for key, label, better, workload, path in METRICS:
         per_round = []
         for found in rounds:
-            ours, theirs = read(found[f"ours_{workload}"]), read(found[f"peer_{workload}"])
+            ours = figure(found[f"ours_{workload}"], path)
+            theirs = figure(found[f"peer_{workload}"], path)
             ratio = round(ours / theirs, 3) if ours is not None and theirs else None
             per_round.append({"ours": ours, "peer": theirs, "ratio": ratio})
         known = [r["ratio"] for r in per_round if r["ratio"] is not None]
@@ -123,16 +132,26 @@ def print_comparison(rounds: list[dict], table: dict[str, dict]) -> None:
     for entry in table.values():
         line = [entry["label"], entry["better"]]
         for cell in entry["rounds"]:
-            marked = cell["ratio"] is not None and cell["ratio"] == entry["worse_ratio"] and len(rounds) > 1
+            ratio = cell["ratio"]
+            marked = len(rounds) > 1 and ratio is not None and ratio == entry["worse_ratio"]
             line += [_number(cell["ours"]), _number(cell["peer"]),
                      _ratio(cell["ratio"]) + ("*" if marked else " ")]
         line.append(_ratio(entry["worse_ratio"]))
         lines.append(line)
+    # Not compared: what other programs on a shared machine took from the server's core.
+    for workload, window in (("saturation", "window"), ("typists", "typing")):
+        line = [f"{workload}: others on server core %", "-"]
+        for found in rounds:
+            others = [found[f"{side}_{workload}"][window].get("others_on_server_core_percent")
+                      for side in ("ours", "peer")]
+            line += [_number(value) for value in others] + [""]
+        lines.append(line + [""])
     converged = all(found[f"{side}_{w}"]["converged"] for found in rounds
                     for side in ("ours", "peer") for w in ("saturation", "typists"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for index, line in enumerate(lines):
-        print("  ".join([line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]))
+        cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]
+        print("  ".join(cells))
         if index == 0:
             print("  ".join("-" * width for width in widths))
     print("\nratio = ours / ShareDB; * marks the worse of the rounds (the one that counts).")
@@ -142,7 +161,9 @@ def print_comparison(rounds: list[dict], table: dict[str, dict]) -> None:
 def _number(value: Any) -> str:
     if value is None:
         return "-"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
 
 
 def _ratio(value: float | None) -> str:

@@ -27,6 +27,9 @@ const seconds = Number(option('seconds', workload === 'typists' ? 20 : 15));
 const interval = Number(option('interval', 0.2));
 const documents = Number(option('documents', 1));
 const drainTimeout = Number(option('drain-timeout', 60));
+// When the server and this generator are pinned: their cores, to tell what other
+// programs on a shared machine took from them.
+const cores = option('cores') ? option('cores').split(',').map(Number) : null;
 
 // Keystroke k types this code point (CJK, one per keystroke in any realistic run).
 const FIRST = 0x4e00;
@@ -44,6 +47,14 @@ function serverCpuSeconds() {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
+// Seconds a core has spent busy, as bench.common.core_busy.
+function coreBusy(core) {
+  const lines = fs.readFileSync('/proc/stat', 'utf8').split('\n');
+  const line = lines.find((l) => l.startsWith(`cpu${core} `));
+  const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1, 9).map(Number);
+  return (user + nice + system + irq + softirq + steal) / clockTicks;
+}
+
 function generatorCpuSeconds() {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1e6;
@@ -51,16 +62,27 @@ function generatorCpuSeconds() {
 
 // Server and generator CPU over a stretch of wall time, as bench.common.CpuWindow.
 function cpuWindow() {
-  const start = { wall: now(), server: serverCpuSeconds(), generator: generatorCpuSeconds() };
+  const busy = () => (cores ? cores.map(coreBusy) : []);
+  const start = {
+    wall: now(), server: serverCpuSeconds(), generator: generatorCpuSeconds(), cores: busy(),
+  };
   return () => {
     const wall = (now() - start.wall) / 1000;
     const server = serverCpuSeconds() - start.server;
-    return {
+    const generator = generatorCpuSeconds() - start.generator;
+    const figures = {
       seconds: round(wall, 3),
       server_cpu_seconds: round(server, 2),
       server_cpu_percent: round((100 * server) / wall, 1),
-      generator_cpu_percent: round((100 * (generatorCpuSeconds() - start.generator)) / wall, 1),
+      generator_cpu_percent: round((100 * generator) / wall, 1),
     };
+    if (cores) {
+      const [serverCore, generatorCore] = busy().map((b, i) => b - start.cores[i]);
+      const others = (spent) => round(Math.max(0, (100 * spent) / wall), 1);
+      figures.others_on_server_core_percent = others(serverCore - server);
+      figures.others_on_generator_core_percent = others(generatorCore - generator);
+    }
+    return figures;
   };
 }
 
@@ -75,7 +97,8 @@ function percentiles(samples) {
   const n = ordered.length;
   const summary = { count: n };
   for (const p of [50, 95, 99]) {
-    summary[`p${p}`] = n ? round(ordered[Math.max(0, Math.min(n - 1, Math.ceil((p * n) / 100) - 1))], 2) : null;
+    const rank = Math.max(0, Math.min(n - 1, Math.ceil((p * n) / 100) - 1));
+    summary[`p${p}`] = n ? round(ordered[rank], 2) : null;
   }
   summary.mean = n ? round(ordered.reduce((a, b) => a + b, 0) / n, 3) : null;
   summary.max = n ? round(ordered[n - 1], 2) : null;
@@ -160,7 +183,8 @@ function recorder() {
 }
 
 async function connectAll(rec) {
-  const clients = Array.from({ length: clientCount }, (_, i) => new Client(`doc-${i % documents}`, rec));
+  const clients = Array.from({ length: clientCount },
+    (_, i) => new Client(`doc-${i % documents}`, rec));
   await Promise.all(clients.map((c) => c.subscribe()));
   return clients;
 }
@@ -169,7 +193,8 @@ async function connectAll(rec) {
 // each with a fresh fetch of that document. Gives up after drainTimeout seconds.
 async function drain(clients) {
   const deadline = now() + drainTimeout * 1000;
-  await Promise.race([Promise.all(clients.map((c) => c.whenNothingPending())), sleep(drainTimeout * 1000)]);
+  const acked = Promise.all(clients.map((c) => c.whenNothingPending()));
+  await Promise.race([acked, sleep(drainTimeout * 1000)]);
   const fresh = new Client('doc-0', recorder());
   const heads = [];
   for (let i = 0; i < documents; i++) {
@@ -177,10 +202,12 @@ async function drain(clients) {
     await new Promise((resolve, reject) => doc.fetch((err) => (err ? reject(err) : resolve())));
     heads.push(doc);
   }
-  const behind = () => clients.filter((c, i) => c.doc.version !== heads[i % documents].version);
+  const head = (i) => heads[i % documents];
+  const behind = () => clients.filter((c, i) => c.doc.version !== head(i).version);
   while (behind().length && now() < deadline) await sleep(20);
   fresh.close();
-  const diverged = clients.filter((c, i) => c.doc.version !== heads[i % documents].version || c.doc.data !== heads[i % documents].data);
+  const diverged = clients.filter(
+    (c, i) => c.doc.version !== head(i).version || c.doc.data !== head(i).data);
   return {
     heads: heads.map((d) => d.version),
     converged: diverged.length === 0,
@@ -213,7 +240,8 @@ async function saturation() {
     keystrokes: typed.reduce((a, b) => a + b, 0),
     committed_ops: committed,
     committed_ops_per_second: round(committed / figures.seconds, 1),
-    server_cpu_ms_per_op: committed ? round((1000 * figures.server_cpu_seconds) / committed, 3) : null,
+    server_cpu_ms_per_op:
+      committed ? round((1000 * figures.server_cpu_seconds) / committed, 3) : null,
     round_trip_ms: percentiles(rec.ack),
     broadcast_ms: percentiles(rec.broadcast),
     window: figures,
@@ -258,7 +286,8 @@ async function typists() {
     committed_keystrokes_per_second: round(rec.ackedKeystrokes / figures.seconds, 1),
     ack_ms: percentiles(rec.ack),
     broadcast_ms: percentiles(rec.broadcast),
-    broadcast_last_peer_ms: percentiles([...lastArrival].map(([char, at]) => at - typedAt.get(char))),
+    // keystroke -> its arrival at the last of the other clients
+    broadcast_last_peer_ms: percentiles([...lastArrival].map(([c, at]) => at - typedAt.get(c))),
     receipts: { expected: typed * (clientCount - 1), delivered: rec.broadcast.length },
     generator_lag_ms: percentiles(lags),
     typing: figures,
@@ -269,7 +298,8 @@ async function typists() {
 
 const workloads = { saturation, typists };
 if (!workloads[workload] || !url || !serverPid) {
-  console.error('usage: node load.js saturation|typists --url WS_URL --server-pid PID [--clients N] [--seconds S]');
+  console.error('usage: node load.js saturation|typists --url WS_URL --server-pid PID'
+    + ' [--clients N] [--seconds S] [--interval S] [--documents N] [--cores S,G]');
   process.exit(2);
 }
 workloads[workload]().then(
