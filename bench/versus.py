@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import peer
-from .common import ROOT, base_parser, begin, write_results
+from .common import RESULTS, ROOT, base_parser, begin, write_results
 
 # (key, label, which way is better for ours, workload, where the figure is in its result)
 METRICS: list[tuple[str, str, str, str, tuple[str, ...]]] = [
@@ -82,17 +82,20 @@ def one_round(number: int, args, folder: Path) -> dict[str, dict]:
     pin = ["--no-pin"] if args.no_pin else []
     for workload in ("saturation", "typists"):
         print(f"round {number}: {workload} on ours ...", file=sys.stderr)
-        output = folder / f"{workload}-{number}.json"
+        # Profiled runs keep their JSON and the server's stacks in bench/results.
+        output = (RESULTS if args.profile else folder) / f"versus-{workload}-{number}.json"
         if workload == "saturation":
             extra = ["--clients", str(args.clients)]
         else:
             extra = ["--clients", str(args.typists), "--full-clients", str(args.full_clients)]
         if args.redis_url:
             extra += ["--redis-url", args.redis_url]
+        if args.profile:
+            extra += ["--profile"]
         done = subprocess.run(
             [sys.executable, "-m", f"bench.{workload}", "--seconds", str(args.seconds),
              "--output", str(output), *pin, *extra],
-            cwd=ROOT, capture_output=True, text=True,
+            cwd=ROOT, capture_output=True, text=True, timeout=args.seconds + 600,
         )
         if done.returncode != 0:
             raise RuntimeError(f"bench.{workload} failed:\n{done.stderr[-4000:]}")

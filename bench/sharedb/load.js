@@ -31,9 +31,10 @@ const drainTimeout = Number(option('drain-timeout', 60));
 // programs on a shared machine took from them.
 const cores = option('cores') ? option('cores').split(',').map(Number) : null;
 
-// Keystroke k types this code point (CJK, one per keystroke in any realistic run).
-const FIRST = 0x4e00;
-const SPAN = 0x9fff - FIRST + 1;
+// Keystroke k types a code point of its own: from U+4E00 up to the surrogates, then
+// past the BMP; over a million keystrokes before one would repeat.
+const BMP_SPAN = 0xd800 - 0x4e00;
+const charFor = (k) => (k < BMP_SPAN ? 0x4e00 + k : 0x10000 + ((k - BMP_SPAN) % 0x100000));
 const typedAt = new Map(); // code point -> when it was typed (ms)
 const lastArrival = new Map(); // code point -> its latest arrival at another client
 let keystrokes = 0;
@@ -131,7 +132,7 @@ class Client {
 
   // Type one new code point at a random place; resolves when the op carrying it is acked.
   type() {
-    const char = FIRST + (keystrokes++ % SPAN);
+    const char = charFor(keystrokes++);
     const typed = now();
     typedAt.set(char, typed);
     const pos = Math.floor(Math.random() * (this.length + 1));
