@@ -1,0 +1,226 @@
+"""The ShareDB peer: ShareDB 7 with its in-memory database, driven by its own Node client.
+
+The same workloads as :mod:`bench.saturation` and :mod:`bench.typists`, with the
+same figures, so the two servers can be compared on one machine in one run (see
+:mod:`bench.versus`). The server (``bench/sharedb/server.js``) runs pinned to the
+server core and the load generator (``bench/sharedb/load.js``) to the load
+generator's core, as ours do. The npm packages are installed from the lock file
+(``npm ci``) on first use.
+
+    python -m bench.peer saturation [--clients 8] [--seconds 15]
+    python -m bench.peer typists [--clients 50] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import common
+from .common import (
+    LOAD_CORE,
+    RESULTS,
+    SERVER_CORE,
+    base_parser,
+    begin,
+    free_port,
+    print_table,
+    write_results,
+)
+
+PEER = Path(__file__).resolve().parent / "sharedb"
+
+
+def node() -> str:
+    """The ``node`` executable; RuntimeError when there is none."""
+    found = shutil.which("node")
+    if not found:
+        raise RuntimeError("node is not installed: the ShareDB peer needs Node.js 18 or later")
+    return found
+
+
+def install() -> None:
+    """``npm ci`` in bench/sharedb unless its packages are there already."""
+    node()
+    if (PEER / "node_modules" / "sharedb").is_dir():
+        return
+    npm = shutil.which("npm")
+    if not npm:
+        raise RuntimeError("npm is not installed: needed once to install the ShareDB peer")
+    print("installing the ShareDB peer's packages (npm ci) ...", file=sys.stderr)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True, timeout=600,
+                   stdout=sys.stderr)
+
+
+class PeerServer:
+    """``node server.js`` on a free loopback port, pinned to the server core."""
+
+    def __init__(self, *, documents: int = 1, initial_chars: int = 1000) -> None:
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self.argv = [node(), "server.js", "--port", str(self.port), "--documents", str(documents),
+                     "--initial-chars", str(initial_chars)]
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the server is not started"
+        return self.proc.pid
+
+    def start(self) -> "PeerServer":
+        # taskset execs node, so the pid is the server's own.
+        self.proc = subprocess.Popen(common.taskset_prefix(SERVER_CORE) + self.argv, cwd=PEER,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()  # the server prints one line once it listens
+        if not line.startswith("listening"):
+            self.stop()
+            rest = self.proc.stdout.read()[-4000:]
+            raise RuntimeError(f"the ShareDB server did not start: {line}{rest}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def peak_rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+    def __enter__(self) -> "PeerServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def run(workload: str, *, clients: int, seconds: float, documents: int = 1,
+        initial_chars: int = 1000, interval: float = 0.2,
+        drain_timeout: float = 60.0) -> dict[str, Any]:
+    """One run of ``workload`` ("saturation" or "typists") against a fresh ShareDB server."""
+    install()
+    with PeerServer(documents=documents, initial_chars=initial_chars) as server:
+        argv = common.taskset_prefix(LOAD_CORE) + [
+            node(), "load.js", workload, "--url", server.url, "--server-pid", str(server.pid),
+            "--clock-ticks", str(os.sysconf("SC_CLK_TCK")), "--clients", str(clients),
+            "--seconds", str(seconds), "--documents", str(documents), "--interval", str(interval),
+            "--drain-timeout", str(drain_timeout),
+        ]
+        if common.taskset_prefix(SERVER_CORE):
+            argv += ["--cores", f"{SERVER_CORE},{LOAD_CORE}"]
+        started = time.monotonic()
+        done = subprocess.run(argv, cwd=PEER, capture_output=True, text=True,
+                              timeout=seconds + 2 * drain_timeout + 60)
+        if done.returncode != 0:
+            raise RuntimeError(f"the ShareDB load generator failed:\n{done.stderr[-4000:]}")
+        result = json.loads(done.stdout.splitlines()[-1])
+        result["wall_seconds"] = round(time.monotonic() - started, 2)
+        result["server"] = {"peak_rss_kb": server.peak_rss_kb()}
+    return result
+
+
+def saturation_row(result: dict[str, Any], clients: int) -> dict[str, Any]:
+    return {
+        "clients": clients,
+        "ops": result["committed_ops_per_second"],
+        "rt50": result["round_trip_ms"]["p50"],
+        "rt99": result["round_trip_ms"]["p99"],
+        "server_cpu": result["window"]["server_cpu_percent"],
+        "generator_cpu": result["window"]["generator_cpu_percent"],
+        "cpu_per_op": result["server_cpu_ms_per_op"],
+        "converged": result["converged"],
+    }
+
+
+SATURATION_COLUMNS = [
+    ("clients", "clients"), ("ops", "committed ops/s"), ("rt50", "round trip p50"),
+    ("rt99", "round trip p99"), ("server_cpu", "server CPU %"),
+    ("generator_cpu", "generator CPU %"),
+    ("cpu_per_op", "server CPU ms/op"), ("converged", "converged"),
+]
+
+
+def typists_row(result: dict[str, Any]) -> dict[str, Any]:
+    receipts = result["receipts"]
+    return {
+        "clients": result["clients"],
+        "offered": result["keystrokes_per_second"],
+        "committed": result["committed_keystrokes_per_second"],
+        "ack_p50": result["ack_ms"]["p50"],
+        "ack_p99": result["ack_ms"]["p99"],
+        "bc_p50": result["broadcast_ms"]["p50"],
+        "bc_p95": result["broadcast_ms"]["p95"],
+        "bc_p99": result["broadcast_ms"]["p99"],
+        "all_p99": result["broadcast_last_peer_ms"]["p99"],
+        "delivered": (100.0 * receipts["delivered"] / receipts["expected"]
+                      if receipts["expected"] else None),
+        "server_cpu": result["typing"]["server_cpu_percent"],
+        "generator_cpu": result["typing"]["generator_cpu_percent"],
+        "lag": result["generator_lag_ms"]["p99"],
+        "rss": result["server"]["peak_rss_kb"] / 1024,
+        "converged": result["converged"],
+    }
+
+
+TYPISTS_COLUMNS = [
+    ("clients", "clients"), ("offered", "keys/s offered"), ("committed", "keys/s committed"),
+    ("ack_p50", "ack p50"), ("ack_p99", "ack p99"), ("bc_p50", "bcast p50"),
+    ("bc_p95", "bcast p95"),
+    ("bc_p99", "bcast p99"), ("all_p99", "last-peer p99"), ("delivered", "delivered %"),
+    ("server_cpu", "server CPU %"), ("generator_cpu", "generator CPU %"), ("lag", "typing lag p99"),
+    ("rss", "peak RSS MB"), ("converged", "converged"),
+]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = base_parser("peer", __doc__.split("\n\n")[0])
+    parser.add_argument("workload", choices=["saturation", "typists"])
+    parser.add_argument("--clients", type=int, default=None,
+                        help="default: 8 (saturation), 50 (typists)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="default: 15 (saturation), 20 (typists)")
+    parser.add_argument("--documents", type=int, default=1)
+    parser.add_argument("--initial-chars", type=int, default=1000)
+    parser.add_argument("--interval", type=float, default=0.2,
+                        help="seconds between keystrokes (typists)")
+    args = parser.parse_args(argv)
+    if args.output == RESULTS / "peer.json":
+        args.output = RESULTS / f"peer-{args.workload}.json"
+    saturation = args.workload == "saturation"
+    clients = args.clients or (8 if saturation else 50)
+    seconds = args.seconds or (15.0 if saturation else 20.0)
+
+    info = begin(args)
+    print(f"ShareDB {args.workload}: {clients} clients for {seconds:g} s ...", file=sys.stderr)
+    result = run(args.workload, clients=clients, seconds=seconds, documents=args.documents,
+                 initial_chars=args.initial_chars, interval=args.interval)
+    payload = {
+        "workload": f"peer-{args.workload}",
+        "machine": info,
+        "parameters": {**{k: v for k, v in vars(args).items() if k != "output"}, "clients": clients,
+                       "seconds": seconds},
+        "result": result,
+    }
+    path = write_results(args.output, payload)
+    if saturation:
+        print_table([saturation_row(result, clients)], SATURATION_COLUMNS)
+    else:
+        print_table([typists_row(result)], TYPISTS_COLUMNS)
+    print(f"\nwritten to {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

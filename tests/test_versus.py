@@ -1,0 +1,61 @@
+"""The side-by-side benchmark against ShareDB runs end to end with tiny parameters.
+
+Only that it works: both servers measured, every run converged, a ratio per metric.
+Never speed: the run is far too small for that. Without Node.js the test is skipped,
+except under CI=true, where the peer must run.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def node():
+    if shutil.which("node") and shutil.which("npm"):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("node and npm are missing, and CI requires the ShareDB peer to run")
+    pytest.skip("node or npm is not installed")
+
+
+@pytest.mark.timeout(400)
+def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
+    """One round of two saturation clients and three typists for a second on each server."""
+    output = tmp_path / "versus.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.versus", "--seconds", "1", "--rounds", "1", "--clients", "2",
+         "--typists", "3", "--full-clients", "1", "--no-pin", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=360,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-4000:]}"
+    assert "ratio #1" in done.stdout and "every run converged: yes" in done.stdout
+    data = json.loads(output.read_text())
+    [found] = data["rounds"]
+    peer_saturation, peer_typists = found["peer_saturation"], found["peer_typists"]
+    # The peer's figures are real: every acked op was committed once, every keystroke
+    # reached both other typists, and every client ended on the server's text.
+    assert peer_saturation["converged"] is True and peer_typists["converged"] is True
+    assert peer_saturation["committed_ops"] == peer_saturation["keystrokes"] > 0
+    assert peer_saturation["round_trip_ms"]["count"] == peer_saturation["keystrokes"]
+    assert peer_typists["keystrokes"] > 0
+    assert peer_typists["receipts"] == {"expected": 2 * peer_typists["keystrokes"],
+                                        "delivered": 2 * peer_typists["keystrokes"]}
+    assert peer_typists["server"]["peak_rss_kb"] > 0
+    assert found["ours_saturation"]["converged"] is True
+    assert found["ours_typists"]["converged"] is True
+    ratios = data["ratios"]
+    assert {"saturation_ops", "typists_bc50", "typists_bc99", "typists_cpu"} <= set(ratios)
+    for key in ("saturation_ops", "saturation_rt50", "typists_bc50", "typists_committed"):
+        entry = ratios[key]
+        [cell] = entry["rounds"]
+        assert cell["ours"] > 0 and cell["peer"] > 0
+        assert entry["worse_ratio"] == cell["ratio"]
+        assert cell["ratio"] == pytest.approx(cell["ours"] / cell["peer"], rel=0.01)
