@@ -128,6 +128,12 @@ def make_user(transactional_db):
     return make
 
 
+@pytest.fixture
+def ada(make_user):
+    """A user with no rights beyond her own documents."""
+    return make_user("ada")
+
+
 def session_headers(user, server: Daphne) -> dict[str, str]:
     """The headers a signed-in browser tab of ``user`` sends on the socket handshake."""
     client = Client()

@@ -11,11 +11,6 @@ from editor.models import Connection, Document
 from .wire import Wire
 
 
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
 async def test_presence_reaches_others_and_newcomers(server, headers_for, ada):
     """A cursor is relayed to the others, and a newcomer hears of everyone after ready."""
     doc = services.document_create(title="T", owner=ada, content="hello")

@@ -19,11 +19,6 @@ OP = {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]}
 
 
 @pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
-@pytest.fixture
 def doc(ada):
     return services.document_create(title="Notes", owner=ada, content="hello")
 

@@ -15,11 +15,6 @@ from .conftest import ROOT, server_env
 from .test_ot import texts
 
 
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
 def commit(doc, user, seq, base, ops, client="c"):
     return services.operation_commit(document_id=doc.pk, user=user, client=client, seq=seq, base=base, ops=ops)
 

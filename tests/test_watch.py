@@ -22,11 +22,6 @@ from .wire import Wire
 
 
 @pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
-@pytest.fixture
 def bob(make_user):
     return make_user("bob")
 
