@@ -1,5 +1,6 @@
 """The commit path: transform, validation, exactly-once, and writers in several processes."""
 
+import asyncio
 import subprocess
 from collections import Counter
 import sys
@@ -310,3 +311,52 @@ def test_an_op_whose_message_would_not_fit_a_frame_is_refused(ada, settings):
     assert commit(doc, ada, 1, 0, [{"pos": 0, "insert": "é" * 400}]).revision == 1  # 800 bytes
     doc.refresh_from_db()
     assert selectors.document_text(doc) == "é" * 400
+
+
+def test_an_op_older_than_the_state_is_rebased_over_the_ops_before_it_in_its_batch(ada, monkeypatch):
+    """Rebased from the history, the op is rebased over the batch's earlier ops too."""
+    monkeypatch.setattr("editor.state.RECENT_REVISIONS", 3)
+    doc = services.document_create(title="T", owner=ada, content="")
+    state = services.document_state(document_id=doc.pk)
+    for seq in range(1, 8):
+        submit(doc, ada, seq, seq - 1, [{"pos": seq - 1, "insert": str(seq)}], state=state)
+    S = services.Submission
+    now, late = services.operations_commit(
+        document_id=doc.pk,
+        state=state,
+        submissions=[
+            S(user=ada, client="now", seq=1, base=7, ops=[{"pos": 0, "insert": "A"}]),
+            S(user=ada, client="late", seq=1, base=1, ops=[{"pos": 0, "insert": "<"}]),  # forgotten base
+        ],
+    )
+    assert (now.revision, late.revision) == (8, 9)
+    assert late.ops == [{"pos": 1, "insert": "<"}]  # after "A": the committed side wins the tie
+    assert selectors.document_snapshot(document_id=doc.pk) == (9, "A<1234567") and state.text == "A<1234567"
+
+
+async def test_a_whole_text_change_is_announced_only_once_its_transaction_commits(ada):
+    """The admin saves inside a transaction a later step may roll back: sockets must
+    never hear of a revision that was rolled back."""
+    from channels.layers import get_channel_layer
+    from django.db import transaction
+
+    from editor import fanout
+
+    layer = get_channel_layer()
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    channel = await layer.new_channel()
+    await layer.group_add(fanout.group_name(doc.pk), channel)
+    try:
+        with pytest.raises(RuntimeError, match="a later step failed"):
+            with transaction.atomic():
+                services.document_replace_text(document_id=doc.pk, user=ada, base=1, text="undone", client="form-1")
+                raise RuntimeError("a later step failed")
+        assert selectors.document_snapshot(document_id=doc.pk) == (1, "abc")
+        services.document_replace_text(document_id=doc.pk, user=ada, base=1, text="abcd", client="form-2")
+        heard = []
+        while not any(m["client"] == "form-2" for m in heard):
+            event = await asyncio.wait_for(layer.receive(channel), timeout=30)
+            heard += [m for m in event["messages"] if m["client"] != "create"]  # the initial text
+        assert [(m["rev"], m["client"], m["ops"]) for m in heard] == [(2, "form-2", [{"pos": 3, "insert": "d"}])]
+    finally:
+        await layer.group_discard(fanout.group_name(doc.pk), channel)
