@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -13,6 +14,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.utils.crypto import get_random_string
+
+from .waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 # Test set-up code calls the ORM from async tests; the servers under test never do.
@@ -62,16 +65,18 @@ class Daphne:
             cwd=ROOT,
             env=self.env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daphne exited with {self.proc.returncode}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
             except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("daphne did not start listening within 30 s")
+                return False
+
+        eventually(listening, timeout=60, interval=0.1)
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -95,7 +100,7 @@ def daphne_server(django_db_setup, django_db_blocker):
     time.sleep(0.5)  # PostgreSQL ends the server's sessions just after it exits
 
 
-def settle(timeout: float = 5) -> None:
+def settle(timeout: float = 10) -> None:
     """Wait until the servers have finished with this test's sockets.
 
     A disconnect still writing while the test database is flushed can deadlock the
@@ -104,9 +109,8 @@ def settle(timeout: float = 5) -> None:
     """
     from editor.models import Connection
 
-    deadline = time.monotonic() + timeout
-    while Connection.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with contextlib.suppress(AssertionError):  # the flush is attempted all the same
+        eventually(lambda: not Connection.objects.exists(), timeout=timeout, interval=0.05)
     time.sleep(0.05)
 
 
