@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase
 from django.test import Client
 from django.utils.crypto import get_random_string
 
@@ -20,6 +23,15 @@ from .waiting import eventually
 ROOT = Path(__file__).resolve().parent.parent
 # Test set-up code calls the ORM from async tests; the servers under test never do.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+# Hypothesis keeps what it learns (failing examples, Unicode tables) in the user's
+# cache, never in the tree, and has no deadline: a loaded machine is slow, not wrong.
+HYPOTHESIS_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "collab-tests" / "hypothesis"
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
+hypothesis_settings.register_profile(
+    "collab", deadline=None, database=DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples")
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "collab"))
 
 
 def free_port() -> int:

@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 from editor import ot
 from editor.ot import OperationError
 
-# No example database (it would write .hypothesis/ into the tree) and no deadline (a
-# slow CI machine must not turn into flakiness). Example counts keep the file well
-# under 20 s on a slow two-core machine.
-PROPERTY = settings(max_examples=100, deadline=None, database=None)
-HEAVY = settings(max_examples=60, deadline=None, database=None)
+# The example database and the absent deadline come from the profile in conftest.py.
+# Example counts keep the file well under 20 s on a slow two-core machine.
+PROPERTY = settings(max_examples=100)
+HEAVY = settings(max_examples=60)
 
 # ASCII, newline, emoji (one with a skin-tone modifier: two code points), a combining
 # accent (two code points), CJK. Ops may split the multi-code-point chunks: the protocol
