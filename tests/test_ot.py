@@ -493,6 +493,10 @@ def test_transform_index_follows_inserts_and_deletes(index, op, own, expected):
         pytest.param(
             [{"pos": 0, "insert": "x"}, {"pos": 0, "delete": 0}], None, "component 1", id="bad 2nd"
         ),
+        pytest.param(
+            [{"pos": 0, "insert": "x"}, {"pos": 1, "insert": "\x00"}], None, "component 1: insert contains U+0000",
+            id="NUL in 2nd insert",
+        ),
     ],
 )
 def test_parse_refuses_malformed_ops(raw, max_components, message):
