@@ -360,3 +360,29 @@ async def test_a_whole_text_change_is_announced_only_once_its_transaction_commit
         assert [(m["rev"], m["client"], m["ops"]) for m in heard] == [(2, "form-2", [{"pos": 3, "insert": "d"}])]
     finally:
         await layer.group_discard(fanout.group_name(doc.pk), channel)
+
+
+@pytest.mark.parametrize("losses", [services.MAX_ATTEMPTS - 1, services.MAX_ATTEMPTS])
+def test_a_commit_that_loses_its_race_is_retried_up_to_a_limit(ada, monkeypatch, losses):
+    """Another writer took the revision (a unique-key violation): the whole commit is
+    tried again, and after MAX_ATTEMPTS lost races it gives up, having written nothing."""
+    from django.db import IntegrityError
+
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    store, lost = services._store, []
+
+    def racing(head, pending):
+        if len(lost) < losses:
+            lost.append(head.revision)
+            raise IntegrityError("duplicate key value violates unique constraint")
+        store(head, pending)
+
+    monkeypatch.setattr(services, "_store", racing)
+    if losses < services.MAX_ATTEMPTS:
+        assert commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}]).revision == 2
+        assert selectors.document_snapshot(document_id=doc.pk) == (2, "xabc")
+    else:
+        with pytest.raises(services.CommitConflict):
+            commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
+        assert selectors.document_snapshot(document_id=doc.pk) == (1, "abc")
+    assert lost == [1] * losses
