@@ -53,7 +53,7 @@ def test_op_that_does_not_fit_its_base_changes_nothing(ada):
     """Ranges are checked against the text at the op's base, not the current one."""
     doc = services.document_create(title="T", owner=ada, content="abc")
     commit(doc, ada, 1, 1, [{"pos": 3, "insert": "defg"}])
-    with pytest.raises(BadOp, match="past end"):
+    with pytest.raises(BadOp, match=r"past end of text \(pos 4, len 3\)"):  # as the sender sees it
         commit(doc, ada, 1, 1, [{"pos": 4, "insert": "x"}], client="late")
     with pytest.raises(BadBase):
         commit(doc, ada, 1, 9, [{"pos": 0, "insert": "x"}], client="late")
