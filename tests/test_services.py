@@ -386,3 +386,15 @@ def test_a_commit_that_loses_its_race_is_retried_up_to_a_limit(ada, monkeypatch,
             commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
         assert selectors.document_snapshot(document_id=doc.pk) == (1, "abc")
     assert lost == [1] * losses
+
+
+def test_restoring_brings_back_an_old_text_as_a_new_revision_and_refuses_one_never_made(ada):
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    commit(doc, ada, 1, 1, [{"pos": 3, "insert": "d"}])
+    restored = services.document_restore(document_id=doc.pk, user=ada, revision=1, client="restore")
+    assert (restored.revision, restored.ops) == (3, [{"pos": 3, "delete": 1}])
+    assert selectors.document_snapshot(document_id=doc.pk) == (3, "abc")
+    for revision in (-1, 4):
+        with pytest.raises(BadBase, match="not a revision of the document"):
+            services.document_restore(document_id=doc.pk, user=ada, revision=revision, client=f"restore{revision}")
+    assert selectors.document_snapshot(document_id=doc.pk) == (3, "abc")
