@@ -54,6 +54,18 @@ async def test_a_round_is_one_frame_per_connection_with_acks_for_their_own():
     assert sum(map(len, frames.values())) == 4
 
 
+async def test_a_feed_that_already_has_a_round_is_not_sent_it_again():
+    """A connection that caught up past the round (from the history) gets nothing twice."""
+    hub, frames = make_hub((1, "a"), (2, "b"), (3, "c"))
+    ahead = next(f for f in hub.feeds.values() if f.client == "c")
+    ahead.last_sent = 2
+    hub._hand_out(revision(1, 1, "a"))
+    hub._hand_out(revision(2, 1, "a", seq=2))
+    await hub.flush()
+    assert [kinds(f) for f in frames["b"]] == [[("op", 1), ("op", 2)]]
+    assert frames["c"] == [] and ahead.last_sent == 2
+
+
 async def test_a_reply_follows_the_revisions_handed_out_before_it():
     hub, frames = make_hub((1, "a"), (2, "b"))
     hub._hand_out(revision(1, 2, "b"))

@@ -103,6 +103,13 @@ async def test_a_feed_handed_a_revision_past_a_gap_re_synchronises_from_the_hist
     assert frames == []  # nothing out of order meanwhile
     await eventually_async(lambda: received(frames) == ops(2, 3, 4, 5))
     assert feed.last_sent == 5
+    # Back in step: the next revision goes out as it comes.
+    typed_more = services.operation_commit(
+        document_id=doc.pk, user=ada, client="typist", seq=5, base=5, ops=[{"pos": 0, "insert": "!"}]
+    )
+    feed.take([fanout.Item.of(message(doc, typed_more.revision))])
+    await feed.flush()
+    assert received(frames) == ops(2, 3, 4, 5, 6)
 
 
 async def test_repeated_announcements_change_nothing(ada, db_thread):
@@ -157,3 +164,17 @@ async def test_a_join_from_a_revision_the_document_does_not_have_yet_gets_a_snap
     assert await feed.join(9, role="editor") == 3
     assert received(frames) == [("snapshot", 3), ("ready", 3)]
     assert json.loads(frames[0])[0]["content"] == "xab"
+
+
+async def test_a_join_is_answered_from_the_revisions_the_hub_keeps(ada, db_thread):
+    doc = services.document_create(title="T", owner=ada, content="x")
+    typed(doc, ada, 4)  # revisions 2 to 5
+    hub = a_hub(doc, last_rev=0)
+    try:
+        await hub.deliver([message(doc, rev) for rev in range(1, 6)])
+        feed, frames = a_feed(doc, ada)
+        feed._hub = hub  # attached, as Hubs.attach does
+        assert await feed.join(2, role="editor") == 5
+        assert received(frames) == ops(3, 4, 5) + [("ready", 5)]
+    finally:
+        hub.close()
