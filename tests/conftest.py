@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -11,14 +12,28 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase
 from django.test import Client
 from django.utils.crypto import get_random_string
+
+from .waiting import eventually
 
 pytest_plugins = ["tests.hangs"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # Test set-up code calls the ORM from async tests; the servers under test never do.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+# Hypothesis keeps what it learns (failing examples, Unicode tables) in the user's
+# cache, never in the tree, and has no deadline: a loaded machine is slow, not wrong.
+HYPOTHESIS_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "collab-tests" / "hypothesis"
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
+hypothesis_settings.register_profile(
+    "collab", deadline=None, database=DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples")
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "collab"))
 
 
 def free_port() -> int:
@@ -64,16 +79,18 @@ class Daphne:
             cwd=ROOT,
             env=self.env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daphne exited with {self.proc.returncode}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
             except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("daphne did not start listening within 30 s")
+                return False
+
+        eventually(listening, timeout=60, interval=0.1)
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -97,7 +114,7 @@ def daphne_server(django_db_setup, django_db_blocker):
     time.sleep(0.5)  # PostgreSQL ends the server's sessions just after it exits
 
 
-def settle(timeout: float = 5) -> None:
+def settle(timeout: float = 10) -> None:
     """Wait until the servers have finished with this test's sockets.
 
     A disconnect still writing while the test database is flushed can deadlock the
@@ -106,9 +123,8 @@ def settle(timeout: float = 5) -> None:
     """
     from editor.models import Connection
 
-    deadline = time.monotonic() + timeout
-    while Connection.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with contextlib.suppress(AssertionError):  # the flush is attempted all the same
+        eventually(lambda: not Connection.objects.exists(), timeout=timeout, interval=0.05)
     time.sleep(0.05)
 
 
@@ -128,6 +144,12 @@ def make_user(transactional_db):
         return get_user_model().objects.create_user(username=username, password=None)
 
     return make
+
+
+@pytest.fixture
+def ada(make_user):
+    """A user with no rights beyond her own documents."""
+    return make_user("ada")
 
 
 def session_headers(user, server: Daphne) -> dict[str, str]:

@@ -46,11 +46,6 @@ def browser(root):
     return client
 
 
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
 def layer_is_shared() -> bool:
     """Whether this process's channel layer reaches other processes (Redis)."""
     return "redis" in django_settings.CHANNEL_LAYERS["default"]["BACKEND"].lower()

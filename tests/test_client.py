@@ -13,7 +13,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from editor.client import ClosedByServer, CollabClient, ProtocolViolation
 
-TIMEOUT = 5
+from .waiting import TIMEOUT
 
 
 class Peer:

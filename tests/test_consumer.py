@@ -10,11 +10,6 @@ from .wire import Wire
 
 
 @pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
-@pytest.fixture
 def doc(ada):
     return services.document_create(title="Notes", owner=ada, content="hello")
 

@@ -8,12 +8,8 @@ import pytest
 from editor import selectors, services
 from editor.models import Connection, Document
 
+from .waiting import eventually_async
 from .wire import Wire
-
-
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
 
 
 async def test_presence_reaches_others_and_newcomers(server, headers_for, ada):
@@ -106,17 +102,9 @@ async def test_joined_sockets_are_counted_as_connected_until_they_close(server, 
         await a.join("a")
         await b.join("b")
         # The row is written just after the join reply, so it may trail it a little.
-        for _ in range(50):
-            if Connection.objects.filter(document_id=doc.pk).count() == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert Connection.objects.filter(document_id=doc.pk).count() == 2
+        await eventually_async(lambda: Connection.objects.filter(document_id=doc.pk).count() == 2)
         assert presence.connected_counts([doc.pk]) == {doc.pk: 1}
-    for _ in range(50):
-        if presence.connected_counts([doc.pk]) == {doc.pk: 0}:
-            break
-        await asyncio.sleep(0.1)
-    assert presence.connected_counts([doc.pk]) == {doc.pk: 0}
+    await eventually_async(lambda: presence.connected_counts([doc.pk]) == {doc.pk: 0})
 
 
 async def test_a_change_too_large_for_one_frame_reaches_a_socket_as_several_revisions(server, headers_for, ada):

@@ -5,6 +5,8 @@ import json
 
 from editor import fanout, protocol
 
+from .waiting import Clock, eventually_async
+
 
 def make_hub(*people, max_frame=1 << 20):
     """A hub with one joined feed per (user id, client), at revision 0."""
@@ -52,6 +54,18 @@ async def test_a_round_is_one_frame_per_connection_with_acks_for_their_own():
     assert sum(map(len, frames.values())) == 4
 
 
+async def test_a_feed_that_already_has_a_round_is_not_sent_it_again():
+    """A connection that caught up past the round (from the history) gets nothing twice."""
+    hub, frames = make_hub((1, "a"), (2, "b"), (3, "c"))
+    ahead = next(f for f in hub.feeds.values() if f.client == "c")
+    ahead.last_sent = 2
+    hub._hand_out(revision(1, 1, "a"))
+    hub._hand_out(revision(2, 1, "a", seq=2))
+    await hub.flush()
+    assert [kinds(f) for f in frames["b"]] == [[("op", 1), ("op", 2)]]
+    assert frames["c"] == [] and ahead.last_sent == 2
+
+
 async def test_a_reply_follows_the_revisions_handed_out_before_it():
     hub, frames = make_hub((1, "a"), (2, "b"))
     hub._hand_out(revision(1, 2, "b"))
@@ -91,14 +105,12 @@ async def test_an_idle_hub_flushes_at_once_and_a_busy_one_once_per_tick():
     loop = asyncio.get_running_loop()
     hub._hand_out(revision(1, 1, "c1"))
     assert hub._flush.when() <= loop.time()  # at once: no tick to wait out
-    while not frames["c2"]:
-        await asyncio.sleep(0)
+    await eventually_async(lambda: frames["c2"])
     hub._hand_out(revision(2, 1, "c1"))
     hub._hand_out(revision(3, 1, "c1"))
     tick = min(fanout.MAX_TICK_SECONDS, fanout.TICK_SECONDS_PER_FEED * 50)
     assert hub._flush.when() >= hub._last_flush + tick - 1e-9  # a tick after the last round
-    while len(frames["c2"]) < 2:
-        await asyncio.sleep(0.001)
+    await eventually_async(lambda: len(frames["c2"]) == 2)
     assert [kinds(f) for f in frames["c2"]][1] == [("op", 2), ("op", 3)]  # in one frame
     hub.close()
 
@@ -109,9 +121,11 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
 
     from editor import dbthread, services
 
-    layer = InMemoryChannelLayer(group_expiry=1)
+    clock = Clock()
+    monkeypatch.setattr("channels.layers.time", clock)  # the layer's clock, for its expiry
+    layer = InMemoryChannelLayer(group_expiry=60)
     monkeypatch.setattr("editor.fanout.get_channel_layer", lambda: layer)
-    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.3)
+    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.01)
     owner = django_user_model.objects.create_user(username="ada")
     doc = services.document_create(title="T", owner=owner)
     frames = []
@@ -124,16 +138,18 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
     try:
         await hubs.attach(feed)
         feed.last_sent = 0
-        await asyncio.sleep(2.5)  # well past the expiry of the first join (whole seconds)
+        clock.advance(3600)  # an hour: well past the expiry of the first join
         encoded = protocol.dumps({"type": "presence", "client": "b", "user": None, "rev": 0, "cursor": None})
-        await layer.group_send(
-            fanout.group_name(doc.pk), {"type": "presence", "document": doc.pk, "origin": "elsewhere", "encoded": encoded}
-        )
-        for _ in range(100):
-            if frames:
-                break
-            await asyncio.sleep(0.01)
-        assert frames == [encoded]
+
+        async def heard() -> bool:  # each try is dropped until the group was joined again
+            await layer.group_send(
+                fanout.group_name(doc.pk), {"type": "presence", "document": doc.pk, "origin": "elsewhere", "encoded": encoded}
+            )
+            await asyncio.sleep(0.02)
+            return bool(frames)
+
+        await eventually_async(heard)
+        assert set(frames) == {encoded}
     finally:
         await hubs.detach(feed)
         for task in (hubs._reader, hubs._keeper):
@@ -155,14 +171,12 @@ async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
 
     hub, frames = make_hub((1, "a"), (2, "b"))
     hub.hubs = SimpleNamespace(alone=False, layer=SlowLayer(), channel="here")
-    for rev in (1, 2, 3):
-        await asyncio.wait_for(hub.publish([revision(rev, 1, "a", seq=rev)]), 1)
-    await asyncio.sleep(0.01)
+    for rev in (1, 2, 3):  # each returns though the layer has not taken the first
+        await asyncio.wait_for(hub.publish([revision(rev, 1, "a", seq=rev)]), 30)
+    await eventually_async(lambda: sent)
     assert sent == [[1]]  # still on its way; 2 and 3 wait for it
     gate.set()
-    while hub._announcer is not None:
-        await asyncio.sleep(0.001)
-    assert sent == [[1], [2, 3]]
+    await eventually_async(lambda: sent == [[1], [2, 3]])
     await hub.flush()
     assert [rev for frame in frames["b"] for _, rev in kinds(frame)] == [1, 2, 3]
     hub.close()

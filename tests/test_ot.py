@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 from editor import ot
 from editor.ot import OperationError
 
-# No example database (it would write .hypothesis/ into the tree) and no deadline (a
-# slow CI machine must not turn into flakiness). Example counts keep the file well
-# under 20 s on a slow two-core machine.
-PROPERTY = settings(max_examples=100, deadline=None, database=None)
-HEAVY = settings(max_examples=60, deadline=None, database=None)
+# The example database and the absent deadline come from the profile in conftest.py.
+# Example counts keep the file well under 20 s on a slow two-core machine.
+PROPERTY = settings(max_examples=100)
+HEAVY = settings(max_examples=60)
 
 # ASCII, newline, emoji (one with a skin-tone modifier: two code points), a combining
 # accent (two code points), CJK. Ops may split the multi-code-point chunks: the protocol
@@ -493,6 +492,10 @@ def test_transform_index_follows_inserts_and_deletes(index, op, own, expected):
         pytest.param([{"pos": 0, "insert": "x"}] * 3, 2, "at most 2", id="over max_components"),
         pytest.param(
             [{"pos": 0, "insert": "x"}, {"pos": 0, "delete": 0}], None, "component 1", id="bad 2nd"
+        ),
+        pytest.param(
+            [{"pos": 0, "insert": "x"}, {"pos": 1, "insert": "\x00"}], None, "component 1: insert contains U+0000",
+            id="NUL in 2nd insert",
         ),
     ],
 )

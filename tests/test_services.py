@@ -1,5 +1,6 @@
 """The commit path: transform, validation, exactly-once, and writers in several processes."""
 
+import asyncio
 import subprocess
 from collections import Counter
 import sys
@@ -13,11 +14,6 @@ from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
 from .test_ot import texts
-
-
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
 
 
 def commit(doc, user, seq, base, ops, client="c"):
@@ -57,7 +53,7 @@ def test_op_that_does_not_fit_its_base_changes_nothing(ada):
     """Ranges are checked against the text at the op's base, not the current one."""
     doc = services.document_create(title="T", owner=ada, content="abc")
     commit(doc, ada, 1, 1, [{"pos": 3, "insert": "defg"}])
-    with pytest.raises(BadOp, match="past end"):
+    with pytest.raises(BadOp, match=r"past end of text \(pos 4, len 3\)"):  # as the sender sees it
         commit(doc, ada, 1, 1, [{"pos": 4, "insert": "x"}], client="late")
     with pytest.raises(BadBase):
         commit(doc, ada, 1, 9, [{"pos": 0, "insert": "x"}], client="late")
@@ -366,3 +362,90 @@ def test_deleting_a_document_waits_for_a_commit_that_holds_it(transactional_db, 
     assert errors == []
     assert not Document.objects.filter(pk=doc.pk).exists()
     assert not Operation.objects.filter(document_id=doc.pk).exists()
+
+
+def test_an_op_older_than_the_state_is_rebased_over_the_ops_before_it_in_its_batch(ada, monkeypatch):
+    """Rebased from the history, the op is rebased over the batch's earlier ops too."""
+    monkeypatch.setattr("editor.state.RECENT_REVISIONS", 3)
+    doc = services.document_create(title="T", owner=ada, content="")
+    state = services.document_state(document_id=doc.pk)
+    for seq in range(1, 8):
+        submit(doc, ada, seq, seq - 1, [{"pos": seq - 1, "insert": str(seq)}], state=state)
+    S = services.Submission
+    now, late = services.operations_commit(
+        document_id=doc.pk,
+        state=state,
+        submissions=[
+            S(user=ada, client="now", seq=1, base=7, ops=[{"pos": 0, "insert": "A"}]),
+            S(user=ada, client="late", seq=1, base=1, ops=[{"pos": 0, "insert": "<"}]),  # forgotten base
+        ],
+    )
+    assert (now.revision, late.revision) == (8, 9)
+    assert late.ops == [{"pos": 1, "insert": "<"}]  # after "A": the committed side wins the tie
+    assert selectors.document_snapshot(document_id=doc.pk) == (9, "A<1234567") and state.text == "A<1234567"
+
+
+async def test_a_whole_text_change_is_announced_only_once_its_transaction_commits(ada):
+    """The admin saves inside a transaction a later step may roll back: sockets must
+    never hear of a revision that was rolled back."""
+    from channels.layers import get_channel_layer
+    from django.db import transaction
+
+    from editor import fanout
+
+    layer = get_channel_layer()
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    channel = await layer.new_channel()
+    await layer.group_add(fanout.group_name(doc.pk), channel)
+    try:
+        with pytest.raises(RuntimeError, match="a later step failed"):
+            with transaction.atomic():
+                services.document_replace_text(document_id=doc.pk, user=ada, base=1, text="undone", client="form-1")
+                raise RuntimeError("a later step failed")
+        assert selectors.document_snapshot(document_id=doc.pk) == (1, "abc")
+        services.document_replace_text(document_id=doc.pk, user=ada, base=1, text="abcd", client="form-2")
+        heard = []
+        while not any(m["client"] == "form-2" for m in heard):
+            event = await asyncio.wait_for(layer.receive(channel), timeout=30)
+            heard += [m for m in event["messages"] if m["client"] != "create"]  # the initial text
+        assert [(m["rev"], m["client"], m["ops"]) for m in heard] == [(2, "form-2", [{"pos": 3, "insert": "d"}])]
+    finally:
+        await layer.group_discard(fanout.group_name(doc.pk), channel)
+
+
+@pytest.mark.parametrize("losses", [services.MAX_ATTEMPTS - 1, services.MAX_ATTEMPTS])
+def test_a_commit_that_loses_its_race_is_retried_up_to_a_limit(ada, monkeypatch, losses):
+    """Another writer took the revision (a unique-key violation): the whole commit is
+    tried again, and after MAX_ATTEMPTS lost races it gives up, having written nothing."""
+    from django.db import IntegrityError
+
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    store, lost = services._store, []
+
+    def racing(head, pending):
+        if len(lost) < losses:
+            lost.append(head.revision)
+            raise IntegrityError("duplicate key value violates unique constraint")
+        store(head, pending)
+
+    monkeypatch.setattr(services, "_store", racing)
+    if losses < services.MAX_ATTEMPTS:
+        assert commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}]).revision == 2
+        assert selectors.document_snapshot(document_id=doc.pk) == (2, "xabc")
+    else:
+        with pytest.raises(services.CommitConflict):
+            commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
+        assert selectors.document_snapshot(document_id=doc.pk) == (1, "abc")
+    assert lost == [1] * losses
+
+
+def test_restoring_brings_back_an_old_text_as_a_new_revision_and_refuses_one_never_made(ada):
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    commit(doc, ada, 1, 1, [{"pos": 3, "insert": "d"}])
+    restored = services.document_restore(document_id=doc.pk, user=ada, revision=1, client="restore")
+    assert (restored.revision, restored.ops) == (3, [{"pos": 3, "delete": 1}])
+    assert selectors.document_snapshot(document_id=doc.pk) == (3, "abc")
+    for revision in (-1, 4):
+        with pytest.raises(BadBase, match="not a revision of the document"):
+            services.document_restore(document_id=doc.pk, user=ada, revision=revision, client=f"restore{revision}")
+    assert selectors.document_snapshot(document_id=doc.pk) == (3, "abc")

@@ -18,12 +18,8 @@ from editor.watch import Watcher
 from . import http
 from .conftest import session_headers
 from .test_security import closed_with
+from .waiting import Clock, eventually_async
 from .wire import Wire
-
-
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
 
 
 @pytest.fixture
@@ -52,12 +48,9 @@ def session_of(user) -> str:
     return client.session.session_key
 
 
-async def until_closed(socket, timeout: float = 1.0) -> None:
-    """Wait (a little) until the watcher has told ``socket`` to close."""
-    for _ in range(int(timeout / 0.01)):
-        if socket.closed:
-            return
-        await asyncio.sleep(0.01)
+async def until_closed(socket) -> None:
+    """Wait until the watcher has told ``socket`` to close."""
+    await eventually_async(lambda: socket.closed)
 
 
 class FakeSocket:
@@ -204,7 +197,7 @@ async def test_a_password_change_closes_the_socket_within_the_check_interval(lim
         await a.join("a")
         ada.set_password("a new one")
         ada.save()
-        assert await closed_with(a, timeout=3.0) == 4401
+        assert await closed_with(a) == 4401
 
 
 async def test_a_revoked_membership_closes_with_4403_even_when_the_notice_is_lost(limited_server, doc, bob):
@@ -214,7 +207,7 @@ async def test_a_revoked_membership_closes_with_4403_even_when_the_notice_is_los
         await b.join("b")
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {Membership._meta.db_table} WHERE user_id = %s", [bob.pk])
-        assert await closed_with(b, timeout=3.0) == 4403
+        assert await closed_with(b) == 4403
 
 
 async def test_a_role_changed_without_a_notice_closes_with_4000(limited_server, doc, bob):
@@ -223,7 +216,7 @@ async def test_a_role_changed_without_a_notice_closes_with_4000(limited_server, 
     async with Wire(limited_server.ws(doc.pk), session_headers(bob, limited_server)) as b:
         await b.join("b")
         Membership.objects.filter(user=bob).update(role="viewer")
-        assert await closed_with(b, timeout=3.0) == 4000
+        assert await closed_with(b) == 4000
 
 
 async def test_presence_rows_of_open_sockets_are_refreshed(limited_server, doc, ada):
@@ -232,25 +225,17 @@ async def test_presence_rows_of_open_sockets_are_refreshed(limited_server, doc, 
     async with Wire(limited_server.ws(doc.pk), headers) as a, Wire(limited_server.ws(doc.pk), headers) as b:
         await a.join("a")
         await b.join("b")
-        for _ in range(60):  # rows are written just after ``ready``
+        def both_rows() -> set[str]:  # written just after ``ready``
             names = set(Connection.objects.values_list("channel_name", flat=True))
-            if len(names) == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert len(names) == 2
+            assert len(names) == 2, names
+            return names
+
+        names = await eventually_async(both_rows)
         long_ago = timezone.now() - timedelta(hours=1)
         Connection.objects.update(seen=long_ago)
-        for _ in range(60):
-            if not Connection.objects.filter(seen=long_ago).exists():
-                break
-            await asyncio.sleep(0.05)
-        assert not Connection.objects.filter(seen=long_ago).exists()
+        await eventually_async(lambda: not Connection.objects.filter(seen=long_ago).exists())
         assert set(Connection.objects.values_list("channel_name", flat=True)) == names
-    for _ in range(60):
-        if not Connection.objects.exists():
-            break
-        await asyncio.sleep(0.05)
-    assert not Connection.objects.exists()
+    await eventually_async(lambda: not Connection.objects.exists())
 
 
 # --- over the default daphne, which checks only every 30 s: notices alone ----------------------
@@ -266,7 +251,7 @@ async def test_signing_out_reaches_a_users_remaining_socket_and_spares_other_ses
         async with Wire(server.ws(doc.pk), ended) as first:
             await first.join("f")
         assert http.post(server.url, "/accounts/logout/", {}, cookie=ended["Cookie"]) == 302
-        assert await closed_with(remaining, timeout=2.0) == 4401
+        assert await closed_with(remaining) == 4401
         with pytest.raises(asyncio.TimeoutError):  # only others' comings and goings arrive
             while True:
                 assert (await other_session.recv(0.5))["type"] in ("presence", "leave")
@@ -300,13 +285,20 @@ async def test_a_users_group_is_joined_again_before_the_layer_drops_it(watcher, 
 
     from editor import fanout
 
-    layer = InMemoryChannelLayer(group_expiry=1)
+    clock = Clock()
+    monkeypatch.setattr("channels.layers.time", clock)  # the layer's clock, for its expiry
+    layer = InMemoryChannelLayer(group_expiry=60)
     monkeypatch.setattr("editor.watch.get_channel_layer", lambda: layer)
-    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.3)
+    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.01)
     key = session_of(ada)
     socket = FakeSocket(user=ada, document_id=doc.pk, session_key=key)
     await watcher.register(socket)
-    await asyncio.sleep(2.5)  # well past the expiry of the first join (whole seconds)
-    await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
-    await until_closed(socket)
+    clock.advance(3600)  # an hour: well past the expiry of the first join
+
+    async def told() -> bool:  # each notice is dropped until the group was joined again
+        await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
+        await asyncio.sleep(0.02)
+        return bool(socket.closed)
+
+    await eventually_async(told)
     assert socket.closed == "signed out"

@@ -7,6 +7,8 @@ import json
 
 from websockets.asyncio.client import connect
 
+from .waiting import TIMEOUT
+
 
 class Wire:
     """One raw socket: send dicts or raw frames, receive messages (array frames flattened)."""
@@ -26,13 +28,13 @@ class Wire:
     async def send(self, message) -> None:
         await self.ws.send(message if isinstance(message, (str, bytes)) else json.dumps(message))
 
-    async def recv(self, timeout: float = 5) -> dict:
+    async def recv(self, timeout: float = TIMEOUT) -> dict:
         while not self.pending:
             data = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
             self.pending.extend(data if isinstance(data, list) else [data])
         return self.pending.pop(0)
 
-    async def recv_until(self, kind: str, timeout: float = 5) -> list[dict]:
+    async def recv_until(self, kind: str, timeout: float = TIMEOUT) -> list[dict]:
         """Messages up to and including the first of type ``kind``."""
         seen = []
         while True:
