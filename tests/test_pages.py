@@ -147,11 +147,17 @@ def test_no_built_in_secret_unless_debug_is_asked_for():
     assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
-def test_a_server_started_without_debug_serves_no_debug_page(transactional_db):
+def test_a_server_started_without_debug_serves_no_debug_page(transactional_db, tmp_path):
     """A daphne whose environment lacks DJANGO_DEBUG answers a 404 plainly, with a CSP."""
-    server = Daphne(DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_SECURE_SSL_REDIRECT="0")
+    server = Daphne(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_SECURE_SSL_REDIRECT="0",
+        COLLAB_STATIC_ROOT=str(tmp_path / "static"),
+    )
     del server.env["DJANGO_DEBUG"]
     server.env.pop("COLLAB_SIGNUP_ENABLED", None)
+    # Outside debug the pages name collectstatic's hashed files, as a deployment does.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                   cwd=ROOT, env=server.env, check=True, timeout=120)
     server.start()
     try:
         for path in ("/no-such-page/", "/accounts/signup/"):
