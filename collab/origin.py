@@ -85,6 +85,13 @@ def origin_allowed(scope) -> bool:
     return origin == own_origin(scope) or trusted(origin)
 
 
+class Denier(WebsocketDenier):
+    """Channels' denier without a channel of the layer: a refused socket hears nothing
+    (and channels-redis would open one, and poll it, for every refusal)."""
+
+    channel_layer_alias = None
+
+
 class OriginValidator:
     """ASGI middleware: refuse (HTTP 403) a socket whose origin :func:`origin_allowed` refuses."""
 
@@ -94,4 +101,4 @@ class OriginValidator:
     async def __call__(self, scope, receive, send):
         if origin_allowed(scope):
             return await self.application(scope, receive, send)
-        return await WebsocketDenier()(scope, receive, send)
+        return await Denier()(scope, receive, send)
