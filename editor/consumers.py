@@ -157,9 +157,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self._pace_join()
         # Authorised again at every join: a socket opened before its user lost access
         # hears no notice until it joins (raises AccessDenied, closing with 4403).
-        self.role = await dbthread.run(
-            selectors.document_role, document_id=self.document_id, user=self.user
-        )
+        role = await dbthread.run(selectors.document_role, document_id=self.document_id, user=self.user)
+        if self.role is None:  # closed meanwhile (signed out, revoked): it stays closed
+            return
+        self.role = role
         if self.feed is not None and message.client != self.client_id:
             await self._leave()
         if self.feed is None:

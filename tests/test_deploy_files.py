@@ -29,12 +29,16 @@ def test_every_variable_is_in_the_environment_example_and_the_deploy_page():
     assert sorted(n for n in names if f"`{n}`" not in page) == []
 
 
-def test_nginx_body_limit_is_the_applications():
-    """client_max_body_size equals Django's DATA_UPLOAD_MAX_MEMORY_SIZE."""
+def test_nginx_body_limit_lets_the_largest_upload_and_form_through():
+    """client_max_body_size is at least the largest upload (and Django's form limit), with
+    at most a mebibyte of room for the form around it."""
+    from editor.documents import BYTES_PER_CODE_POINT
+
     site = (DEPLOY / "nginx" / "collab.conf").read_text()
     size = re.search(r"client_max_body_size (\d+)([km]?);", site)
     factor = {"": 1, "k": 1024, "m": 1024 * 1024}[size.group(2)]
-    assert int(size.group(1)) * factor == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    largest = max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.COLLAB_MAX_DOCUMENT_CHARS * BYTES_PER_CODE_POINT)
+    assert largest <= int(size.group(1)) * factor <= largest + 1024 * 1024
 
 
 def test_daphne_is_started_with_the_applications_frame_limit():
