@@ -50,7 +50,7 @@ def session_of(user) -> str:
 
 async def until_closed(socket) -> None:
     """Wait until the watcher has told ``socket`` to close."""
-    await eventually_async(lambda: socket.closed)
+    await eventually_async(lambda: socket.closed is not None)
 
 
 class FakeSocket:
