@@ -89,6 +89,10 @@ class Cluster:
     def __init__(self, redis: RedisServer, prefix: str, **env: str) -> None:
         self.env = {"REDIS_URL": redis.url, "COLLAB_REDIS_PREFIX": prefix, **env}
         self.servers = [Daphne(**self.env), Daphne(**self.env)]
+        # One site served by two processes, as behind a proxy: a page of either may open
+        # a socket on the other (a client that reconnects elsewhere keeps its Origin).
+        for server in self.servers:
+            server.env["DJANGO_CSRF_TRUSTED_ORIGINS"] = ",".join(s.url for s in self.servers)
 
     def start(self) -> "Cluster":
         for server in self.servers:
