@@ -24,9 +24,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -80,7 +81,7 @@ def machine() -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         commit, changed = None, []
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
         "pinned": bool(taskset_prefix(SERVER_CORE)),
@@ -317,7 +318,7 @@ class Server:
             "--websocket-max-message-size", max_frame, "collab.asgi:application",
         ]
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         argv = taskset_prefix(SERVER_CORE) + self.command()
         with open(self.log_path, "wb") as log:
             # taskset execs daphne, so the pid is the server's own.

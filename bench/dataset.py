@@ -17,7 +17,8 @@ import random
 import sys
 import time
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 WORDS = (
     "the quick brown fox jumps over a lazy dog while seven editors type notes about "

@@ -31,8 +31,8 @@ from .common import (
     profiled,
     write_results,
 )
-from .timed_client import Recorder, TimedClient
 from .saturation import UNLIMITED
+from .timed_client import Recorder, TimedClient
 from .typists import ALPHABET, counts
 
 TARGET_RATIO = 1.5

@@ -73,7 +73,7 @@ class PeerServer:
         assert self.proc is not None, "the server is not started"
         return self.proc.pid
 
-    def start(self) -> "PeerServer":
+    def start(self) -> PeerServer:
         # taskset execs node, so the pid is the server's own.
         self.proc = subprocess.Popen(common.taskset_prefix(SERVER_CORE) + self.argv, cwd=PEER,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -99,7 +99,7 @@ class PeerServer:
                 return int(line.split()[1])
         return 0
 
-    def __enter__(self) -> "PeerServer":
+    def __enter__(self) -> PeerServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

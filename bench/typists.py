@@ -253,13 +253,13 @@ def holds(client, content: str) -> bool:
 def client_health(clients) -> dict:
     """Errors received, reconnections, and why clients stopped for good."""
     stopped = Counter(
-        f"{type(c._failure).__name__}: {c._failure}"  # noqa: SLF001
+        f"{type(c._failure).__name__}: {c._failure}"
         for c in clients
-        if c._failure is not None  # noqa: SLF001
+        if c._failure is not None
     )
     return {
         "errors": sum(len(c.errors) for c in clients),
-        "reconnects": sum(max(0, c._readies - 1) for c in clients),  # noqa: SLF001
+        "reconnects": sum(max(0, c._readies - 1) for c in clients),
         "stopped": dict(stopped.most_common(5)),
     }
 

@@ -82,7 +82,7 @@ async def check_database(timeout: float) -> str:
         _database_check = loop.run_in_executor(_executor, _select_one)
     try:
         await asyncio.wait_for(asyncio.shield(_database_check), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("health: the database did not answer within %.1f s", timeout)
         return "timeout"
     except Exception as exc:

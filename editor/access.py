@@ -75,12 +75,12 @@ def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Excep
     ``AccessDenied`` it would raise; two queries in all."""
     pairs = set(pairs)
     owners = dict(Document.objects.filter(pk__in={d for d, _ in pairs}).values_list("pk", "owner_id"))
-    members = dict(
-        ((document_id, user_id), role)
+    members = {
+        (document_id, user_id): role
         for document_id, user_id, role in Membership.objects.filter(
             document_id__in=set(owners), user_id__in={u for _, u in pairs}
         ).values_list("document_id", "user_id", "role")
-    ) if owners else {}
+    } if owners else {}
     found: dict[tuple[str, int], str | Exception] = {}
     for document_id, user_id in pairs:
         owner_id = owners.get(document_id)

@@ -2,9 +2,7 @@
 are Django's own views)."""
 
 from django.conf import settings
-from django.contrib.auth import login
-from django.contrib.auth import get_user_model
-from django.contrib.auth import views as auth_views
+from django.contrib.auth import get_user_model, login, views as auth_views
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.http import Http404

@@ -340,7 +340,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if buffered is None:
             return
         room = settings.COLLAB_MAX_BACKLOG_BYTES // 2
-        while buffered() > room and self.role is not None and self.feed is not None:
+        # The transport's buffer has no event to wait on: poll it.
+        while buffered() > room and self.role is not None and self.feed is not None:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
     async def _close_for(self, code: int) -> None:

@@ -19,9 +19,9 @@ import itertools
 import logging
 import re
 import sys
-from typing import Any, Awaitable, Callable, NamedTuple
-
 from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
@@ -208,7 +208,7 @@ class Item(NamedTuple):
     encoded: str
 
     @classmethod
-    def of(cls, message: dict) -> "Item":
+    def of(cls, message: dict) -> Item:
         return cls(message["rev"], message["user"]["id"], message["client"], message["seq"], protocol.dumps(message))
 
 
@@ -432,7 +432,7 @@ class Feed:
 class Hub:
     """Every local connection to one document, and the document's announcements."""
 
-    def __init__(self, document_id: str, hubs: "Hubs") -> None:
+    def __init__(self, document_id: str, hubs: Hubs) -> None:
         self.document_id = document_id
         self.hubs = hubs
         self.feeds: dict[int, Feed] = {}

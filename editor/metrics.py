@@ -17,7 +17,14 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 OPEN_SOCKETS = Gauge("collab_open_sockets", "WebSocket connections signed in and admitted to a document")
 DOCUMENTS_OPEN = Gauge("collab_documents_open", "Documents with at least one joined connection here")

@@ -16,11 +16,12 @@ imports nothing from Django and nothing outside the standard library.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 Component = dict[str, Any]
 Op = list[Component]
-Item = Union[int, str]
+Item = int | str
 Trace = list[Item]
 
 __all__ = [

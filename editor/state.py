@@ -57,7 +57,7 @@ class DocumentState:
         for entry in recent:
             self._remember(entry)
 
-    def replace(self, other: "DocumentState") -> None:
+    def replace(self, other: DocumentState) -> None:
         """Become ``other`` (read afresh), keeping what is known of clients' seqs."""
         self.rev, self.text = other.rev, other.text
         self._recent, self._recent_bytes = other._recent, other._recent_bytes

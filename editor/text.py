@@ -29,7 +29,7 @@ class Text:
         self._length = len(value)
 
     @classmethod
-    def _of(cls, chunks: list[str], length: int) -> "Text":
+    def _of(cls, chunks: list[str], length: int) -> Text:
         text = cls.__new__(cls)
         text._chunks, text._length = chunks, length
         return text
@@ -52,7 +52,7 @@ class Text:
     def __repr__(self) -> str:
         return f"Text({len(self._chunks)} chunks, {self._length} code points)"
 
-    def apply(self, op: Sequence[ot.Component]) -> "Text":
+    def apply(self, op: Sequence[ot.Component]) -> Text:
         """The text after ``op``; raises :class:`ot.OperationError` if it does not fit."""
         ot.check_range(op, self._length)
         chunks = list(self._chunks)

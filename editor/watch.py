@@ -22,8 +22,8 @@ import logging
 from collections import Counter
 from typing import Any, Protocol
 
-from django.conf import settings
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from . import access, dbthread, fanout, presence
 

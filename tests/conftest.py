@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import Client
+from django.utils.crypto import get_random_string
 from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
-from django.test import Client
-from django.utils.crypto import get_random_string
 
 from .waiting import eventually
 
@@ -69,7 +69,7 @@ class Daphne:
         self.env = server_env(**env)
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Daphne":
+    def start(self) -> Daphne:
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),

@@ -155,7 +155,7 @@ def grow_history(doc, user, pairs: int) -> int:
     """Insert and delete a long block ``pairs`` times; the text ends as it began."""
     rev = Document.objects.get(pk=doc.pk).revision
     block = "y" * 2000
-    for n in range(pairs):
+    for _ in range(pairs):
         for ops in ([{"pos": 0, "insert": block}], [{"pos": 0, "delete": len(block)}]):
             rev = services.operation_commit(
                 document_id=doc.pk, user=user, client="grow", seq=rev, base=rev, ops=ops

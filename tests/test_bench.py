@@ -153,7 +153,7 @@ def test_docsize_run_measures_every_case_through_the_server_and_directly(runs):
     assert_machine(data)
     cases = {(c["chars"], c["past_ops"]): c for c in data["cases"]}
     assert set(cases) == {(1024, 0), (1024, 201), (4096, 0), (4096, 201)}
-    for (chars, past), case in cases.items():
+    for (_chars, past), case in cases.items():
         assert case["start_revision"] == 1 + past
         assert case["history_replays_to_text"] is True
         assert case["converged"] is True

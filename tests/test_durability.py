@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from .conftest import ROOT
 
 # PRAGMA synchronous answers a number: 1 NORMAL, 2 FULL, 3 EXTRA.

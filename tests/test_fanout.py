@@ -218,7 +218,7 @@ async def test_groups_lost_by_the_layer_are_joined_again_at_once(monkeypatch):
 
 
 async def _poll(condition) -> None:
-    while not condition():
+    while not condition():  # noqa: ASYNC110 - polls state that has no event
         await asyncio.sleep(0.01)
 
 

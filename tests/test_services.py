@@ -2,8 +2,8 @@
 
 import asyncio
 import subprocess
-from collections import Counter
 import sys
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st

@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Long enough for a loaded two-core machine; a test that needs longer says so.
 TIMEOUT = 30.0

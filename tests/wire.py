@@ -18,7 +18,7 @@ class Wire:
         self.headers = headers
         self.pending: list[dict] = []
 
-    async def __aenter__(self) -> "Wire":
+    async def __aenter__(self) -> Wire:
         self.ws = await connect(self.url, additional_headers=self.headers, max_size=None)
         return self
 
@@ -60,6 +60,6 @@ class Wire:
         """Fail if a message arrives within ``wait`` seconds."""
         try:
             message = await self.recv(wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         raise AssertionError(f"unexpected message {message}")

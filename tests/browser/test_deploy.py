@@ -63,7 +63,7 @@ def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 30)
 class DeployedDaphne(Daphne):
     """A daphne process started the way systemd's collab@PORT starts it."""
 
-    def start(self) -> "DeployedDaphne":
+    def start(self) -> DeployedDaphne:
         self.proc = subprocess.Popen(["bash", "deploy/daphne.sh", str(self.port)], cwd=ROOT, env=self.env)
         wait_port(self.port, self.proc, "daphne")
         return self
@@ -78,7 +78,7 @@ class Redis:
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Redis":
+    def start(self) -> Redis:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir)],
@@ -95,15 +95,16 @@ class Redis:
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key (cryptography comes with autobahn)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -347,14 +348,14 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, m
         bob_typing = asyncio.create_task(bob_page.keyboard.type(words, delay=25))
         await asyncio.sleep(0.3)
         daphne.proc.send_signal(signal.SIGTERM)  # Bob keeps typing meanwhile
-        await wait_for(lambda: daphne.proc.poll() is not None, 30, "daphne to exit")
+        await wait_for(lambda: daphne.proc.poll() is not None, 30, "daphne to exit")  # noqa: B023 - awaited in this turn
         assert daphne.proc.returncode == 0
         await bob_typing
         bob_typed += words
         daphne.start()
-        await wait_for(lambda: direct_health(daphne) == 200, 30, "the restarted daphne to be healthy")
+        await wait_for(lambda: direct_health(daphne) == 200, 30, "the restarted daphne to be healthy")  # noqa: B023
         expected = bob_typed + "|middle|" + ada_typed
-        await wait_for(lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected, 30,
+        await wait_for(lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected, 30,  # noqa: B023
                        "the server to hold every keystroke", in_thread=False)
         for page in (ada_page, bob_page):
             await wait_saved(page)

@@ -3,6 +3,7 @@
 import urllib.error
 import urllib.request
 
+
 def test_the_project_application_serves_the_editor_scripts(server):
     """daphne running collab.asgi:application answers the editor's script URL."""
     url = f"{server.url}/static/editor/editor.js"

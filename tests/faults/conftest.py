@@ -49,7 +49,7 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", tempfile.gettempdir(), "--loglevel", "warning"],
@@ -94,7 +94,7 @@ class Cluster:
         for server in self.servers:
             server.env["DJANGO_CSRF_TRUSTED_ORIGINS"] = ",".join(s.url for s in self.servers)
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         for server in self.servers:
             server.start()
         return self

@@ -12,7 +12,6 @@ from django.db.models import Count
 from editor import ot, selectors
 from editor.client import CollabClient
 from editor.models import Document, Operation, Snapshot
-
 from tests.conftest import session_headers
 
 ALPHABET = ["a", "b", "c", " ", "\n", "😀", "é", "e\u0301", "中", "👍🏽"]

@@ -51,7 +51,7 @@ async def test_servers_recover_when_every_database_connection_is_terminated(
         terminated = []
         for _ in range(5):
             acked = sum(len(c.acked) for c in clients)
-            await wait_until(lambda: sum(len(c.acked) for c in clients) >= acked + 8,
+            await wait_until(lambda: sum(len(c.acked) for c in clients) >= acked + 8,  # noqa: B023 - awaited in this turn
                              timeout=20, what="eight more acks")
             terminated.append(terminate_other_sessions())
         made = sum(await asyncio.gather(*typing))
