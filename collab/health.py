@@ -51,7 +51,7 @@ def _select_one() -> None:
 def _query() -> None:
     global _direct
     connection = connections["default"]
-    if connection.vendor == "postgresql" and connection.pool is not None:
+    if connection.vendor == "postgresql" and connection.pool is not None:  # type: ignore[attr-defined]  # PostgreSQL's wrapper only
         # Past the pool: a full pool (busy requests) is not a database that is down,
         # and a pool waits for a connection instead of reporting a refused one.
         import psycopg

@@ -19,7 +19,7 @@ class Authors:
 
     __slots__ = ("_chunks", "_sizes")
 
-    def __init__(self, runs: Sequence[Sequence[int]] = ()) -> None:
+    def __init__(self, runs: Sequence[list[int]] = ()) -> None:
         runs = [[int(user), int(size)] for user, size in runs if size > 0]
         self._chunks = [runs[i : i + CHUNK_RUNS] for i in range(0, len(runs), CHUNK_RUNS)] or [[]]
         self._sizes = [sum(size for _, size in chunk) for chunk in self._chunks]

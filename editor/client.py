@@ -315,7 +315,7 @@ class CollabClient:
         return attempt + 1
 
     async def _session(self, ws: ClientConnection) -> None:
-        self._outbox = outbox = asyncio.Queue()
+        self._outbox = outbox = asyncio.Queue[str]()
         writer = asyncio.create_task(self._write(ws, outbox))
         self.peers.clear()
         self._snapshot_parts = []
@@ -480,19 +480,21 @@ class CollabClient:
 
     def _on_error(self, message: dict) -> None:
         self.errors.append(message)
-        matches = self._outstanding is not None and message.get("seq") == self._outstanding[0]
-        if matches and message.get("code") == "rate_limited":
+        outstanding = self._outstanding
+        matches = outstanding is not None and message.get("seq") == outstanding[0]
+        if outstanding is None or not matches:
+            return
+        if message.get("code") == "rate_limited":
             # Retryable: nothing was recorded; the same op goes again after the delay.
             delay = message.get("retry_after")
             delay = delay / 1000 if isinstance(delay, (int, float)) and delay >= 0 else 1.0
             self._cancel_retry()
-            self._retry = asyncio.get_running_loop().call_later(delay, self._resend, self._outstanding[0])
+            self._retry = asyncio.get_running_loop().call_later(delay, self._resend, outstanding[0])
             return
-        if matches:
-            logger.warning("%s: op %s refused: %s", self.client_id, self._outstanding[0], message)
-            self._outstanding = self._buffer = None
-            self.text = self.server_text
-            self._join(self.rev, replay=True)
+        logger.warning("%s: op %s refused: %s", self.client_id, outstanding[0], message)
+        self._outstanding = self._buffer = None
+        self.text = self.server_text
+        self._join(self.rev, replay=True)
 
     def _on_presence(self, message: dict) -> None:
         client = message.get("client")

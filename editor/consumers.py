@@ -278,6 +278,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # --- helpers ---------------------------------------------------------------------
 
     async def _recheck_role(self) -> None:
+        role: str | Exception
         try:
             role = await dbthread.run(
                 selectors.document_role, document_id=self.document_id, user=self.user

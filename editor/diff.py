@@ -183,10 +183,10 @@ def _anchors(
         else:
             tails[n], tail_js[n] = k, j
     run: list[tuple[int, int]] = []
-    k = tails[-1] if tails else None
-    while k is not None:
-        run.append(pairs[k])
-        k = before[k]
+    at = tails[-1] if tails else None
+    while at is not None:
+        run.append(pairs[at])
+        at = before[at]
     return run[::-1]
 
 

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import ot, selectors, services
 from .models import Document
 
-TITLE_MAX = Document._meta.get_field("title").max_length
+TITLE_MAX: int = Document._meta.get_field("title").max_length  # type: ignore[assignment]  # set on the field
 # At most four bytes a code point in UTF-8: a larger file cannot be within the limit.
 BYTES_PER_CODE_POINT = 4
 

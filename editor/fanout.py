@@ -702,7 +702,7 @@ class Hubs:
     """This process's hubs, and the one channel through which it hears other processes."""
 
     def __init__(self) -> None:
-        self.layer = None
+        self.layer: Any = None
         self.channel: str | None = None
         # True when no other process can share the channel layer (the in-memory one):
         # this process's own revisions and presence then need no announcing.

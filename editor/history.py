@@ -85,7 +85,7 @@ def text_at(*, document_id: str, revision: int) -> tuple[str, int]:
 def authors_at(*, document_id: str, revision: int) -> tuple[str, list[list[int]]]:
     """The text at ``revision`` and who wrote it: runs ``[user id, length]`` in order."""
     text, authors, _ = _replay(document_id, revision, authors=True)
-    return str(text), authors.runs()
+    return str(text), authors.runs()  # type: ignore[union-attr]  # authors=True: never None
 
 
 def _replay(document_id: str, revision: int, *, authors: bool) -> tuple[Text, Authors | None, int]:

@@ -17,7 +17,7 @@ imports nothing from Django and nothing outside the standard library.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 Component = dict[str, Any]
 Op = list[Component]
@@ -59,7 +59,7 @@ def check_text(text: str, *, what: str = "text") -> None:
         raise OperationError(f"{what} contains a lone surrogate") from None
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     # bool is a subclass of int, and JSON's true/false must not pass as numbers.
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -156,7 +156,7 @@ def _push(trace: Trace, item: Item) -> None:
 
 def _trim(trace: Trace) -> Trace:
     """Drop a trailing retain: the rest of the text is retained implicitly."""
-    if trace and _is_int(trace[-1]) and trace[-1] > 0:  # type: ignore[operator]
+    if trace and _is_int(trace[-1]) and trace[-1] > 0:
         trace.pop()
     return trace
 
@@ -220,8 +220,8 @@ def _compose_traces(a: Trace, b: Trace) -> Trace:
             ib += 1
             y = b[ib] if ib < len(b) else None
             continue
-        if _is_int(x) and x < 0:  # type: ignore[operator]  # a deletes base text b never sees
-            _push(out, x)  # type: ignore[arg-type]
+        if _is_int(x) and x < 0:  # a deletes base text b never sees
+            _push(out, x)
             ia += 1
             x = a[ia] if ia < len(a) else None
             continue

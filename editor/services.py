@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -151,7 +151,7 @@ def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submissio
     return Committed(revision=entry.rev, ops=op)
 
 
-def _lock(document_id: str, user_ids: set[int] = frozenset()) -> tuple[Head, dict[int, str]]:
+def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -> tuple[Head, dict[int, str]]:
     """Lock the document row; return it and the role of each of ``user_ids``.
 
     Written out in SQL because it runs once per batch on the hottest path. On
@@ -172,7 +172,7 @@ def _lock(document_id: str, user_ids: set[int] = frozenset()) -> tuple[Head, dic
         if row is None:
             raise Document.DoesNotExist(document_id)
         head = Head(document_id, *row)
-        roles = {head.owner_id: Membership.Role.EDITOR}
+        roles: dict[int, str] = {head.owner_id: Membership.Role.EDITOR}
         others = sorted(user_ids - roles.keys())
         if others:
             cursor.execute(
@@ -287,7 +287,7 @@ def _transform(head: Head, pending: Pending, *, base: int, ops: list, seq: int) 
         )
         if len(stored) != pending.state.rev - base:
             raise BadBase(f"the history after revision {base} is not kept", seq=seq)
-        concurrent = stored + pending.ops_since(pending.state.rev)
+        concurrent = stored + pending.ops_since(pending.state.rev)  # type: ignore[operator]  # never None at state.rev
     length_at_base = len(pending.text) - sum(ot.length_delta(c) for c in concurrent)
     try:
         ot.check_range(ops, length_at_base)
@@ -349,7 +349,7 @@ def _store(head: Head, pending: Pending) -> None:
     """
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     columns = ("document_id", "revision", "user_id", "client", "seq", "ops", "created")
-    values = []
+    values: list[Any] = []
     for entry in pending.entries:
         ops = connection.ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
         values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, ops, now]
@@ -381,7 +381,7 @@ def document_create(*, title: str, owner: AbstractBaseUser, content: str = "") -
     ot.check_text(title, what="title")
     ot.check_text(content, what="content")
     with transaction.atomic():
-        document = Document.objects.create(title=title, owner=owner)
+        document = Document.objects.create(title=title, owner=owner)  # type: ignore[misc]  # any user model
         if content:
             _pieces_commit(document_id=document.pk, user=owner, client="create", base=0, ops=[{"pos": 0, "insert": content}])
             document.refresh_from_db()
@@ -497,7 +497,8 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
         for result in results:
             if isinstance(result, Exception):
                 raise result  # and every piece before it is rolled back
-    for seq, committed in enumerate(results, 1):
+    commits = cast(list[Committed], results)  # none is an exception: it was raised above
+    for seq, committed in enumerate(commits, 1):
         if committed.duplicate:
             continue
         message = protocol.op_message(
@@ -509,8 +510,8 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
             ops=committed.ops,
         )
         # Sockets must never hear of a revision that could still be rolled back.
-        transaction.on_commit(lambda message=message: fanout.publish_from_sync(document_id, message), robust=True)
-    return results[-1]
+        transaction.on_commit(lambda message=message: fanout.publish_from_sync(document_id, message), robust=True)  # type: ignore[misc]  # mypy cannot type a default-bound lambda
+    return commits[-1]
 
 
 def _insert_fitting_a_frame() -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .text import Text
@@ -48,7 +49,7 @@ def _size(entry: Entry) -> int:
 class DocumentState:
     """The text at ``rev``, the recent revisions, and the highest seq of each client."""
 
-    def __init__(self, *, rev: int, text: str | Text, recent: list[Entry] = ()) -> None:
+    def __init__(self, *, rev: int, text: str | Text, recent: Iterable[Entry] = ()) -> None:
         self.rev = rev
         self.text = text if isinstance(text, Text) else Text(text)
         self._recent: deque[Entry] = deque()

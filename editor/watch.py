@@ -66,7 +66,7 @@ class Watcher:
     """This process's sockets and the tasks that watch over them."""
 
     def __init__(self) -> None:
-        self.layer = None
+        self.layer: Any = None
         self.channel: str | None = None
         # One flat set and a count per user, rather than a set per user: most users
         # hold one socket, and an idle socket's every byte counts.
