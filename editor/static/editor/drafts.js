@@ -74,7 +74,7 @@ export async function forgetUser(userId) {
   let db;
   try {
     db = await openDatabase();
-  } catch (err) {
+  } catch {
     return;
   }
   try {

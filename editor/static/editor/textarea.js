@@ -47,6 +47,7 @@ export function toUtf16(text, index) {
 
 /** Replace U+0000 and lone surrogates, which the protocol refuses, with U+FFFD. */
 export function sanitize(text) {
+  // eslint-disable-next-line no-control-regex -- U+0000 is what is matched
   return text.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
 
