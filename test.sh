@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test. First on the embedded default (SQLite, in-memory channel layer),
+# Lints first (scripts/lint.sh: ruff, mypy, eslint; a finding fails the run at once),
+# then runs every test. First on the embedded default (SQLite, in-memory channel layer),
 # then again on PostgreSQL and Redis when they are reachable. Under CI=true both
 # passes are required: an unreachable PostgreSQL or Redis fails the run.
 # The fault suite (tests/faults, marker `faults`) is left out of both passes and runs
@@ -10,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/setup.sh requirements-dev.txt
+bash scripts/lint.sh
 # The browser tests drive Debian's Chromium, the deployment test nginx and a
 # redis-server of its own; as root on a fresh machine, install them.
 missing=""
