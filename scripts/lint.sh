@@ -34,3 +34,4 @@ if [ ! -f "$stamp" ]; then
 fi
 "$eslint/node_modules/.bin/eslint" --config "$eslint/eslint.config.js" --max-warnings 0 \
   editor/static/editor tests/js
+echo "No problems found."
