@@ -129,12 +129,18 @@ describe("a snapshot while edits are pending", () => {
   /** A client at revision 3 of "one\ntwo\n", with one op in flight and one buffered. */
   function pending() {
     const out = [];
-    const page = { remote: [], resets: [] };
+    const page = { remote: [], resets: [], drafts: [] };
     const client = new CollabClient({
       clientId: "t",
       send: (m) => out.push(m),
       onRemote: (ops) => page.remote.push(ops),
       onReset: (text) => page.resets.push(text),
+      // What the page keeps as a draft must give the local text back when restored.
+      onPending: () => {
+        const draft = new CollabClient({ clientId: "t", send: () => {} });
+        draft.restore({ rev: client.rev, base: client.serverText, seq: client.seq, outstanding: client.outstanding, buffer: client.buffer });
+        page.drafts.push(draft.text === client.text);
+      },
       minInterval: 0,
     });
     client.opened();
@@ -156,6 +162,7 @@ describe("a snapshot while edits are pending", () => {
     assert.deepEqual(page.resets, []);
     assert.deepEqual(page.remote, [[{ pos: 12, insert: "three\n" }]]);
     assert.equal(client.state, "buffered");
+    assert.ok(page.drafts.length > 0 && page.drafts.every(Boolean), "every draft kept matches the text");
     client.receive({ type: "ready", rev: 5, role: "editor" });
     assert.deepEqual(out.at(-1), { type: "op", seq: 2, base: 5, ops: [{ pos: 10, insert: "2" }] });
     client.receive({ type: "ack", seq: 2, rev: 6 });
@@ -168,6 +175,7 @@ describe("a snapshot while edits are pending", () => {
     client.receive({ type: "snapshot", rev: 2, content: "one\n" });
     assert.equal(client.text, "1: one\n2", "the lost line goes, both edits stay");
     assert.deepEqual(page.resets, []);
+    assert.ok(page.drafts.every(Boolean), "every draft kept matches the text");
     client.receive({ type: "ready", rev: 2, role: "editor" });
     assert.deepEqual(out.at(-1), { type: "op", seq: 2, base: 2, ops: [{ pos: 0, insert: "1: " }, { pos: 7, insert: "2" }] });
   });

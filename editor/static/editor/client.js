@@ -385,7 +385,8 @@ export class CollabClient {
     if (message.more) return;
     const text = this._snapshotParts.join("");
     this._snapshotParts = [];
-    if (this.pending && (rev !== this.rev || text !== this.serverText)) this._merge(rev, text);
+    const merged = this.pending && (rev !== this.rev || text !== this.serverText);
+    if (merged) this._merge(rev, text);
     if (rev !== this.rev || text !== this.serverText) {
       this._recent = [];
       this._recentInserted = 0;
@@ -393,6 +394,8 @@ export class CollabClient {
     this.rev = rev;
     this.serverText = text;
     this._awaitingSnapshot = false;
+    // Only now: a kept draft must hold the rebased edits with the text they apply to.
+    if (merged) this._onPending();
     for (const peer of this.peers.values()) {
       if (peer.rev !== null && peer.rev < rev) this._catchUp(peer);
     }
@@ -426,7 +429,6 @@ export class CollabClient {
     this.text = ot.apply(this.text, theirs);
     if (this.cursor !== null && theirs.length) this.cursor = moveCursor(this.cursor, theirs, { byOwner: false });
     if (theirs.length) this._onRemote(theirs);
-    this._onPending();
   }
 
   _onOp(message) {
