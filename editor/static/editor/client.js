@@ -16,8 +16,7 @@
  * buffer before it is applied locally; the server's op is always the first argument
  * of ot.transform, so its inserts win ties exactly as they do on the server.
  *
- * Resolutions of edge cases (editor/client.py resolves them alike, except the two
- * that keep a person's edits over a refusal or a snapshot):
+ * Resolutions of edge cases follow editor/client.py:
  *
  * - A person's edits are never dropped for being old. A snapshot that differs from the
  *   text the pending edits were made on is merged, not taken in their place: the
