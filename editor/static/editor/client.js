@@ -46,7 +46,8 @@
  *   after the error's `retry_after` ms (a second when it has none); `waiting` is true
  *   meanwhile, so the page can say so.
  * - A join says `pending: true` while edits are unacknowledged, so the server answers
- *   with revisions to rebase them over, never a snapshot in their place.
+ *   with revisions to rebase them over, not a snapshot to merge them into, as long as
+ *   it has those revisions.
  *
  * Two additions, because an op refused as `too_large` is dropped with the user's edit
  * in it and a `rate_limited` one is delayed: op sends are spaced at least `minInterval`
