@@ -6,4 +6,4 @@ class EditorConfig(AppConfig):
     name = "editor"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the receivers)
+        from .domain import signals  # noqa: F401  (connects the receivers)

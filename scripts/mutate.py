@@ -8,7 +8,7 @@ tests fail or time out, and *survives* when they pass. Run it on a scratch copy 
 tree (it rewrites the module while it works), e.g.:
 
     git archive HEAD | tar -x -C /tmp/mutation && ln -s "$PWD/.venv" /tmp/mutation/.venv
-    cd /tmp/mutation && .venv/bin/python scripts/mutate.py editor/fanout.py \\
+    cd /tmp/mutation && .venv/bin/python scripts/mutate.py editor/realtime/fanout.py \\
         --functions deliver,_fill,take,join --budget 600 -- tests/test_hub_gaps.py tests/test_fanout.py
 
 Arguments after ``--`` are passed to pytest. Mutants are listed in source order; with

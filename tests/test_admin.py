@@ -22,7 +22,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from editor import presence, selectors, services
+from editor.domain import selectors, services
+from editor.realtime import presence
 from editor.admin import DocumentAdmin
 from editor.client import CollabClient
 from editor.models import Connection, Document, Membership, Operation, Snapshot

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from editor import fanout, protocol
+from editor.realtime import fanout, protocol
 
 from .waiting import Clock, eventually_async
 
@@ -119,12 +119,13 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
     """Channel layers expire group members; a document open longer still hears other processes."""
     from channels.layers import InMemoryChannelLayer
 
-    from editor import dbthread, services
+    from editor.domain import services
+    from editor.realtime import dbthread
 
     clock = Clock()
     monkeypatch.setattr("channels.layers.time", clock)  # the layer's clock, for its expiry
     layer = InMemoryChannelLayer(group_expiry=60)
-    monkeypatch.setattr("editor.fanout.get_channel_layer", lambda: layer)
+    monkeypatch.setattr("editor.realtime.fanout.get_channel_layer", lambda: layer)
     monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.01)
     owner = django_user_model.objects.create_user(username="ada")
     doc = services.document_create(title="T", owner=owner)
@@ -228,8 +229,8 @@ async def test_senders_are_not_left_waiting_when_their_committed_ops_cannot_be_h
     waiting for an ack forever; the next submission commits as usual."""
     from types import SimpleNamespace
 
-    from editor import services
-    from editor.errors import BadOp
+    from editor.domain import services
+    from editor.domain.errors import BadOp
 
     hub, frames = make_hub((1, "a"), (2, "b"))
     hub.hubs = SimpleNamespace(alone=True)

@@ -13,7 +13,8 @@ import json
 
 import pytest
 
-from editor import dbthread, fanout, selectors, services
+from editor.domain import selectors, services
+from editor.realtime import dbthread, fanout
 
 from .waiting import eventually_async
 

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from editor import fanout
-from editor.watch import Watcher
+from editor.realtime import fanout
+from editor.realtime.watch import Watcher
 
 
 class CancelledAsTimeout(InMemoryChannelLayer):
@@ -32,7 +32,7 @@ class Socket:
 @pytest.mark.timeout(60)
 async def test_a_watcher_stops_though_its_receive_reported_a_timeout(monkeypatch):
     """Before, the reader took the timeout for a hiccup and received again, forever."""
-    monkeypatch.setattr("editor.watch.get_channel_layer", CancelledAsTimeout)
+    monkeypatch.setattr("editor.realtime.watch.get_channel_layer", CancelledAsTimeout)
     watcher = Watcher()
     socket = Socket()
     await watcher.register(socket)

@@ -11,9 +11,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from editor import access, dbthread, selectors, services
+from editor.domain import access, selectors, services
+from editor.realtime import dbthread
 from editor.models import Connection, Membership
-from editor.watch import Watcher
+from editor.realtime.watch import Watcher
 
 from . import http
 from .conftest import session_headers
@@ -272,7 +273,7 @@ async def test_sockets_that_come_while_the_watcher_starts_wait_for_its_channel(w
             await asyncio.sleep(0.05)
             return await layer.new_channel()
 
-    monkeypatch.setattr("editor.watch.get_channel_layer", SlowLayer)
+    monkeypatch.setattr("editor.realtime.watch.get_channel_layer", SlowLayer)
     sockets = [FakeSocket(user=ada, document_id=doc.pk, session_key="k") for _ in range(3)]
     names = await asyncio.gather(*(watcher.register(s) for s in sockets))
     assert watcher.channel and all(name.startswith(watcher.channel + "#") for name in names)
@@ -283,12 +284,12 @@ async def test_a_users_group_is_joined_again_before_the_layer_drops_it(watcher, 
     """Channel layers expire group members; a socket open longer still hears sign-outs."""
     from channels.layers import InMemoryChannelLayer
 
-    from editor import fanout
+    from editor.realtime import fanout
 
     clock = Clock()
     monkeypatch.setattr("channels.layers.time", clock)  # the layer's clock, for its expiry
     layer = InMemoryChannelLayer(group_expiry=60)
-    monkeypatch.setattr("editor.watch.get_channel_layer", lambda: layer)
+    monkeypatch.setattr("editor.realtime.watch.get_channel_layer", lambda: layer)
     monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.01)
     key = session_of(ada)
     socket = FakeSocket(user=ada, document_id=doc.pk, session_key=key)

@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import connection
 
-from editor import fanout
+from editor.realtime import fanout
 
 from .harness import check_document, close_all, connect, team, type_randomly, wait_until
 

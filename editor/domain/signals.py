@@ -11,7 +11,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import access
-from .models import Document, Membership
+from ..models import Document, Membership
 
 
 @receiver([post_save, post_delete], sender=Membership)

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from channels.layers import get_channel_layer
 
-from . import access, dbthread, fanout, presence
+from . import dbthread, fanout, presence
+from ..domain import access
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ CHUNK = 400
 
 
 class Socket(Protocol):
-    """What the watcher needs of a socket (``editor.consumers.DocumentConsumer``)."""
+    """What the watcher needs of a socket (``editor.realtime.consumers.DocumentConsumer``)."""
 
     user_id: int
     session_key: str | None

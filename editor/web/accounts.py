@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from . import access, usernames
+from ..domain import access, usernames
 
 
 class SignupForm(UserCreationForm):

@@ -1,6 +1,6 @@
 """An asyncio client of the collaborative editor's wire protocol, version 1.
 
-It imports only the standard library, ``websockets`` and :mod:`editor.ot`, so tests,
+It imports only the standard library, ``websockets`` and :mod:`editor.core.ot`, so tests,
 benchmarks and scripts can use it without Django. The editing state machine is the
 one of ot.js: at most one op is in flight (*outstanding*), local edits made meanwhile
 are composed into one *buffer*, and every op from the server is transformed against
@@ -54,7 +54,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from editor import ot
+from editor.core import ot
 
 __all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation", "login"]
 

@@ -3,7 +3,7 @@
 A change of membership, a deleted document or a sign-out is announced on the channel
 layer so that sockets on every server process re-check at once. Announcements may be
 dropped, so each process also re-checks all its sockets every
-COLLAB_SESSION_CHECK_SECONDS (``editor.watch``), and every op is authorised again
+COLLAB_SESSION_CHECK_SECONDS (``editor.realtime.watch``), and every op is authorised again
 inside its commit transaction.
 """
 
@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from . import selectors
-from .fanout import group_name, send_from_sync
-from .models import Document, Membership
+from ..realtime.fanout import group_name, send_from_sync
+from ..models import Document, Membership
 
 
 def user_group(user_id: int) -> str:

@@ -18,12 +18,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import diff, fanout, ot, protocol, selectors
+from . import selectors
+from ..core import diff, ot
+from ..realtime import fanout, protocol
 from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
-from .models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
+from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
 from .selectors import AccessDenied
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
-from .text import Text
+from ..core.text import Text
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def operation_commit(
     base: int,
     ops: list,
 ) -> Committed:
-    """Commit a parsed op (see :func:`editor.ot.parse`) made against revision ``base``.
+    """Commit a parsed op (see :func:`editor.core.ot.parse`) made against revision ``base``.
 
     Exactly-once: a submission whose (user, client, seq) is already committed returns
     that revision with ``duplicate=True`` and changes nothing.
@@ -106,7 +108,7 @@ def operations_commit(
 
 
 def document_state(*, document_id: str) -> DocumentState:
-    """The document as a hub starts out remembering it (see :mod:`editor.state`)."""
+    """The document as a hub starts out remembering it (see :mod:`editor.domain.state`)."""
     return _read_state(document_id, through=None)
 
 
@@ -418,7 +420,7 @@ def document_replace_text(
     """Make the text read ``text``, as edited by ``user`` against revision ``base``.
 
     The change from the text at ``base`` to ``text`` becomes one op (see
-    :func:`editor.diff.text_diff`) committed by :func:`operation_commit` under
+    :func:`editor.core.diff.text_diff`) committed by :func:`operation_commit` under
     (``user``, ``client``, seq 1): it is rebased over everything committed since
     ``base``, so nothing typed meanwhile is lost, and a resubmission with the same
     ``client`` is recognised. The revision is announced to open sockets once the
@@ -525,7 +527,7 @@ def op_pieces(ops: list, *, max_components: int, max_insert: int) -> list[list]:
     Committed in order, each rebased over the ones before as over concurrent edits,
     they make the same text as ``ops`` (the committed side wins ties, so the pieces of
     one insert stay in order). ``ops`` must move forward: each component at or after
-    where the one before left off, as :func:`editor.diff.text_diff` makes them.
+    where the one before left off, as :func:`editor.core.diff.text_diff` makes them.
     """
     pieces: list[list] = []
     piece: list = []

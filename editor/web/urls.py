@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import documents, history, sharing, views
+from . import documents, sharing, views
+from ..domain import history
 
 app_name = "editor"
 urlpatterns = [

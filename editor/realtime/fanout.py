@@ -27,8 +27,9 @@ from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import dbthread, metrics, protocol, selectors
-from .state import DocumentState
+from . import dbthread, metrics, protocol
+from ..domain import selectors
+from ..domain.state import DocumentState
 
 log = logging.getLogger(__name__)
 
@@ -460,7 +461,7 @@ class Hub:
     async def commit(self, submission):
         """Commit a submission, together with whatever else is waiting (group commit).
 
-        Returns what :func:`editor.services.operations_commit` made of it: a
+        Returns what :func:`editor.domain.services.operations_commit` made of it: a
         ``Committed`` or the error refusing it. New revisions are published before
         this returns, so the sender's ``ack`` is already on its way.
         """
@@ -474,7 +475,7 @@ class Hub:
     def _commit_sync(self, submissions: list) -> list:
         """Commit on the database thread, keeping the hub's state of the document."""
         # Imported here: services announces the admin's edits through this module.
-        from . import services
+        from ..domain import services
 
         if self.state is None:
             self.state = services.document_state(document_id=self.document_id)

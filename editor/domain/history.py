@@ -24,11 +24,12 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from . import ot, selectors, services
-from .authorship import Authors
+from . import selectors, services
+from ..core import ot
+from ..core.authorship import Authors
 from .errors import CollabError
-from .models import Checkpoint, Document, Membership, Operation
-from .text import Text
+from ..models import Checkpoint, Document, Membership, Operation
+from ..core.text import Text
 
 REVISIONS_PER_PAGE = 50
 # Unchanged text kept on each side of a change when showing a revision; longer

@@ -12,8 +12,9 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import dbthread, fanout, metrics, presence, protocol, selectors, services
-from .errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
+from . import dbthread, fanout, metrics, presence, protocol
+from ..domain import selectors, services
+from ..domain.errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from .limits import TokenBucket
 from .watch import watcher
 
@@ -43,7 +44,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab (or script) editing one document."""
 
     # No channel of its own: revisions and access notices reach the socket through its
-    # hub's process channel (editor.fanout), sign-outs through the watcher's (editor.watch).
+    # hub's process channel (editor.realtime.fanout), sign-outs through the watcher's (editor.realtime.watch).
     channel_layer_alias = None
     groups = ()  # none, and no empty list per socket either
 
@@ -58,7 +59,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
         That call is a round trip to a worker thread for every frame, to tidy
         connections this consumer never uses: its database work runs on
-        :mod:`editor.dbthread`, which looks after its own connection.
+        :mod:`editor.realtime.dbthread`, which looks after its own connection.
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
