@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from editor.domain import access, selectors, services
-from editor.realtime import dbthread
+from editor.realtime import dbthread, fanout
 from editor.models import Connection, Membership
 from editor.realtime.watch import Watcher
 
@@ -97,8 +97,6 @@ def test_sessions_are_checked_in_two_queries_by_the_rules_of_one(ada, bob, make_
     with django_assert_num_queries(2):
         signed_in = access.sessions_signed_in(pairs)
     assert signed_in == {(good, ada.pk), (other, ada.pk), (dora_session, dora.pk)}
-    for key, user_id in pairs:
-        assert access.session_is_signed_in(session_key=key, user_id=user_id) == ((key, user_id) in signed_in)
 
 
 def test_roles_are_read_in_two_queries_as_document_role_decides_them(ada, bob, make_user, django_assert_num_queries):
@@ -173,7 +171,7 @@ async def test_sign_out_notices_reach_only_that_sessions_sockets_while_watched(w
     for socket in (a1, a2, b):
         await watcher.register(socket)
     layer = watcher.layer
-    await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": first})
+    await layer.group_send(fanout.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": first})
     await until_closed(a1)
     assert (a1.closed, a2.closed, b.closed) == ("signed out", None, None)
 
@@ -182,9 +180,9 @@ async def test_sign_out_notices_reach_only_that_sessions_sockets_while_watched(w
     await watcher.unregister(a2)
     assert ada.pk not in watcher._in_group and bob.pk in watcher._in_group
     if hasattr(layer, "groups"):  # the in-memory layer shows its groups
-        assert watcher.channel not in layer.groups.get(access.user_group(ada.pk), {})
-        assert watcher.channel in layer.groups[access.user_group(bob.pk)]
-    await layer.group_send(access.user_group(bob.pk), {"type": "user.signed_out", "user_id": bob.pk, "session_key": None})
+        assert watcher.channel not in layer.groups.get(fanout.user_group(ada.pk), {})
+        assert watcher.channel in layer.groups[fanout.user_group(bob.pk)]
+    await layer.group_send(fanout.user_group(bob.pk), {"type": "user.signed_out", "user_id": bob.pk, "session_key": None})
     await until_closed(b)
     assert b.closed == "signed out"
 
@@ -297,7 +295,7 @@ async def test_a_users_group_is_joined_again_before_the_layer_drops_it(watcher, 
     clock.advance(3600)  # an hour: well past the expiry of the first join
 
     async def told() -> bool:  # each notice is dropped until the group was joined again
-        await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
+        await layer.group_send(fanout.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
         await asyncio.sleep(0.02)
         return bool(socket.closed)
 

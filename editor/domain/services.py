@@ -8,6 +8,7 @@ can be read (and later batched) on its own.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,9 +19,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import selectors
+from . import events, selectors
 from ..core import diff, ot
-from ..realtime import fanout, protocol
 from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
 from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
 from .selectors import AccessDenied
@@ -325,7 +325,7 @@ def _check_frame(op: list, *, seq: int) -> None:
     bound = sum(COMPONENT_BYTES + CODE_POINT_BYTES * len(comp.get("insert", "")) for comp in op)
     if bound <= limit:  # the usual case, without encoding anything
         return
-    size = len(protocol.dumps(op).encode("utf-8"))
+    size = len(json.dumps(op, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     if size > limit:
         raise TooLarge(f"the op would take {size:,} bytes in a message to other clients; at most {limit:,}", seq=seq)
 
@@ -502,16 +502,19 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
     for seq, committed in enumerate(results, 1):
         if committed.duplicate:
             continue
-        message = protocol.op_message(
+        revision = selectors.Revision(
             rev=committed.revision,
-            client=client,
-            seq=seq,
             user_id=user.pk,
             user_name=user.get_username(),
+            client=client,
+            seq=seq,
             ops=committed.ops,
         )
         # Sockets must never hear of a revision that could still be rolled back.
-        transaction.on_commit(lambda message=message: fanout.publish_from_sync(document_id, message), robust=True)
+        transaction.on_commit(
+            lambda revision=revision: events.announce_revision_committed(document_id=document_id, revision=revision),
+            robust=True,
+        )
     return results[-1]
 
 

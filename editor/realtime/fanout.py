@@ -28,7 +28,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from . import dbthread, metrics, protocol
-from ..domain import selectors
+from ..domain import selectors, services
 from ..domain.state import DocumentState
 
 log = logging.getLogger(__name__)
@@ -155,19 +155,14 @@ def group_name(document_id: str) -> str:
     return f"doc.{document_id}"
 
 
+def user_group(user_id: int) -> str:
+    """The channel-layer group of the processes holding a socket of the user."""
+    return f"user.{user_id}"
+
+
 def _revisions_event(document_id: str, messages: list[dict], origin: str | None = None) -> dict:
     """The channel-layer event announcing committed revisions of one document."""
     return {"type": "revisions", "origin": origin, "document": document_id, "messages": messages}
-
-
-async def publish(channel_layer, document_id: str, message: dict) -> None:
-    """Announce a revision committed outside a hub (the admin, scripts) to every process."""
-    await channel_layer.group_send(group_name(document_id), _revisions_event(document_id, [message]))
-
-
-def publish_from_sync(document_id: str, message: dict) -> None:
-    """:func:`publish` from synchronous code."""
-    send_from_sync(group_name(document_id), _revisions_event(document_id, [message]))
 
 
 def send_from_sync(group: str, message: dict) -> None:
@@ -474,9 +469,6 @@ class Hub:
 
     def _commit_sync(self, submissions: list) -> list:
         """Commit on the database thread, keeping the hub's state of the document."""
-        # Imported here: services announces the admin's edits through this module.
-        from ..domain import services
-
         if self.state is None:
             self.state = services.document_state(document_id=self.document_id)
         return services.operations_commit(

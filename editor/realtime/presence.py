@@ -47,11 +47,6 @@ def connection_opened(*, document_id: str, channel_name: str, user_id: int, clie
     Connection.objects.filter(document_id=document_id, seen__lt=now - STALE_AFTER).delete()
 
 
-def connection_seen(*, channel_name: str) -> None:
-    """Refresh the row of an open connection, so readers keep counting it."""
-    connections_seen(channel_names=[channel_name])
-
-
 def connections_seen(*, channel_names: Iterable[str]) -> int:
     """Refresh the rows of open connections in one UPDATE; how many there were."""
     return Connection.objects.filter(channel_name__in=list(channel_names)).update(seen=timezone.now())

@@ -10,7 +10,7 @@ sockets. What a socket makes of a result (which close code) is up to the socket.
 The watcher also holds this process's one channel for sign-out notices (and password
 changes, which keep the changing session's sockets and sign out the others): while the
 process has a socket of a user, that channel is in the user's group
-(``access.user_group``), so a sign-out anywhere reaches the user's sockets here at once
+(``fanout.user_group``), so a sign-out anywhere reaches the user's sockets here at once
 without each socket holding a channel of its own.
 """
 
@@ -115,11 +115,11 @@ class Watcher:
             if wanted == (user_id in self._in_group):
                 return
             if wanted:
-                await self.layer.group_add(access.user_group(user_id), self.channel)
+                await self.layer.group_add(fanout.user_group(user_id), self.channel)
                 self._in_group.add(user_id)
             else:
                 self._in_group.discard(user_id)
-                await self.layer.group_discard(access.user_group(user_id), self.channel)
+                await self.layer.group_discard(fanout.user_group(user_id), self.channel)
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,7 +134,7 @@ class Watcher:
         # a process from one receive loop, and any other prefix would wait its turn.
         self.channel = await self.layer.new_channel()
         def groups() -> list[str]:
-            return [access.user_group(user_id) for user_id in self._in_group]
+            return [fanout.user_group(user_id) for user_id in self._in_group]
 
         # Sign-outs announced while the layer had lost the groups never arrived: a
         # round of checks at once finds them.
