@@ -140,11 +140,10 @@ def _close_websockets(server) -> None:
 
 def _busy() -> bool:
     """Whether a commit is in flight or a socket's application still runs."""
-    from editor.realtime import fanout
+    from editor.realtime.hubs import hubs
 
-    for hub in list(fanout.hubs.hubs.values()):
-        if hub.busy:
-            return True
+    if hubs.busy:
+        return True
     for server in _servers:
         for details in list(server.connections.values()):
             instance = details.get("application_instance")

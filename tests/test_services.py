@@ -392,12 +392,12 @@ async def test_a_whole_text_change_is_announced_only_once_its_transaction_commit
     from channels.layers import get_channel_layer
     from django.db import transaction
 
-    from editor.realtime import fanout
+    from editor.realtime.bus import document_group
 
     layer = get_channel_layer()
     doc = services.document_create(title="T", owner=ada, content="abc")
     channel = await layer.new_channel()
-    await layer.group_add(fanout.group_name(doc.pk), channel)
+    await layer.group_add(document_group(doc.pk), channel)
     try:
         with pytest.raises(RuntimeError, match="a later step failed"):
             with transaction.atomic():
@@ -411,7 +411,7 @@ async def test_a_whole_text_change_is_announced_only_once_its_transaction_commit
             heard += [m for m in event["messages"] if m["client"] != "create"]  # the initial text
         assert [(m["rev"], m["client"], m["ops"]) for m in heard] == [(2, "form-2", [{"pos": 3, "insert": "d"}])]
     finally:
-        await layer.group_discard(fanout.group_name(doc.pk), channel)
+        await layer.group_discard(document_group(doc.pk), channel)
 
 
 @pytest.mark.parametrize("losses", [services.MAX_ATTEMPTS - 1, services.MAX_ATTEMPTS])
