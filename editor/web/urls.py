@@ -1,7 +1,6 @@
 from django.urls import path
 
-from . import documents, sharing, views
-from ..domain import history
+from . import documents, history, sharing, views
 
 app_name = "editor"
 urlpatterns = [
