@@ -14,8 +14,8 @@ import json
 import pytest
 
 from editor.domain import selectors, services
-from editor.realtime import dbthread, feed as feed_module, hub as hub_module
-from editor.realtime.feed import Feed, Item, revision_message
+from editor.realtime import dbthread, feed as feed_module, ordering
+from editor.realtime.feed import Feed, EncodedRevision, revision_message
 from editor.realtime.hub import Hub
 
 from .waiting import eventually_async
@@ -81,7 +81,7 @@ def ops(*revs: int) -> list[tuple[str, int]]:
 async def test_an_announcement_after_a_gap_makes_the_hub_read_the_gap_first(ada, db_thread, monkeypatch):
     """The hub reads the missed revisions (in several batches) before handing out the
     announced one, so what it keeps for catch-ups stays contiguous."""
-    monkeypatch.setattr(hub_module, "FILL_BATCH", 2)
+    monkeypatch.setattr(ordering, "FILL_BATCH", 2)
     doc = services.document_create(title="T", owner=ada, content="x")
     typed(doc, ada, 6)  # revisions 2 to 7
     feed, frames = a_feed(doc, ada, last_sent=1)
@@ -101,7 +101,7 @@ async def test_a_feed_handed_a_revision_past_a_gap_re_synchronises_from_the_hist
     doc = services.document_create(title="T", owner=ada, content="x")
     typed(doc, ada, 4)  # revisions 2 to 5
     feed, frames = a_feed(doc, ada, last_sent=1)
-    feed.take([Item.of(message(doc, 5))])
+    feed.take([EncodedRevision.of(message(doc, 5))])
     assert frames == []  # nothing out of order meanwhile
     await eventually_async(lambda: received(frames) == ops(2, 3, 4, 5))
     assert feed.last_sent == 5
@@ -109,7 +109,7 @@ async def test_a_feed_handed_a_revision_past_a_gap_re_synchronises_from_the_hist
     typed_more = services.operation_commit(
         document_id=doc.pk, user=ada, client="typist", seq=5, base=5, ops=[{"pos": 0, "insert": "!"}]
     )
-    feed.take([Item.of(message(doc, typed_more.revision))])
+    feed.take([EncodedRevision.of(message(doc, typed_more.revision))])
     await feed.flush()
     assert received(frames) == ops(2, 3, 4, 5, 6)
 
@@ -136,7 +136,7 @@ async def test_repeated_announcements_change_nothing(ada, db_thread):
 async def test_a_lost_last_announcement_is_recovered_by_the_quiet_check(ada, db_thread, monkeypatch):
     """Nothing more is announced after a revision whose announcement was lost: the
     hub asks the database after a quiet spell and sends the one revision it missed."""
-    monkeypatch.setattr(hub_module, "QUIET_CHECK_SECONDS", 0.05)
+    monkeypatch.setattr(ordering, "QUIET_CHECK_SECONDS", 0.05)
     doc = services.document_create(title="T", owner=ada, content="x")
     typed(doc, ada, 2)  # revisions 2 and 3
     feed, frames = a_feed(doc, ada, last_sent=1)

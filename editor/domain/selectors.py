@@ -22,7 +22,7 @@ class AccessDenied(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """One committed revision as the fan-out needs it."""
+    """One committed revision as a hub hands it out."""
 
     rev: int
     user_id: int

@@ -43,7 +43,7 @@ def revision_message(revision: selectors.Revision) -> dict:
     )
 
 
-class Item(NamedTuple):
+class EncodedRevision(NamedTuple):
     """A revision as a hub hands it out: its ``op`` message, serialised once, and who
     made it (that connection is sent an ``ack`` instead). The message itself is not
     kept: a hub keeps hundreds of these per document."""
@@ -55,7 +55,7 @@ class Item(NamedTuple):
     encoded: str
 
     @classmethod
-    def of(cls, message: dict) -> "Item":
+    def of(cls, message: dict) -> "EncodedRevision":
         return cls(message["rev"], message["user"]["id"], message["client"], message["seq"], protocol.dumps(message))
 
 
@@ -92,13 +92,13 @@ class Feed:
         self.last_sent: int | None = None  # None until join has been answered
         self.presence: dict | None = None  # this connection's own presence message
         self._joining = False
-        self._aside: list[Item] = []  # revisions that came during a join
+        self._aside: list[EncodedRevision] = []  # revisions that came during a join
         self._outbox: list[str] = []  # encoded messages not yet framed
         self.hub: Hub | None = None  # set by Hub.add
 
     # --- what the hub calls ------------------------------------------------------
 
-    def take(self, revisions: list[Item]) -> None:
+    def take(self, revisions: list[EncodedRevision]) -> None:
         """Queue the revisions (in order) that are owed, each once, never waiting."""
         for item in revisions:
             rev = item.rev
@@ -248,14 +248,14 @@ class Feed:
                 until=until, limit=self.batch,
             )
             for revision in revisions:
-                self._outbox.append(self._render(Item.of(revision_message(revision))))
+                self._outbox.append(self._render(EncodedRevision.of(revision_message(revision))))
                 self.last_sent = revision.rev
             if len(self._outbox) > 64 or sum(map(len, self._outbox)) > self.max_frame:
                 await self._flush_paced()
             if len(revisions) < self.batch:
                 return
 
-    def _render(self, item: Item) -> str:
+    def _render(self, item: EncodedRevision) -> str:
         """An ``ack`` for this connection's own revisions, the ``op`` otherwise."""
         if item.user_id == self.user_id and item.client == self.client:
             return protocol.dumps(protocol.ack_message(seq=item.seq, rev=item.rev))

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Session keys, (document, user) pairs and presence rows per query: well under the
 # smallest limit on query parameters (SQLite's 999).
-CHUNK = 400
+QUERY_BATCH = 400
 
 
 class Socket(Protocol):
@@ -52,7 +52,7 @@ class Socket(Protocol):
     async def role_checked(self, role: str | Exception) -> None: ...
 
 
-def chunks(items: list, size: int = CHUNK):
+def batches(items: list, size: int = QUERY_BATCH):
     """``items`` in consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -205,8 +205,8 @@ class Watcher:
         sockets = await self._check_sessions(sockets)
         sockets = await self._check_roles(sockets)
         names = [socket.name for socket in sockets if socket.joined]
-        for chunk in chunks(names):
-            await dbthread.run(presence.connections_seen, channel_names=chunk)
+        for batch in batches(names):
+            await dbthread.run(presence.connections_seen, channel_names=batch)
 
     def _open(self) -> list[Socket]:
         return [socket for socket in self.sockets if socket.role is not None]
@@ -215,8 +215,8 @@ class Watcher:
         """Close the sockets whose session ended; the others."""
         pairs = sorted({(socket.session_key or "", socket.user_id) for socket in sockets})
         signed_in: set[tuple[str, int]] = set()
-        for chunk in chunks(pairs):
-            signed_in |= await dbthread.run(access.sessions_signed_in, chunk)
+        for batch in batches(pairs):
+            signed_in |= await dbthread.run(access.sessions_signed_in, batch)
         kept = []
         for socket in sockets:
             if (socket.session_key, socket.user_id) in signed_in:
@@ -229,8 +229,8 @@ class Watcher:
         """Tell each socket its user's current role on its document; the sockets still open."""
         pairs = sorted({(socket.document_id, socket.user_id) for socket in sockets})
         found: dict[tuple[str, int], str | Exception] = {}
-        for chunk in chunks(pairs):
-            found |= await dbthread.run(access.roles, chunk)
+        for batch in batches(pairs):
+            found |= await dbthread.run(access.roles, batch)
         for socket in sockets:
             if socket.role is not None:
                 await _tell(socket.role_checked(found[socket.document_id, socket.user_id]))

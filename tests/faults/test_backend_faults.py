@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import connection
 
-from editor.realtime.hub import QUIET_CHECK_SECONDS
+from editor.realtime.ordering import QUIET_CHECK_SECONDS
 
 from .harness import check_document, close_all, connect, team, type_randomly, wait_until
 
