@@ -1,9 +1,11 @@
 """Writes: the one path by which any edit becomes a revision.
 
-``operation_commit`` runs in one transaction: lock the document, recognise a resent
-submission, transform the op over everything committed since its base, validate it,
-apply it, and store both the op and the new text. Stages are small functions so each
-can be read (and later batched) on its own.
+``operations_commit`` commits a batch of submissions to one document in one
+transaction (``operation_commit`` is the batch of one): lock the document, authorise
+each writer, recognise a resent submission, transform each op over everything committed
+since its base, validate it, apply it, and store the ops and the new text. Stages are
+small functions so each can be read on its own. A whole-text change (a form, a
+restore) is cut into ops and announced once committed (:mod:`editor.domain.events`).
 """
 
 from __future__ import annotations
