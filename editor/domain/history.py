@@ -16,7 +16,6 @@ from datetime import datetime
 
 from django.conf import settings
 
-from . import selectors
 from ..core import ot
 from ..core.authorship import Authors
 from ..models import Checkpoint, Operation

@@ -14,9 +14,9 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
-from . import dbthread, metrics, protocol
 from ..domain import services
 from ..domain.state import DocumentState
+from . import dbthread, metrics, protocol
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import itertools
 import logging
 from typing import TYPE_CHECKING, Awaitable, Callable, NamedTuple
 
+from ..domain import selectors
 from . import dbthread, metrics, protocol
 from .bus import spawn
-from ..domain import selectors
 
 if TYPE_CHECKING:
     from .hub import Hub

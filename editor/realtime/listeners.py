@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
+from ..domain import events
 from .bus import document_group, revisions_event, send_from_sync, user_group
 from .feed import revision_message
-from ..domain import events
 
 
 @receiver(events.revision_committed)

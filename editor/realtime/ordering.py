@@ -14,10 +14,10 @@ import sys
 from collections import deque
 from typing import Awaitable, Callable
 
+from ..domain import selectors
 from . import dbthread
 from .bus import spawn
 from .feed import FILL_BATCH, EncodedRevision, revision_message
-from ..domain import selectors
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,15 @@ from django.views.decorators.http import require_POST
 
 from ..domain import selectors, services
 from ..domain.errors import CollabError
-from ..domain.history import REVISIONS_PER_PAGE, op_sizes, authors_at, change_segments, text_at, timeline
+from ..domain.history import (
+    REVISIONS_PER_PAGE,
+    authors_at,
+    change_segments,
+    op_sizes,
+    text_at,
+    timeline,
+)
 from ..models import Document, Membership, Operation
-
 
 # The colours of authors in the authorship view, as the editor's people list uses them.
 AUTHOR_COLORS = (
