@@ -1,7 +1,7 @@
 from django.db import migrations, models
 import django.db.models.deletion
 
-from editor import ot
+from editor.core import ot
 
 
 def move_texts(apps, schema_editor):

@@ -29,7 +29,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Membership
 from tests.conftest import ROOT, Daphne, closing_connections, free_port, server_env
 

@@ -18,7 +18,7 @@ import sys
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from .text import Text
+from ..core.text import Text
 
 Key = tuple[int, str]  # (user id, client)
 

@@ -1,7 +1,7 @@
 """An asyncio client of the collaborative editor's wire protocol, version 1.
 
-It imports only the standard library, ``websockets``, :mod:`editor.ot` and
-:mod:`editor.diff`, so tests, benchmarks and scripts can use it without Django. The
+It imports only the standard library, ``websockets``, :mod:`editor.core.ot` and
+:mod:`editor.core.diff`, so tests, benchmarks and scripts can use it without Django. The
 editing state machine is the one of ot.js: at most one op is in flight (*outstanding*),
 local edits made meanwhile are composed into one *buffer*, and every op from the server
 is transformed against both before it is applied locally. The server's op always goes
@@ -65,8 +65,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from editor import ot
-from editor.diff import text_diff
+from editor.core import ot
+from editor.core.diff import text_diff
 
 __all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation", "login"]
 
