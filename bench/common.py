@@ -259,7 +259,7 @@ def document_state(database: Path, document_ids: Sequence[str]) -> dict[str, tup
     Plain reads in one read transaction: in WAL mode they neither wait for nor block
     the server's writer, and see one consistent state.
     """
-    from editor import ot  # pure: no Django needed
+    from editor.core import ot  # pure: no Django needed
 
     marks = ",".join("?" * len(document_ids))
     states = {}

@@ -51,7 +51,7 @@ def populate(
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from editor import services
+    from editor.domain import services
     from editor.models import Membership
 
     rng = random.Random(seed)
@@ -94,11 +94,11 @@ def add_history(document_id: str, user, count: int, rng: random.Random) -> tuple
     """
     from django.db import transaction
 
-    from editor import ot
+    from editor.core import ot
     from editor.models import Document, Operation, Snapshot
 
     with transaction.atomic():
-        from editor import selectors
+        from editor.domain import selectors
 
         document = Document.objects.select_for_update().get(pk=document_id)
         content, revision = selectors.document_text(document), document.revision
@@ -132,7 +132,7 @@ def add_history(document_id: str, user, count: int, rng: random.Random) -> tuple
 
 def replay_matches(*, document_id: str) -> dict[str, Any]:
     """Whether replaying a document's whole history gives its stored content."""
-    from editor import selectors
+    from editor.domain import selectors
     from editor.models import Document
 
     document = Document.objects.get(pk=document_id)
@@ -152,7 +152,7 @@ def commit_timing(*, document_id: str, user_id: int, count: int, seed: int = 2) 
     """
     from django.contrib.auth import get_user_model
 
-    from editor import services
+    from editor.domain import services
     from editor.models import Document
 
     stages: dict[str, list[float]] = defaultdict(list)

@@ -32,7 +32,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from editor import services
+    from editor.domain import services
     from editor.models import Checkpoint, Document, Operation
 
     call_command("migrate", verbosity=0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from array import array
 
-from editor import ot
+from editor.core import ot
 from editor.client import CollabClient
 
 

@@ -14,7 +14,7 @@ from django.conf import settings  # noqa: E402
 
 from collab import backlog, shutdown  # noqa: E402
 from collab.origin import OriginValidator  # noqa: E402
-from editor.routing import websocket_urlpatterns  # noqa: E402
+from editor.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 backlog.install(settings.COLLAB_MAX_BACKLOG_BYTES)
 shutdown.install(settings.COLLAB_SHUTDOWN_GRACE_SECONDS)

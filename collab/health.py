@@ -26,7 +26,7 @@ from django.views.decorators.cache import never_cache
 log = logging.getLogger(__name__)
 
 # The database check has a thread of its own: the real-time path's thread
-# (editor.dbthread) may be busy committing, and a hung connect must not block it.
+# (editor.realtime.dbthread) may be busy committing, and a hung connect must not block it.
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-health")
 _database_check: asyncio.Future | None = None
 _running: asyncio.Task | None = None

@@ -113,7 +113,7 @@ async def _drain(grace: float) -> None:
             await asyncio.sleep(0.05)
         if _busy():
             log.warning("shutting down with work in flight after %.0f s", grace)
-        from editor import dbthread
+        from editor.realtime import dbthread
 
         # Closing the database thread waits for the call it runs, if any.
         await asyncio.wait_for(
@@ -140,11 +140,10 @@ def _close_websockets(server) -> None:
 
 def _busy() -> bool:
     """Whether a commit is in flight or a socket's application still runs."""
-    from editor import fanout
+    from editor.realtime.hubs import hubs
 
-    for hub in list(fanout.hubs.hubs.values()):
-        if hub.busy:
-            return True
+    if hubs.busy:
+        return True
     for server in _servers:
         for details in list(server.connections.values()):
             instance = details.get("application_instance")

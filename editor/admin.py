@@ -2,7 +2,7 @@
 
 The text is never written to the database from here. A save turns the difference
 between the text the form was loaded with and the text submitted into an op, and
-commits it through :mod:`editor.services` like any keystroke: it is rebased over what
+commits it through :mod:`editor.domain.services` like any keystroke: it is rebased over what
 people typed meanwhile and announced to their open sockets. Restoring an old
 revision commits the difference to it as one more revision; history is never rewritten.
 """
@@ -25,8 +25,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import diff, ot, presence, protocol, selectors, services
-from .errors import CollabError
+from .core import diff, ot
+from .domain import selectors, services
+from .realtime import presence, protocol
+from .domain.errors import CollabError
 from .models import Document, Membership, Operation
 
 # Revisions per page of a document's history.

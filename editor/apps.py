@@ -6,4 +6,7 @@ class EditorConfig(AppConfig):
     name = "editor"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the receivers)
+        # The domain announces through signals; the real-time layer listens. Neither
+        # import is used here: importing connects the receivers.
+        from .domain import signals  # noqa: F401
+        from .realtime import listeners  # noqa: F401

@@ -122,7 +122,7 @@ class Operation(models.Model):
 
 
 class Connection(models.Model):
-    """An open WebSocket to a document on some server process (see ``editor.presence``).
+    """An open WebSocket to a document on some server process (see ``editor.realtime.presence``).
 
     A row lives from the socket's join to its disconnect. A process that dies without
     running disconnect leaves its rows behind; ``seen`` (refreshed by a heartbeat)
@@ -130,7 +130,7 @@ class Connection(models.Model):
     """
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="connections")
-    # The socket's name: its process's channel plus a counter (editor.watch), unique across
+    # The socket's name: its process's channel plus a counter (editor.realtime.watch), unique across
     # processes on one channel layer.
     channel_name = models.CharField(max_length=200, unique=True)
     user = models.ForeignKey(
@@ -150,7 +150,7 @@ class Connection(models.Model):
 class Checkpoint(models.Model):
     """The whole text of a document at a past ``revision``, a multiple of
     ``COLLAB_CHECKPOINT_EVERY``: reading the text at any revision replays at most that
-    many revisions from the checkpoint before it (see ``editor.history``).
+    many revisions from the checkpoint before it (see ``editor.domain.history``).
 
     Written when history is first read past the last checkpoint, never by the commit
     path; the history is immutable, so a checkpoint never goes stale.

@@ -8,8 +8,8 @@ tests fail or time out, and *survives* when they pass. Run it on a scratch copy 
 tree (it rewrites the module while it works), e.g.:
 
     git archive HEAD | tar -x -C /tmp/mutation && ln -s "$PWD/.venv" /tmp/mutation/.venv
-    cd /tmp/mutation && .venv/bin/python scripts/mutate.py editor/fanout.py \\
-        --functions deliver,_fill,take,join --budget 600 -- tests/test_hub_gaps.py tests/test_fanout.py
+    cd /tmp/mutation && .venv/bin/python scripts/mutate.py editor/realtime/feed.py \\
+        --functions _fill,take,join --budget 600 -- tests/test_hub_gaps.py tests/test_hub.py
 
 Arguments after ``--`` are passed to pytest. Mutants are listed in source order; with
 ``--budget`` (seconds) the run stops when the time is up and says how many were left.

@@ -18,7 +18,7 @@ def main() -> None:
     django.setup()
     from django.contrib.auth import get_user_model
 
-    from editor import selectors, services
+    from editor.domain import selectors, services
 
     document_id, username, client, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     user = get_user_model().objects.get(username=username)

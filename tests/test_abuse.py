@@ -7,7 +7,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Document, Membership
 
 from .conftest import Daphne, session_headers, settle

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from editor import services
+from editor.domain import services
 from editor.models import Connection
 
 from . import http

@@ -22,7 +22,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from editor import presence, selectors, services
+from editor.domain import selectors, services
+from editor.realtime import presence
 from editor.admin import DocumentAdmin
 from editor.client import CollabClient
 from editor.models import Connection, Document, Membership, Operation, Snapshot
@@ -739,7 +740,7 @@ def test_rows_left_by_a_crashed_process_are_ignored_and_then_pruned(ada):
     assert presence.connected_counts([doc.pk]) == {doc.pk: 1}
     Connection.objects.filter(channel_name="alive").update(seen=long_ago)
     assert presence.connected_counts([doc.pk]) == {doc.pk: 0}
-    presence.connection_seen(channel_name="alive")
+    presence.connections_seen(channel_names=["alive"])
     assert presence.connected_counts([doc.pk]) == {doc.pk: 1}
     presence.connection_opened(document_id=doc.pk, channel_name="new", user_id=ada.pk, client="z")
     assert set(Connection.objects.values_list("channel_name", flat=True)) == {"alive", "new"}

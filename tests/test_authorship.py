@@ -2,8 +2,8 @@
 
 import random
 
-from editor import authorship, ot
-from editor.authorship import Authors
+from editor.core import authorship, ot
+from editor.core.authorship import Authors
 
 
 def naive(authors: list[int], op: list, user: int) -> list[int]:

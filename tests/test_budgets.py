@@ -6,7 +6,7 @@ import json
 import pytest
 from django.db import connection
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.client import CollabClient
 from editor.models import Document, Operation
 
@@ -86,8 +86,8 @@ async def test_inserted_text_per_person_is_budgeted_and_delayed_text_still_lands
 def test_a_documents_recent_revisions_are_bounded_in_bytes_not_only_in_count():
     """Ten 4 MB inserts: the state keeps the newest that fit in its bytes; older bases
     are read from the history instead."""
-    from editor import state as state_module
-    from editor.state import DocumentState, Entry
+    from editor.domain import state as state_module
+    from editor.domain.state import DocumentState, Entry
 
     state = DocumentState(rev=0, text="")
     block = "😀" * 1_000_000  # 4 MB as a Python string
@@ -101,15 +101,16 @@ def test_a_documents_recent_revisions_are_bounded_in_bytes_not_only_in_count():
 
 def test_a_hubs_recent_messages_are_bounded_in_bytes_not_only_in_count():
     """The serialised revisions a hub keeps for catch-ups stay under RECENT_BYTES."""
-    from editor import fanout
+    from editor.realtime import ordering
+    from editor.realtime.hub import Hub
 
-    hub = fanout.Hub("d", fanout.hubs)
+    hub = Hub("d", hubs=None)
     block = "😀" * 1_000_000
     for rev in range(1, 11):
-        hub._hand_out({"type": "op", "rev": rev, "client": "c", "seq": rev, "user": {"id": 1, "name": "a"},
+        hub.order.hand_out({"type": "op", "rev": rev, "client": "c", "seq": rev, "user": {"id": 1, "name": "a"},
                        "ops": [{"pos": 0, "insert": block}]})
     assert hub.last_rev == 10 and hub.recent[-1].rev == 10
-    assert hub.recent_bytes <= fanout.RECENT_BYTES and len(hub.recent) < 10
+    assert hub.order.recent_bytes <= ordering.RECENT_BYTES and len(hub.recent) < 10
     assert [item.rev for item in hub.recent] == list(range(11 - len(hub.recent), 11))
 
 

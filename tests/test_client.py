@@ -221,6 +221,61 @@ async def test_an_error_on_the_outstanding_op_resets_to_the_server_text_and_rejo
 
 
 @pytest.mark.asyncio
+async def test_a_bad_base_keeps_the_text_and_merges_the_edit_into_the_rejoins_snapshot() -> None:
+    """bad_base: the text is kept, the client re-joins from its revision, resends with a new seq."""
+    async with joined("one\ntwo\n", 2) as (_, peer, client):
+        client.insert(8, "three")
+        assert await peer.recv() == client_op(1, 2, ins(8, "three"))
+        client.insert(0, "> ")
+        await peer.send({"type": "error", "code": "bad_base", "message": "ahead", "seq": 1})
+        join = await peer.recv()
+        assert join == {"type": "join", "client": client.client_id, "since": 2, "pending": True}
+        assert client.text == "> one\ntwo\nthree"
+        # The server lost revision 2, which had added "two".
+        await peer.send([{"type": "snapshot", "rev": 1, "content": "one\n"}, ready(1)])
+        assert await peer.recv() == client_op(2, 1, [*ins(0, "> "), *ins(6, "three")])
+        await peer.send({"type": "ack", "seq": 2, "rev": 2})
+        await client.wait_synced(timeout=TIMEOUT)
+        assert client.text == client.server_text == "> one\nthree"
+
+
+@pytest.mark.asyncio
+async def test_a_bad_op_rejoins_for_a_fresh_snapshot_and_gives_up_after_two_reapplies() -> None:
+    """bad_op: a snapshot is asked for and merged; a third refusal in a row drops the edit."""
+    async with joined("abc", 4) as (_, peer, client):
+        client.insert(3, "!")
+        await peer.recv()
+        for seq in (1, 2):
+            await peer.send({"type": "error", "code": "bad_op", "message": "no", "seq": seq})
+            join = await peer.recv()
+            assert (join["since"], join["pending"]) == (None, True)
+            assert client.text == "abc!"
+            await peer.send([{"type": "snapshot", "rev": 4, "content": "abc"}, ready(4)])
+            assert await peer.recv() == client_op(seq + 1, 4, ins(3, "!"))
+        await peer.send({"type": "error", "code": "bad_op", "message": "no", "seq": 3})
+        assert await peer.recv() == {"type": "join", "client": client.client_id, "since": 4}
+        assert client.text == "abc"
+
+
+@pytest.mark.asyncio
+async def test_a_snapshot_drops_the_op_in_flight_it_may_hold_and_merges_the_buffer() -> None:
+    """A snapshot not behind the client: the op in flight is not resent, the buffer is merged."""
+    async with joined("abc", 2) as (server, peer, client):
+        client.insert(0, "x")
+        await peer.recv()
+        client.insert(4, "y")
+        await client.drop_connection()
+        again = await server.accept()
+        assert (await again.recv())["pending"] is True
+        await again.send([{"type": "snapshot", "rev": 5, "content": "Zxabc"}, ready(5)])
+        assert await again.recv() == client_op(2, 5, ins(5, "y"))
+        assert client.text == "Zxabcy"
+        await again.send({"type": "ack", "seq": 2, "rev": 6})
+        await client.wait_synced(timeout=TIMEOUT)
+        assert client.server_text == "Zxabcy"
+
+
+@pytest.mark.asyncio
 async def test_a_4403_close_raises_closed_by_server_and_the_client_does_not_reconnect() -> None:
     """A 44xx close ends the client for good."""
     async with fake_server() as server:

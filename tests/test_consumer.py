@@ -3,7 +3,7 @@
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Document, Membership
 
 from .wire import Wire

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.client import CollabClient
 from editor.models import Document, Membership
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Connection, Document
 
 from .waiting import eventually_async
@@ -95,7 +95,7 @@ async def test_two_processes_deliver_every_revision_once_in_order(server_pair, h
 
 async def test_joined_sockets_are_counted_as_connected_until_they_close(server, headers_for, ada, make_user):
     """The admin's 'connected now' counts people with a joined socket, not tabs."""
-    from editor import presence
+    from editor.realtime import presence
 
     doc = services.document_create(title="T", owner=ada, content="")
     async with Wire(server.ws(doc.pk), headers_for(ada)) as a, Wire(server.ws(doc.pk), headers_for(ada)) as b:
@@ -112,7 +112,7 @@ async def test_a_change_too_large_for_one_frame_reaches_a_socket_as_several_revi
     daphne enforces on what it sends, so a socket catching up receives every one."""
     from django.conf import settings
 
-    from editor import ot
+    from editor.core import ot
 
     doc = services.document_create(title="T", owner=ada, content="")
     big = "é" * 700_000

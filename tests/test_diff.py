@@ -5,8 +5,8 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from editor import ot
-from editor.diff import describe_op, match_newlines, text_diff
+from editor.core import ot
+from editor.core.diff import describe_op, match_newlines, text_diff
 
 ALPHABET = st.sampled_from(["a", "b", " ", "\n", "😀", "é", "\u0301", "中", ".", "\r"])
 TEXTS = st.lists(ALPHABET, max_size=60).map("".join)

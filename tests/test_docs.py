@@ -17,7 +17,7 @@ def test_every_limit_setting_is_documented():
 def test_every_error_code_is_documented():
     """Each error code the server can send appears in the protocol page's table."""
     documented = (ROOT / "docs" / "protocol.md").read_text()
-    source = (ROOT / "editor" / "errors.py").read_text()
+    source = (ROOT / "editor" / "domain" / "errors.py").read_text()
     codes = re.findall(r'code = "(\w+)"', source)
     codes = sorted(set(codes))
     assert len(codes) == 8 and [c for c in codes if f"`{c}`" not in documented] == []

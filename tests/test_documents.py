@@ -5,8 +5,8 @@ from urllib.parse import unquote
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from editor import selectors, services
-from editor.documents import content_disposition, filename_for, title_from_filename
+from editor.domain import selectors, services
+from editor.web.documents import content_disposition, filename_for, title_from_filename
 from editor.models import Document, Membership, Operation
 
 

@@ -6,7 +6,7 @@ import random
 
 from websockets.exceptions import ConnectionClosed
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.client import CollabClient
 from editor.models import Document, Operation
 

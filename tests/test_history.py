@@ -2,7 +2,7 @@
 
 import pytest
 
-from editor import history, selectors, services
+from editor.domain import history, selectors, services
 from editor.models import Checkpoint, Document, Membership, Operation
 
 

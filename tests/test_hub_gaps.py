@@ -13,7 +13,10 @@ import json
 
 import pytest
 
-from editor import dbthread, fanout, selectors, services
+from editor.domain import selectors, services
+from editor.realtime import dbthread, feed as feed_module, ordering
+from editor.realtime.feed import Feed, EncodedRevision, revision_message
+from editor.realtime.hub import Hub
 
 from .waiting import eventually_async
 
@@ -37,28 +40,27 @@ def typed(doc, user, count: int) -> None:
 def message(doc, rev: int) -> dict:
     """The ``op`` message of a stored revision, as its announcement carries it."""
     [revision] = selectors.operations_since(document_id=doc.pk, since=rev - 1, until=rev)
-    return fanout.revision_message(revision)
+    return revision_message(revision)
 
 
-def a_feed(doc, user, *, last_sent: int | None = None, batch: int = fanout.FILL_BATCH):
+def a_feed(doc, user, *, last_sent: int | None = None, batch: int = feed_module.FILL_BATCH):
     """A feed of another tab of ``user``, and the frames sent to it."""
     frames: list[str] = []
 
     async def send(frame: str) -> None:
         frames.append(frame)
 
-    feed = fanout.Feed(
+    feed = Feed(
         document_id=doc.pk, user_id=user.pk, client="reader", send=send, max_frame=1 << 20, batch=batch
     )
     feed.last_sent = last_sent
     return feed, frames
 
 
-def a_hub(doc, *feeds, last_rev: int) -> fanout.Hub:
-    hub = fanout.Hub(doc.pk, hubs=None)
-    hub.last_rev = last_rev
+def a_hub(doc, *feeds, last_rev: int) -> Hub:
+    hub = Hub(doc.pk, hubs=None, last_rev=last_rev)
     for feed in feeds:
-        hub.feeds[feed.id] = feed
+        hub.add(feed)
     return hub
 
 
@@ -79,7 +81,7 @@ def ops(*revs: int) -> list[tuple[str, int]]:
 async def test_an_announcement_after_a_gap_makes_the_hub_read_the_gap_first(ada, db_thread, monkeypatch):
     """The hub reads the missed revisions (in several batches) before handing out the
     announced one, so what it keeps for catch-ups stays contiguous."""
-    monkeypatch.setattr(fanout, "FILL_BATCH", 2)
+    monkeypatch.setattr(ordering, "FILL_BATCH", 2)
     doc = services.document_create(title="T", owner=ada, content="x")
     typed(doc, ada, 6)  # revisions 2 to 7
     feed, frames = a_feed(doc, ada, last_sent=1)
@@ -99,7 +101,7 @@ async def test_a_feed_handed_a_revision_past_a_gap_re_synchronises_from_the_hist
     doc = services.document_create(title="T", owner=ada, content="x")
     typed(doc, ada, 4)  # revisions 2 to 5
     feed, frames = a_feed(doc, ada, last_sent=1)
-    feed.take([fanout.Item.of(message(doc, 5))])
+    feed.take([EncodedRevision.of(message(doc, 5))])
     assert frames == []  # nothing out of order meanwhile
     await eventually_async(lambda: received(frames) == ops(2, 3, 4, 5))
     assert feed.last_sent == 5
@@ -107,7 +109,7 @@ async def test_a_feed_handed_a_revision_past_a_gap_re_synchronises_from_the_hist
     typed_more = services.operation_commit(
         document_id=doc.pk, user=ada, client="typist", seq=5, base=5, ops=[{"pos": 0, "insert": "!"}]
     )
-    feed.take([fanout.Item.of(message(doc, typed_more.revision))])
+    feed.take([EncodedRevision.of(message(doc, typed_more.revision))])
     await feed.flush()
     assert received(frames) == ops(2, 3, 4, 5, 6)
 
@@ -134,7 +136,7 @@ async def test_repeated_announcements_change_nothing(ada, db_thread):
 async def test_a_lost_last_announcement_is_recovered_by_the_quiet_check(ada, db_thread, monkeypatch):
     """Nothing more is announced after a revision whose announcement was lost: the
     hub asks the database after a quiet spell and sends the one revision it missed."""
-    monkeypatch.setattr(fanout, "QUIET_CHECK_SECONDS", 0.05)
+    monkeypatch.setattr(ordering, "QUIET_CHECK_SECONDS", 0.05)
     doc = services.document_create(title="T", owner=ada, content="x")
     typed(doc, ada, 2)  # revisions 2 and 3
     feed, frames = a_feed(doc, ada, last_sent=1)
@@ -173,8 +175,38 @@ async def test_a_join_is_answered_from_the_revisions_the_hub_keeps(ada, db_threa
     try:
         await hub.deliver([message(doc, rev) for rev in range(1, 6)])
         feed, frames = a_feed(doc, ada)
-        feed._hub = hub  # attached, as Hubs.attach does
+        hub.add(feed)  # attached, as Hubs.attach does
         assert await feed.join(2, role="editor") == 5
         assert received(frames) == ops(3, 4, 5) + [("ready", 5)]
+    finally:
+        hub.close()
+
+
+async def test_a_feed_still_joining_gets_the_revisions_handed_out_meanwhile_after_its_catch_up(ada, db_thread):
+    """Nothing is sent to a connection while it is answered ``join``; what its hub
+    handed out meanwhile follows the catch-up, once, before ``ready``."""
+    import threading
+
+    doc = services.document_create(title="T", owner=ada, content="x")
+    typed(doc, ada, 1)  # revision 2
+    other, other_frames = a_feed(doc, ada, last_sent=2)
+    hub = a_hub(doc, other, last_rev=2)
+    try:
+        feed, frames = a_feed(doc, ada)
+        hub.add(feed)
+        busy = threading.Event()
+        held = asyncio.ensure_future(dbthread.run(busy.wait, 30))  # the join's reads wait behind it
+        joined = asyncio.ensure_future(feed.join(1, role="editor"))
+        await asyncio.sleep(0)  # the join starts, and waits for its first read
+        typed_more = services.operation_commit(
+            document_id=doc.pk, user=ada, client="typist", seq=2, base=2, ops=[{"pos": 0, "insert": "!"}]
+        )
+        hub.order.hand_out(message(doc, typed_more.revision))
+        await hub.flush()
+        assert frames == [] and received(other_frames) == ops(3)
+        busy.set()
+        await held
+        assert await joined == 3
+        assert received(frames) == ops(2, 3) + [("ready", 3)]
     finally:
         hub.close()

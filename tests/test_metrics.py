@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from editor import services
+from editor.domain import services
 from editor.client import CollabClient
 
 from .conftest import Daphne, closing_connections, session_headers

@@ -1,4 +1,4 @@
-"""Laws of the OT core (editor/ot.py): properties under hypothesis, refusal tables, shared vectors.
+"""Laws of the OT core (editor/core/ot.py): properties under hypothesis, refusal tables, shared vectors.
 
 Positions count Unicode code points (docs: PROTOCOL.md, "Units" and "Operations").
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from editor import ot
-from editor.ot import OperationError
+from editor.core import ot
+from editor.core.ot import OperationError
 
 # The example database and the absent deadline come from the profile in conftest.py.
 # Example counts keep the file well under 20 s on a slow two-core machine.

@@ -10,7 +10,8 @@ import urllib.request
 import pytest
 from django.test import Client
 
-from editor import ot, services
+from editor.core import ot
+from editor.domain import services
 from editor.models import Membership
 
 from .conftest import ROOT, Daphne

@@ -8,7 +8,7 @@ from django.contrib.sessions.models import Session
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Document, Membership
 
 from . import http

@@ -8,8 +8,9 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from editor import diff, ot, selectors, services
-from editor.errors import BadBase, BadOp, TooLarge
+from editor.core import diff, ot
+from editor.domain import selectors, services
+from editor.domain.errors import BadBase, BadOp, TooLarge
 from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
@@ -110,7 +111,7 @@ def test_rebase_breaks_ties_as_a_client_rebasing_op_by_op_does(ada):
     commit(doc, ada, 2, 2, [{"pos": 0, "delete": 1}], client="a")
     commit(doc, ada, 1, 1, [{"pos": 0, "insert": "C"}], client="b")
     # The sender rebases its pending op over revisions 2 and 3 one at a time.
-    from editor import ot
+    from editor.core import ot
 
     pending = [{"pos": 0, "insert": "C"}]
     text = "Cx"
@@ -203,7 +204,7 @@ def test_a_resend_is_recognised_by_a_state_that_never_saw_the_original(ada):
 
 
 def test_a_base_older_than_the_state_remembers_is_rebased_from_the_history(ada, monkeypatch):
-    monkeypatch.setattr("editor.state.RECENT_REVISIONS", 3)
+    monkeypatch.setattr("editor.domain.state.RECENT_REVISIONS", 3)
     doc = services.document_create(title="T", owner=ada, content="")
     state = services.document_state(document_id=doc.pk)
     for seq in range(1, 8):
@@ -366,7 +367,7 @@ def test_deleting_a_document_waits_for_a_commit_that_holds_it(transactional_db, 
 
 def test_an_op_older_than_the_state_is_rebased_over_the_ops_before_it_in_its_batch(ada, monkeypatch):
     """Rebased from the history, the op is rebased over the batch's earlier ops too."""
-    monkeypatch.setattr("editor.state.RECENT_REVISIONS", 3)
+    monkeypatch.setattr("editor.domain.state.RECENT_REVISIONS", 3)
     doc = services.document_create(title="T", owner=ada, content="")
     state = services.document_state(document_id=doc.pk)
     for seq in range(1, 8):
@@ -391,12 +392,12 @@ async def test_a_whole_text_change_is_announced_only_once_its_transaction_commit
     from channels.layers import get_channel_layer
     from django.db import transaction
 
-    from editor import fanout
+    from editor.realtime.bus import document_group
 
     layer = get_channel_layer()
     doc = services.document_create(title="T", owner=ada, content="abc")
     channel = await layer.new_channel()
-    await layer.group_add(fanout.group_name(doc.pk), channel)
+    await layer.group_add(document_group(doc.pk), channel)
     try:
         with pytest.raises(RuntimeError, match="a later step failed"):
             with transaction.atomic():
@@ -410,7 +411,7 @@ async def test_a_whole_text_change_is_announced_only_once_its_transaction_commit
             heard += [m for m in event["messages"] if m["client"] != "create"]  # the initial text
         assert [(m["rev"], m["client"], m["ops"]) for m in heard] == [(2, "form-2", [{"pos": 3, "insert": "d"}])]
     finally:
-        await layer.group_discard(fanout.group_name(doc.pk), channel)
+        await layer.group_discard(document_group(doc.pk), channel)
 
 
 @pytest.mark.parametrize("losses", [services.MAX_ATTEMPTS - 1, services.MAX_ATTEMPTS])

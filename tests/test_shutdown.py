@@ -13,7 +13,7 @@ import time
 import pytest
 from django.conf import settings
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.client import CollabClient
 from editor.models import Document, Membership, Operation
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from editor import ot
-from editor.state import RECENT_REVISIONS, DocumentState, Entry, Pending
+from editor.core import ot
+from editor.domain.state import RECENT_REVISIONS, DocumentState, Entry, Pending
 
 
 def entry(rev: int, ops: list, key=(1, "c"), seq: int = 1) -> Entry:

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from django.conf import settings
 
-from editor import services
+from editor.domain import services
 
 from .conftest import ROOT, Daphne, server_env, session_headers
 

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from editor import fanout
-from editor.watch import Watcher
+from editor.realtime import bus
+from editor.realtime.watch import Watcher
 
 
 class CancelledAsTimeout(InMemoryChannelLayer):
@@ -32,7 +32,7 @@ class Socket:
 @pytest.mark.timeout(60)
 async def test_a_watcher_stops_though_its_receive_reported_a_timeout(monkeypatch):
     """Before, the reader took the timeout for a hiccup and received again, forever."""
-    monkeypatch.setattr("editor.watch.get_channel_layer", CancelledAsTimeout)
+    monkeypatch.setattr("editor.realtime.bus.get_channel_layer", CancelledAsTimeout)
     watcher = Watcher()
     socket = Socket()
     await watcher.register(socket)
@@ -46,16 +46,16 @@ async def test_stopping_is_false_in_a_task_not_asked_to_stop_and_true_after():
     gate = asyncio.Event()
 
     async def loop():
-        seen.append(fanout.stopping())
+        seen.append(bus.stopping())
         try:
             await gate.wait()
         except asyncio.CancelledError:
             pass  # a client that swallowed it
-        seen.append(fanout.stopping())
+        seen.append(bus.stopping())
 
     task = asyncio.create_task(loop())
     await asyncio.sleep(0)
     task.cancel()
     await task
     assert seen == [False, True]
-    assert fanout.stopping() is False  # the test's own task was never asked to stop
+    assert bus.stopping() is False  # the test's own task was never asked to stop

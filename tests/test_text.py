@@ -3,8 +3,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from editor import ot, text
-from editor.text import Text
+from editor.core import ot, text
+from editor.core.text import Text
 
 from .test_ot import ops_for, texts
 

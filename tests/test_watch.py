@@ -11,9 +11,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from editor import access, dbthread, selectors, services
+from editor.domain import access, selectors, services
+from editor.realtime import dbthread
+from editor.realtime.bus import user_group
 from editor.models import Connection, Membership
-from editor.watch import Watcher
+from editor.realtime.watch import Watcher
 
 from . import http
 from .conftest import session_headers
@@ -96,8 +98,6 @@ def test_sessions_are_checked_in_two_queries_by_the_rules_of_one(ada, bob, make_
     with django_assert_num_queries(2):
         signed_in = access.sessions_signed_in(pairs)
     assert signed_in == {(good, ada.pk), (other, ada.pk), (dora_session, dora.pk)}
-    for key, user_id in pairs:
-        assert access.session_is_signed_in(session_key=key, user_id=user_id) == ((key, user_id) in signed_in)
 
 
 def test_roles_are_read_in_two_queries_as_document_role_decides_them(ada, bob, make_user, django_assert_num_queries):
@@ -172,18 +172,18 @@ async def test_sign_out_notices_reach_only_that_sessions_sockets_while_watched(w
     for socket in (a1, a2, b):
         await watcher.register(socket)
     layer = watcher.layer
-    await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": first})
+    await layer.group_send(user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": first})
     await until_closed(a1)
     assert (a1.closed, a2.closed, b.closed) == ("signed out", None, None)
 
     await watcher.unregister(a1)
-    assert ada.pk in watcher._in_group  # a2 is still open
+    assert ada.pk in watcher.users_listened_for  # a2 is still open
     await watcher.unregister(a2)
-    assert ada.pk not in watcher._in_group and bob.pk in watcher._in_group
+    assert ada.pk not in watcher.users_listened_for and bob.pk in watcher.users_listened_for
     if hasattr(layer, "groups"):  # the in-memory layer shows its groups
-        assert watcher.channel not in layer.groups.get(access.user_group(ada.pk), {})
-        assert watcher.channel in layer.groups[access.user_group(bob.pk)]
-    await layer.group_send(access.user_group(bob.pk), {"type": "user.signed_out", "user_id": bob.pk, "session_key": None})
+        assert watcher.channel not in layer.groups.get(user_group(ada.pk), {})
+        assert watcher.channel in layer.groups[user_group(bob.pk)]
+    await layer.group_send(user_group(bob.pk), {"type": "user.signed_out", "user_id": bob.pk, "session_key": None})
     await until_closed(b)
     assert b.closed == "signed out"
 
@@ -272,31 +272,31 @@ async def test_sockets_that_come_while_the_watcher_starts_wait_for_its_channel(w
             await asyncio.sleep(0.05)
             return await layer.new_channel()
 
-    monkeypatch.setattr("editor.watch.get_channel_layer", SlowLayer)
+    monkeypatch.setattr("editor.realtime.bus.get_channel_layer", SlowLayer)
     sockets = [FakeSocket(user=ada, document_id=doc.pk, session_key="k") for _ in range(3)]
     names = await asyncio.gather(*(watcher.register(s) for s in sockets))
     assert watcher.channel and all(name.startswith(watcher.channel + "#") for name in names)
-    assert len(set(names)) == 3 and len(watcher) == 3 and watcher._in_group == {ada.pk}
+    assert len(set(names)) == 3 and len(watcher) == 3 and watcher.users_listened_for == {ada.pk}
 
 
 async def test_a_users_group_is_joined_again_before_the_layer_drops_it(watcher, ada, doc, monkeypatch):
     """Channel layers expire group members; a socket open longer still hears sign-outs."""
     from channels.layers import InMemoryChannelLayer
 
-    from editor import fanout
+    from editor.realtime import bus
 
     clock = Clock()
     monkeypatch.setattr("channels.layers.time", clock)  # the layer's clock, for its expiry
     layer = InMemoryChannelLayer(group_expiry=60)
-    monkeypatch.setattr("editor.watch.get_channel_layer", lambda: layer)
-    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.01)
+    monkeypatch.setattr("editor.realtime.bus.get_channel_layer", lambda: layer)
+    monkeypatch.setattr(bus, "GROUP_REFRESH_SECONDS", 0.01)
     key = session_of(ada)
     socket = FakeSocket(user=ada, document_id=doc.pk, session_key=key)
     await watcher.register(socket)
     clock.advance(3600)  # an hour: well past the expiry of the first join
 
     async def told() -> bool:  # each notice is dropped until the group was joined again
-        await layer.group_send(access.user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
+        await layer.group_send(user_group(ada.pk), {"type": "user.signed_out", "user_id": ada.pk, "session_key": key})
         await asyncio.sleep(0.02)
         return bool(socket.closed)
 

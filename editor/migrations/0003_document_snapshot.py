@@ -1,7 +1,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from editor import ot
+from editor.core import ot
 
 
 def move_texts(apps, schema_editor):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Membership
 
 from .conftest import TIMEOUT_MS, open_editor, page_text, signed_in, wait_rev, wait_saved

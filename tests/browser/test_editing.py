@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Membership
 
 from .conftest import open_editor, page_state, page_text, signed_in, wait_rev, wait_saved

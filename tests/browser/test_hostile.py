@@ -1,6 +1,6 @@
 """Markup in titles, usernames, shared names and text stays text in a real browser."""
 
-from editor import services
+from editor.domain import services
 from editor.models import Membership
 
 from .conftest import open_editor, page_text, signed_in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from editor import services
+from editor.domain import services
 from editor.models import Membership
 from tests.conftest import ROOT
 

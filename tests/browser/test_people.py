@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from editor import services
+from editor.domain import services
 from editor.models import Membership
 
 from .conftest import open_editor, signed_in

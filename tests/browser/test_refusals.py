@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from editor import services
+from editor.domain import services
 from editor.models import Membership
 
 from .conftest import open_editor, signed_in

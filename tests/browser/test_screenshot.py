@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 
-from editor import services
+from editor.domain import services
 from editor.models import Membership
 from tests.conftest import ROOT
 

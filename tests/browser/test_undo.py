@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from editor import selectors, services
+from editor.domain import selectors, services
 from editor.models import Membership
 
 from .conftest import open_editor, page_text, signed_in, wait_rev, wait_saved

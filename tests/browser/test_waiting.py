@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from editor import selectors, services
+from editor.domain import selectors, services
 
 from .conftest import SiteServer, open_editor, page_text, signed_in, wait_saved
 

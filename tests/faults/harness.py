@@ -9,7 +9,8 @@ from collections.abc import Iterable
 
 from django.db.models import Count
 
-from editor import ot, selectors
+from editor.core import ot
+from editor.domain import selectors
 from editor.client import CollabClient
 from editor.models import Document, Operation, Snapshot
 from tests.conftest import session_headers
@@ -167,7 +168,7 @@ def _check_history(document_id: str, clients: list[RecordingClient]) -> list[str
 
 def team(make_user, names: Iterable[str] = ("ada", "bob", "cy"), content: str = "Once upon a time\n"):
     """A document owned by the first user and shared with the others as editors."""
-    from editor import services
+    from editor.domain import services
     from editor.models import Membership
 
     users = [make_user(name) for name in names]

@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import connection
 
-from editor import fanout
+from editor.realtime.ordering import QUIET_CHECK_SECONDS
 
 from .harness import check_document, close_all, connect, team, type_randomly, wait_until
 
@@ -99,13 +99,13 @@ async def test_live_delivery_between_servers_resumes_after_redis_restarts_empty(
         await writer.wait_synced(timeout=20)
         # Past the one check after a quiet spell that follows the last announcement:
         # from now on only the channel layer can tell the far server of new revisions.
-        await asyncio.sleep(fanout.QUIET_CHECK_SECONDS + 0.5)
+        await asyncio.sleep(QUIET_CHECK_SECONDS + 0.5)
         writer.insert(0, "after the restart ")
         await writer.wait_synced(timeout=20)
         await far.wait_for_rev(writer.rev, timeout=20)
         scenario.measure(f"the first edit after the restart reached the other server "
                          f"{time.monotonic() - restarted:.1f} s after Redis came back "
-                         f"(of which {fanout.QUIET_CHECK_SECONDS + 0.5:.0f} s waiting on purpose)")
+                         f"(of which {QUIET_CHECK_SECONDS + 0.5:.0f} s waiting on purpose)")
         scenario.note("an edit after the restart reaches the other server")
         # And it stays live: each further edit arrives without anything else happening.
         for _ in range(5):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from editor import services
+from editor.domain import services
 from editor.models import Document, Operation, Snapshot
 
 from .harness import RecordingClient, _check_history

@@ -29,7 +29,7 @@ async def test_a_document_deleted_mid_typing_closes_its_sockets_with_4404_and_le
     rng = random.Random(SEED)
     cluster = make_cluster()
     doomed, users = team(make_user)
-    from editor import services
+    from editor.domain import services
 
     other = services.document_create(title="Other", owner=users[0], content="stays\n")
     victims = [await connect(cluster.servers[i % 2], doomed.pk, users[i % 3]) for i in range(4)]

@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from editor import ot, selectors, services
+from editor.core import ot
+from editor.domain import selectors, services
 from editor.models import Document
 
 from .harness import ALPHABET

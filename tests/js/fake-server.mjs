@@ -6,7 +6,9 @@ import { CollabClient } from "../../editor/static/editor/client.js";
 /** The server's side: history, exactly-once by (client, seq), rebasing one revision at a time. */
 export class FakeServer {
   constructor(text = "") {
+    this.initial = text;
     this.text = text;
+    this.refuse = null; // (message) => an error code to refuse an op with, or null
     this.history = []; // [{rev, client, seq, ops}], revision = index + 1
     this.links = new Set();
     this.presences = []; // every presence a client sent, in order, with `from`
@@ -46,13 +48,31 @@ export class FakeServer {
         link.deliver({ type: "ack", seq: message.seq, rev: this.history.indexOf(done) + 1 });
         return;
       }
+      // As the real server does: an error records nothing, and names the op's seq.
+      const refused = (code) => link.deliver({ type: "error", code, message: code, seq: message.seq });
+      const code = this.refuse?.(message) ?? null;
+      if (code !== null) return refused(code);
+      if (message.base > this.rev) return refused("bad_base");
       let ops = message.ops;
-      for (const entry of this.history.slice(message.base)) ops = ot.transform(entry.ops, ops)[1];
-      this.text = ot.apply(this.text, ops);
+      let text;
+      try {
+        for (const entry of this.history.slice(message.base)) ops = ot.transform(entry.ops, ops)[1];
+        text = ot.apply(this.text, ops);
+      } catch (err) {
+        if (err instanceof ot.OperationError) return refused("bad_op");
+        throw err;
+      }
+      this.text = text;
       const entry = { client: link.client, seq: message.seq, ops };
       this.history.push(entry);
       for (const other of this.links) if (other.joined) other.deliver(this.render(other, entry));
     }
+  }
+
+  /** Lose every revision after `rev`, as a server restored from an older backup does. */
+  rollback(rev) {
+    this.history = this.history.slice(0, rev);
+    this.text = this.history.reduce((text, entry) => ot.apply(text, entry.ops), this.initial);
   }
 
   relay(link, message) {

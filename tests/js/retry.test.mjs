@@ -63,7 +63,7 @@ describe("rate_limited", () => {
   test("other errors still drop the op and re-join", () => {
     const { client, sent } = joinedAt(1, "a");
     client.submit([{ pos: 0, insert: "x" }]);
-    client.receive({ type: "error", code: "bad_op", message: "no", seq: 1 });
+    client.receive({ type: "error", code: "too_large", message: "no", seq: 1 });
     assert.equal(client.text, "a");
     assert.deepEqual(sent.at(-1), { type: "join", client: "t", since: 1 });
   });

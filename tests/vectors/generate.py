@@ -2,7 +2,7 @@
 
 Run from anywhere: ``python tests/vectors/generate.py``. The output is deterministic
 (hand-picked cases, then random ones from a fixed seed), so running it again on an
-unchanged ``editor/ot.py`` rewrites the file byte for byte.
+unchanged ``editor/core/ot.py`` rewrites the file byte for byte.
 
 Every case is a JSON object; all positions and lengths count Unicode code points:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from editor import ot  # noqa: E402
+from editor.core import ot  # noqa: E402
 
 OUTPUT = HERE / "ot.json"
 SEED = 20240601

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from editor import history
+from editor.domain import history
 from editor.models import Document
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from editor import ot, services
+from editor.core import ot
+from editor.domain import services
 
 
 class Command(BaseCommand):

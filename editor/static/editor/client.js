@@ -18,11 +18,23 @@
  *
  * Resolutions of edge cases follow editor/client.py:
  *
- * - A snapshot that differs from the text the client holds discards pending edits
- *   (they cannot be rebased onto an unknown difference); an identical one keeps them.
- * - After an `error` on the outstanding op the client drops it and its buffer, resets
- *   to the last revision and re-joins on the same socket; until the `ready`, revisions
- *   it already holds are skipped. Anywhere else a revision other than rev + 1 is a
+ * - A person's edits are never dropped for being old. A snapshot that differs from the
+ *   text the pending edits were made on is merged, not taken in their place: the
+ *   difference (merge.js's line diff) is applied to the local text as a remote op and
+ *   the edits, rebased over it, become the buffer, sent as a new op after `ready`. The
+ *   op in flight is dropped when the snapshot's revision is not behind the client's (it
+ *   may be inside it, and must not be applied twice); when it is behind (the server
+ *   lost revisions) that op was not committed and is merged with the buffer. An
+ *   identical snapshot keeps the pending edits as they are.
+ * - An `error` on the outstanding op with code `bad_base` or `bad_op` recorded nothing:
+ *   the op is composed with the buffer into one buffered edit, the local text stays as
+ *   it is, and the client re-joins with `pending: true`, from its revision for
+ *   `bad_base` (the server is behind it and answers with a snapshot to merge into), with
+ *   `since: null` for `bad_op` (a fresh snapshot, in case its copy of the text is
+ *   wrong). After two such re-applies with no ack in between, and after an `error` with
+ *   any other code but `rate_limited`, the client drops the op and its buffer, resets
+ *   to the last revision and re-joins from it. Until the `ready`, revisions it already
+ *   holds are skipped. Anywhere else a revision other than rev + 1 is a
  *   ProtocolViolation.
  * - An `ack` of a seq that is not outstanding is ignored when its revision is one the
  *   client holds; when it is the next revision (an op given up on was committed after
@@ -34,12 +46,14 @@
  *   after the error's `retry_after` ms (a second when it has none); `waiting` is true
  *   meanwhile, so the page can say so.
  * - A join says `pending: true` while edits are unacknowledged, so the server answers
- *   with revisions to rebase them over, never a snapshot in their place.
+ *   with revisions to rebase them over, not a snapshot to merge them into, as long as
+ *   it has those revisions.
  *
- * Two additions, because a refused op is dropped with the user's edit in it: op sends
- * are spaced at least `minInterval` ms apart (edits made meanwhile are buffered), so
- * fast typing on a fast link stays under the server's rate limit; and an op larger
- * than the server's limits on components or inserted text is sent in pieces.
+ * Two additions, because an op refused as `too_large` is dropped with the user's edit
+ * in it and a `rate_limited` one is delayed: op sends are spaced at least `minInterval`
+ * ms apart (edits made meanwhile are buffered), so fast typing on a fast link stays
+ * under the server's rate limit; and an op larger than the server's limits on
+ * components or inserted text is sent in pieces.
  *
  * Cursors. Each peer's cursor is kept in the text at the revision it names and moved
  * through every later revision the way its owner's caret moves: along with its owner's
@@ -52,6 +66,7 @@
  * under the rate limit the two share.
  */
 
+import { rebase } from "./merge.js";
 import * as ot from "./ot.js";
 
 /** The server broke the protocol; the client stops, since going on could only diverge. */
@@ -68,6 +83,14 @@ const NOOP = () => {};
 // how much inserted text they may hold in all (a few large pastes must not pin memory).
 const RECENT_REVISIONS = 200;
 const RECENT_INSERTED = 1_000_000;
+
+// Refusals that say the client's idea of the server's text is wrong, not the edit: the
+// edit is kept and merged into the text the re-join brings.
+const REAPPLIED = new Set(["bad_base", "bad_op"]);
+// How many refused ops are re-applied in a row, with no ack between them, before the
+// client gives up on its edits: a server that refuses whatever it is sent must not
+// keep the client re-joining forever.
+const MAX_REAPPLIES = 2;
 
 /** How many UTF-16 units `ops` insert. */
 function inserted(ops) {
@@ -206,6 +229,7 @@ export class CollabClient {
     this._snapshotRev = null;
     this._retryTimer = null;
     this.retryAt = null; // when a rate-limited op will be sent again, or null
+    this._reapplies = 0; // refused ops re-applied since the last ack
   }
 
   /** An op refused as rate_limited waits to be sent again. */
@@ -361,11 +385,8 @@ export class CollabClient {
     if (message.more) return;
     const text = this._snapshotParts.join("");
     this._snapshotParts = [];
-    if (this.pending && (rev !== this.rev || text !== this.serverText)) {
-      console.warn(`snapshot ${rev} discards unsent local edits`);
-      this.outstanding = this.buffer = null;
-      this._onPending();
-    }
+    const merged = this.pending && (rev !== this.rev || text !== this.serverText);
+    if (merged) this._merge(rev, text);
     if (rev !== this.rev || text !== this.serverText) {
       this._recent = [];
       this._recentInserted = 0;
@@ -373,6 +394,8 @@ export class CollabClient {
     this.rev = rev;
     this.serverText = text;
     this._awaitingSnapshot = false;
+    // Only now: a kept draft must hold the rebased edits with the text they apply to.
+    if (merged) this._onPending();
     for (const peer of this.peers.values()) {
       if (peer.rev !== null && peer.rev < rev) this._catchUp(peer);
     }
@@ -380,6 +403,32 @@ export class CollabClient {
       this.text = text;
       this._onReset(text);
     }
+  }
+
+  /**
+   * Keep the pending edits over a snapshot `text` at `rev` that differs from the text
+   * they were made on: they become the buffer, rebased over the difference, which is
+   * applied to the local text as a remote edit (the caret stays put).
+   */
+  _merge(rev, text) {
+    let base = this.serverText;
+    let mine = this.buffer ?? [];
+    if (this.outstanding !== null && rev >= this.rev) {
+      // The op in flight may be committed, and so inside the snapshot: it is dropped,
+      // since an edit applied twice is worse than one lost; the buffer came after it.
+      console.warn(`snapshot ${rev} may hold op ${this.outstanding.seq}: it is not sent again`);
+      base = ot.apply(base, this.outstanding.ops);
+    } else if (this.outstanding !== null) {
+      // The server is behind this client (it lost revisions): nothing of ours from
+      // after its head was committed, the op in flight included.
+      mine = ot.compose(this.outstanding.ops, mine);
+    }
+    const [theirs, rebased] = rebase(base, mine, text);
+    this.outstanding = null;
+    this.buffer = rebased.length ? rebased : null;
+    this.text = ot.apply(this.text, theirs);
+    if (this.cursor !== null && theirs.length) this.cursor = moveCursor(this.cursor, theirs, { byOwner: false });
+    if (theirs.length) this._onRemote(theirs);
   }
 
   _onOp(message) {
@@ -423,6 +472,7 @@ export class CollabClient {
       throw new ProtocolViolation(`ack of seq ${seq} at revision ${rev}: never sent`);
     }
     if (!this._acceptRev(rev)) return;
+    this._reapplies = 0;
     this.serverText = ot.apply(this.serverText, this.outstanding.ops);
     this._record({ rev, ops: this.outstanding.ops, client: this.clientId });
     this.outstanding = null;
@@ -475,15 +525,33 @@ export class CollabClient {
       this._onChange();
       return;
     }
-    if (this.outstanding !== null && message.seq === this.outstanding.seq) {
-      console.warn(`op ${this.outstanding.seq} refused`, message);
-      this.outstanding = this.buffer = null;
+    if (this.outstanding === null || message.seq !== this.outstanding.seq) return;
+    if (REAPPLIED.has(message.code) && this._reapplies < MAX_REAPPLIES) {
+      // Nothing was recorded. The edit is kept, against the text at rev, and the local
+      // text stays as it is; the re-join brings the server's text to merge it into: the
+      // revisions or a snapshot from rev (bad_base: the server is behind rev), or a
+      // fresh snapshot (bad_op: this copy of the text may be wrong). It then leaves
+      // as a new op, with a new seq.
+      this._reapplies++;
+      console.warn(`op ${this.outstanding.seq} refused (${message.code}): applying it again`, message);
+      const mine = this.buffer ? ot.compose(this.outstanding.ops, this.buffer) : this.outstanding.ops;
+      this.outstanding = null;
+      this.buffer = mine.length ? mine : null;
       this._cancelTimer();
-      this.text = this.serverText;
-      this._onReset(this.text);
       this._onPending();
-      this._join(this.rev, { replay: true });
+      this._join(message.code === "bad_base" ? this.rev : null, { replay: true });
+      return;
     }
+    if (REAPPLIED.has(message.code)) {
+      console.warn(`op ${this.outstanding.seq} refused again after ${MAX_REAPPLIES} re-applies: local edits dropped`);
+    }
+    console.warn(`op ${this.outstanding.seq} refused`, message);
+    this.outstanding = this.buffer = null;
+    this._cancelTimer();
+    this.text = this.serverText;
+    this._onReset(this.text);
+    this._onPending();
+    this._join(this.rev, { replay: true });
   }
 
   _onPresence(message) {

@@ -8,8 +8,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Length
 
-from . import ot
-from .models import Document, Membership, Operation, Snapshot
+from ..core import ot
+from ..models import Document, Membership, Operation, Snapshot
 
 
 class DocumentNotFound(Exception):
@@ -22,7 +22,7 @@ class AccessDenied(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """One committed revision as the fan-out needs it."""
+    """One committed revision as a hub hands it out."""
 
     rev: int
     user_id: int
@@ -110,7 +110,7 @@ def operations_since(*, document_id: str, since: int, until: int | None = None, 
 
 def document_at_revision(*, document_id: str, revision: int) -> str:
     """The document's text at ``revision``: from the snapshot when it is not later,
-    else from the history's checkpoints (see :func:`editor.history.text_at`)."""
+    else from the history's checkpoints (see :func:`editor.domain.history.text_at`)."""
     at, content = (
         Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first()
         or (0, "")

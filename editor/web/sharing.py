@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from .models import Document, Membership
+from ..models import Document, Membership
 
 
 class SharingError(Exception):

@@ -1,17 +1,21 @@
-"""A hub's rounds: what each connection's frame holds (no server, no database)."""
+"""A hub's rounds: what each connection's frame holds, and its announcing and group commit
+(no server; a database only where a test says so)."""
 
 import asyncio
 import json
 
-from editor import fanout, protocol
+from editor.realtime import bus, protocol
+from editor.realtime import hub as hub_module
+from editor.realtime.feed import Feed
+from editor.realtime.hub import Hub
+from editor.realtime.hubs import Hubs
 
 from .waiting import Clock, eventually_async
 
 
-def make_hub(*people, max_frame=1 << 20):
+def make_hub(*people, max_frame=1 << 20, hubs=None, **options):
     """A hub with one joined feed per (user id, client), at revision 0."""
-    hub = fanout.Hub("doc", hubs=None)
-    hub.last_rev = 0
+    hub = Hub("doc", hubs=hubs, last_rev=0, **options)
     frames = {}
     for user_id, client in people:
         sent = frames.setdefault(client, [])
@@ -19,9 +23,9 @@ def make_hub(*people, max_frame=1 << 20):
         async def send(frame, sent=sent):
             sent.append(frame)
 
-        feed = fanout.Feed(document_id="doc", user_id=user_id, client=client, send=send, max_frame=max_frame)
-        feed.last_sent, feed._hub = 0, hub
-        hub.feeds[feed.id] = feed
+        feed = Feed(document_id="doc", user_id=user_id, client=client, send=send, max_frame=max_frame)
+        feed.last_sent = 0  # joined
+        hub.add(feed)
     return hub, frames
 
 
@@ -41,8 +45,8 @@ def kinds(frame):
 
 async def test_a_round_is_one_frame_per_connection_with_acks_for_their_own():
     hub, frames = make_hub((1, "a"), (2, "b"), (3, "c"), (4, "d"))
-    hub._hand_out(revision(1, 1, "a", ops=[{"pos": 0, "insert": "x"}]))
-    hub._hand_out(revision(2, 2, "b", ops=[{"pos": 1, "insert": "y"}]))
+    hub.order.hand_out(revision(1, 1, "a", ops=[{"pos": 0, "insert": "x"}]))
+    hub.order.hand_out(revision(2, 2, "b", ops=[{"pos": 1, "insert": "y"}]))
     await hub.flush()
     assert [kinds(f) for f in frames["a"]] == [[("ack", 1), ("op", 2)]]
     assert [kinds(f) for f in frames["b"]] == [[("op", 1), ("ack", 2)]]
@@ -59,8 +63,8 @@ async def test_a_feed_that_already_has_a_round_is_not_sent_it_again():
     hub, frames = make_hub((1, "a"), (2, "b"), (3, "c"))
     ahead = next(f for f in hub.feeds.values() if f.client == "c")
     ahead.last_sent = 2
-    hub._hand_out(revision(1, 1, "a"))
-    hub._hand_out(revision(2, 1, "a", seq=2))
+    hub.order.hand_out(revision(1, 1, "a"))
+    hub.order.hand_out(revision(2, 1, "a", seq=2))
     await hub.flush()
     assert [kinds(f) for f in frames["b"]] == [[("op", 1), ("op", 2)]]
     assert frames["c"] == [] and ahead.last_sent == 2
@@ -68,7 +72,7 @@ async def test_a_feed_that_already_has_a_round_is_not_sent_it_again():
 
 async def test_a_reply_follows_the_revisions_handed_out_before_it():
     hub, frames = make_hub((1, "a"), (2, "b"))
-    hub._hand_out(revision(1, 2, "b"))
+    hub.order.hand_out(revision(1, 2, "b"))
     feed_a = next(f for f in hub.feeds.values() if f.client == "a")
     await feed_a.reply({"type": "error", "code": "bad_op", "message": "no", "seq": 3})
     assert [[m["type"] for m in messages(f)] for f in frames["a"]] == [["op", "error"]]
@@ -77,23 +81,10 @@ async def test_a_reply_follows_the_revisions_handed_out_before_it():
     assert [kinds(f) for f in frames["b"]] == [[("ack", 1)]]
 
 
-async def test_a_feed_still_joining_gets_the_round_after_its_catch_up():
-    hub, frames = make_hub((1, "a"), (2, "b"))
-    joining = next(f for f in hub.feeds.values() if f.client == "b")
-    joining._joining, joining.last_sent = True, None
-    hub._hand_out(revision(1, 1, "a"))
-    await hub.flush()
-    assert frames["b"] == [] and [item.rev for item in joining._aside] == [1]
-    joining._joining, joining.last_sent = False, 0
-    await joining._drain_aside()
-    await joining.flush()
-    assert [kinds(f) for f in frames["b"]] == [[("op", 1)]]
-
-
 async def test_a_round_too_large_to_share_is_split_per_feed_under_the_frame_limit():
     hub, frames = make_hub((1, "a"), (2, "b"), max_frame=4096)
     for rev in range(1, 6):
-        hub._hand_out(revision(rev, 1, "a", seq=rev, ops=[{"pos": 0, "insert": "z" * 1500}]))
+        hub.order.hand_out(revision(rev, 1, "a", seq=rev, ops=[{"pos": 0, "insert": "z" * 1500}]))
     await hub.flush()
     assert all(len(f.encode()) <= 4096 for f in frames["b"])
     assert [rev for f in frames["b"] for _, rev in kinds(f)] == [1, 2, 3, 4, 5]
@@ -103,13 +94,13 @@ async def test_a_round_too_large_to_share_is_split_per_feed_under_the_frame_limi
 async def test_an_idle_hub_flushes_at_once_and_a_busy_one_once_per_tick():
     hub, frames = make_hub(*[(n, f"c{n}") for n in range(1, 51)])
     loop = asyncio.get_running_loop()
-    hub._hand_out(revision(1, 1, "c1"))
-    assert hub._flush.when() <= loop.time()  # at once: no tick to wait out
+    hub.order.hand_out(revision(1, 1, "c1"))
+    assert hub.rounds.due <= loop.time()  # at once: no tick to wait out
     await eventually_async(lambda: frames["c2"])
-    hub._hand_out(revision(2, 1, "c1"))
-    hub._hand_out(revision(3, 1, "c1"))
-    tick = min(fanout.MAX_TICK_SECONDS, fanout.TICK_SECONDS_PER_FEED * 50)
-    assert hub._flush.when() >= hub._last_flush + tick - 1e-9  # a tick after the last round
+    hub.order.hand_out(revision(2, 1, "c1"))
+    hub.order.hand_out(revision(3, 1, "c1"))
+    tick = min(hub_module.MAX_TICK_SECONDS, hub_module.TICK_SECONDS_PER_FEED * 50)
+    assert hub.rounds.due >= hub.rounds.last_flush + tick - 1e-9  # a tick after the last round
     await eventually_async(lambda: len(frames["c2"]) == 2)
     assert [kinds(f) for f in frames["c2"]][1] == [("op", 2), ("op", 3)]  # in one frame
     hub.close()
@@ -119,13 +110,14 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
     """Channel layers expire group members; a document open longer still hears other processes."""
     from channels.layers import InMemoryChannelLayer
 
-    from editor import dbthread, services
+    from editor.domain import services
+    from editor.realtime import dbthread
 
     clock = Clock()
     monkeypatch.setattr("channels.layers.time", clock)  # the layer's clock, for its expiry
     layer = InMemoryChannelLayer(group_expiry=60)
-    monkeypatch.setattr("editor.fanout.get_channel_layer", lambda: layer)
-    monkeypatch.setattr(fanout, "GROUP_REFRESH_SECONDS", 0.01)
+    monkeypatch.setattr("editor.realtime.bus.get_channel_layer", lambda: layer)
+    monkeypatch.setattr(bus, "GROUP_REFRESH_SECONDS", 0.01)
     owner = django_user_model.objects.create_user(username="ada")
     doc = services.document_create(title="T", owner=owner)
     frames = []
@@ -133,8 +125,8 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
     async def send(frame):
         frames.append(frame)
 
-    hubs = fanout.Hubs()
-    feed = fanout.Feed(document_id=doc.pk, user_id=owner.pk, client="a", send=send, max_frame=1 << 20)
+    hubs = Hubs()
+    feed = Feed(document_id=doc.pk, user_id=owner.pk, client="a", send=send, max_frame=1 << 20)
     try:
         await hubs.attach(feed)
         feed.last_sent = 0
@@ -143,7 +135,7 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
 
         async def heard() -> bool:  # each try is dropped until the group was joined again
             await layer.group_send(
-                fanout.group_name(doc.pk), {"type": "presence", "document": doc.pk, "origin": "elsewhere", "encoded": encoded}
+                bus.document_group(doc.pk), {"type": "presence", "document": doc.pk, "origin": "elsewhere", "encoded": encoded}
             )
             await asyncio.sleep(0.02)
             return bool(frames)
@@ -152,8 +144,7 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
         assert set(frames) == {encoded}
     finally:
         await hubs.detach(feed)
-        for task in (hubs._reader, hubs._keeper):
-            task.cancel()
+        await hubs.stop()
         await asyncio.to_thread(dbthread.close)
 
 
@@ -169,8 +160,7 @@ async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
             sent.append([m["rev"] for m in event["messages"]])
             await gate.wait()
 
-    hub, frames = make_hub((1, "a"), (2, "b"))
-    hub.hubs = SimpleNamespace(alone=False, layer=SlowLayer(), channel="here")
+    hub, frames = make_hub((1, "a"), (2, "b"), hubs=SimpleNamespace(alone=False, layer=SlowLayer(), channel="here"))
     for rev in (1, 2, 3):  # each returns though the layer has not taken the first
         await asyncio.wait_for(hub.publish([revision(rev, 1, "a", seq=rev)]), 30)
     await eventually_async(lambda: sent)
@@ -187,11 +177,11 @@ async def test_groups_lost_by_the_layer_are_joined_again_at_once(monkeypatch):
     that no longer comes back: the groups are joined again and the owner is told."""
     from channels.layers import InMemoryChannelLayer
 
-    monkeypatch.setattr(fanout, "CANARY_SECONDS", 0.05)
+    monkeypatch.setattr(bus, "CANARY_SECONDS", 0.05)
     layer = InMemoryChannelLayer()
     channel = await layer.new_channel()
     rejoined = []
-    keeper = fanout.GroupKeeper(layer, channel, lambda: ["doc.x"], asyncio.Lock(), on_rejoin=lambda: rejoined.append(1))
+    keeper = bus.GroupKeeper(layer, channel, lambda: ["doc.x"], asyncio.Lock(), on_rejoin=lambda: rejoined.append(1))
 
     async def read():
         while True:
@@ -199,57 +189,47 @@ async def test_groups_lost_by_the_layer_are_joined_again_at_once(monkeypatch):
             if not keeper.heard(event):
                 received.append(event)
 
-    async def until(condition, timeout=10):
-        await asyncio.wait_for(_poll(condition), timeout)
-
     received = []
     tasks = [asyncio.create_task(keeper.run()), asyncio.create_task(read())]
     try:
-        await until(lambda: keeper._heard >= 3)
+        await eventually_async(lambda: keeper.canaries_heard >= 3)
         assert rejoined == []  # canaries come back: nothing to do
         layer.groups.clear()  # what a restart of Redis does to group memberships
-        await until(lambda: rejoined)
+        await eventually_async(lambda: rejoined)
         await layer.group_send("doc.x", {"type": "revisions"})
-        await until(lambda: received)
+        await eventually_async(lambda: received)
         assert received == [{"type": "revisions"}]
     finally:
         for task in tasks:
             task.cancel()
 
 
-async def _poll(condition) -> None:
-    while not condition():  # noqa: ASYNC110 - polls state that has no event
-        await asyncio.sleep(0.01)
-
-
-async def test_senders_are_not_left_waiting_when_their_committed_ops_cannot_be_handed_out(monkeypatch):
+async def test_senders_are_not_left_waiting_when_their_committed_ops_cannot_be_handed_out():
     """The database goes away after the commit, while a gap is filled: the senders get
     the failure (their sockets close with a server fault and they resend) instead of
     waiting for an ack forever; the next submission commits as usual."""
     from types import SimpleNamespace
 
-    from editor import services
-    from editor.errors import BadOp
+    from editor.domain import services
+    from editor.domain.errors import BadOp
 
-    hub, frames = make_hub((1, "a"), (2, "b"))
-    hub.hubs = SimpleNamespace(alone=True)
-    hub.last_rev = 5  # the committed revision 7 lies past a gap that must be read
     user = SimpleNamespace(pk=1, get_username=lambda: "u1")
     refused = BadOp("no", seq=2)
 
-    def commit_sync(submissions):
+    def commit(submissions):
         return [services.Committed(revision=7, ops=[]), refused][: len(submissions)]
 
-    async def fill(*, until):
+    async def history(**query):
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(hub, "_commit_sync", commit_sync)
-    monkeypatch.setattr(hub, "_fill", fill)
+    # The committed revision 7 lies past a gap (after 5) that must be read.
+    hub, frames = make_hub((1, "a"), (2, "b"), hubs=SimpleNamespace(alone=True), commit=commit, history=history)
+    hub.order.last_rev = 5
     first = asyncio.ensure_future(hub.commit(services.Submission(user=user, client="a", seq=1, base=5, ops=[])))
     second = asyncio.ensure_future(hub.commit(services.Submission(user=user, client="a", seq=2, base=5, ops=[])))
     done, _ = await asyncio.wait([first, second], timeout=5)
     assert len(done) == 2, "a sender was left waiting"
     assert isinstance(first.exception(), ConnectionError)
     assert second.result() is refused  # a refusal is still just a refusal
-    assert hub._committer is None and hub._quiet is not None  # the quiet check will catch up
+    assert not hub.busy and hub.order.check_pending  # the quiet check will catch up
     hub.close()

@@ -1,7 +1,7 @@
 """Turning a whole new text into an op, and describing ops to people.
 
 :func:`text_diff` finds what changed between two texts and returns it as an op (the
-wire format of :mod:`editor.ot`), so a text edited as a whole (in a form, a script)
+wire format of :mod:`editor.core.ot`), so a text edited as a whole (in a form, a script)
 can go through the commit path like keystrokes and be merged with concurrent edits.
 The finer the op, the better concurrent typing keeps its place, so the diff narrows
 down in steps: the common prefix and suffix of the whole text, then changed lines

@@ -1,6 +1,6 @@
 """The wire format: the only module that parses what clients send.
 
-Client frames become frozen dataclasses or raise a :class:`~editor.errors.CollabError`
+Client frames become frozen dataclasses or raise a :class:`~editor.domain.errors.CollabError`
 with the protocol's code. Server messages are built here too, and :func:`frames`
 packs several of them into as few frames as the frame limit allows.
 """
@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import ot
-from .errors import BadJson, BadMessage, BadOp, TooLarge
+from ..core import ot
+from ..domain.errors import BadJson, BadMessage, BadOp, TooLarge
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Largest integer a JavaScript client can hold exactly; also fits a 64-bit column.

@@ -1,13 +1,16 @@
 """Writes: the one path by which any edit becomes a revision.
 
-``operation_commit`` runs in one transaction: lock the document, recognise a resent
-submission, transform the op over everything committed since its base, validate it,
-apply it, and store both the op and the new text. Stages are small functions so each
-can be read (and later batched) on its own.
+``operations_commit`` commits a batch of submissions to one document in one
+transaction (``operation_commit`` is the batch of one): lock the document, authorise
+each writer, recognise a resent submission, transform each op over everything committed
+since its base, validate it, apply it, and store the ops and the new text. Stages are
+small functions so each can be read on its own. A whole-text change (a form, a
+restore) is cut into ops and announced once committed (:mod:`editor.domain.events`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,12 +21,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import diff, fanout, ot, protocol, selectors
+from . import events, selectors
+from ..core import diff, ot
 from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
-from .models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
+from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
 from .selectors import AccessDenied
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
-from .text import Text
+from ..core.text import Text
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,7 @@ def operation_commit(
     base: int,
     ops: list,
 ) -> Committed:
-    """Commit a parsed op (see :func:`editor.ot.parse`) made against revision ``base``.
+    """Commit a parsed op (see :func:`editor.core.ot.parse`) made against revision ``base``.
 
     Exactly-once: a submission whose (user, client, seq) is already committed returns
     that revision with ``duplicate=True`` and changes nothing.
@@ -106,7 +110,7 @@ def operations_commit(
 
 
 def document_state(*, document_id: str) -> DocumentState:
-    """The document as a hub starts out remembering it (see :mod:`editor.state`)."""
+    """The document as a hub starts out remembering it (see :mod:`editor.domain.state`)."""
     return _read_state(document_id, through=None)
 
 
@@ -323,7 +327,7 @@ def _check_frame(op: list, *, seq: int) -> None:
     bound = sum(COMPONENT_BYTES + CODE_POINT_BYTES * len(comp.get("insert", "")) for comp in op)
     if bound <= limit:  # the usual case, without encoding anything
         return
-    size = len(protocol.dumps(op).encode("utf-8"))
+    size = len(json.dumps(op, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     if size > limit:
         raise TooLarge(f"the op would take {size:,} bytes in a message to other clients; at most {limit:,}", seq=seq)
 
@@ -418,7 +422,7 @@ def document_replace_text(
     """Make the text read ``text``, as edited by ``user`` against revision ``base``.
 
     The change from the text at ``base`` to ``text`` becomes one op (see
-    :func:`editor.diff.text_diff`) committed by :func:`operation_commit` under
+    :func:`editor.core.diff.text_diff`) committed by :func:`operation_commit` under
     (``user``, ``client``, seq 1): it is rebased over everything committed since
     ``base``, so nothing typed meanwhile is lost, and a resubmission with the same
     ``client`` is recognised. The revision is announced to open sockets once the
@@ -501,16 +505,19 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
     for seq, committed in enumerate(commits, 1):
         if committed.duplicate:
             continue
-        message = protocol.op_message(
+        revision = selectors.Revision(
             rev=committed.revision,
-            client=client,
-            seq=seq,
             user_id=user.pk,
             user_name=user.get_username(),
+            client=client,
+            seq=seq,
             ops=committed.ops,
         )
         # Sockets must never hear of a revision that could still be rolled back.
-        transaction.on_commit(lambda message=message: fanout.publish_from_sync(document_id, message), robust=True)  # type: ignore[misc]  # mypy cannot type a default-bound lambda
+        transaction.on_commit(
+            lambda revision=revision: events.announce_revision_committed(document_id=document_id, revision=revision),
+            robust=True,
+        )
     return commits[-1]
 
 
@@ -526,7 +533,7 @@ def op_pieces(ops: list, *, max_components: int, max_insert: int) -> list[list]:
     Committed in order, each rebased over the ones before as over concurrent edits,
     they make the same text as ``ops`` (the committed side wins ties, so the pieces of
     one insert stay in order). ``ops`` must move forward: each component at or after
-    where the one before left off, as :func:`editor.diff.text_diff` makes them.
+    where the one before left off, as :func:`editor.core.diff.text_diff` makes them.
     """
     pieces: list[list] = []
     piece: list = []

@@ -12,8 +12,12 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import dbthread, fanout, metrics, presence, protocol, selectors, services
-from .errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
+from . import dbthread, metrics, presence, protocol
+from .feed import Feed
+from .hub import Hub
+from .hubs import hubs
+from ..domain import selectors, services
+from ..domain.errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from .limits import TokenBucket
 from .watch import watcher
 
@@ -43,7 +47,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab (or script) editing one document."""
 
     # No channel of its own: revisions and access notices reach the socket through its
-    # hub's process channel (editor.fanout), sign-outs through the watcher's (editor.watch).
+    # hub's process channel (editor.realtime.hubs), sign-outs through the watcher's (editor.realtime.watch).
     channel_layer_alias = None
     groups = ()  # none, and no empty list per socket either
 
@@ -58,7 +62,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
         That call is a round trip to a worker thread for every frame, to tidy
         connections this consumer never uses: its database work runs on
-        :mod:`editor.dbthread`, which looks after its own connection.
+        :mod:`editor.realtime.dbthread`, which looks after its own connection.
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -69,8 +73,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.document_id = self.scope["url_route"]["kwargs"]["document_id"]
         self.user = self.scope.get("user")
         self.name: str | None = None  # the key of its presence row, once watched
-        self.feed: fanout.Feed | None = None
-        self.hub: fanout.Hub | None = None
+        self.feed: Feed | None = None
+        self.hub: Hub | None = None
         self.client_id: str | None = None
         self.role: str | None = None  # stays None on a refused connection
         self.counted = False
@@ -165,7 +169,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self._leave()
         if self.feed is None:
             self.client_id = message.client
-            self.feed = fanout.Feed(
+            self.feed = Feed(
                 document_id=self.document_id,
                 user_id=self.user.pk,
                 client=message.client,
@@ -176,7 +180,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 writable=self._writable,
             )
             # Attached before the catch-up is read, so no revision falls in between.
-            self.hub = await fanout.hubs.attach(self.feed)
+            self.hub = await hubs.attach(self.feed)
         rev = await self.feed.join(message.since, role=self.role, pending=message.pending)
         self.feed.presence = self.presence_message(rev=rev, cursor=None)
         await self._introduce()
@@ -200,7 +204,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _leave(self) -> None:
         feed, self.feed = self.feed, None
-        await fanout.hubs.detach(feed)
+        await hubs.detach(feed)
         if feed.last_sent is not None and self.hub is not None:
             encoded = protocol.dumps({"type": "leave", "client": feed.client})
             self.hub.push(encoded)

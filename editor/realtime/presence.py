@@ -2,14 +2,14 @@
 
 Each joined WebSocket is one :class:`~editor.models.Connection` row, keyed by a name
 unique across processes: written on join, deleted on disconnect, and touched at least
-every :data:`HEARTBEAT_SECONDS` while open (by ``editor.watch``, for all the sockets of
+every :data:`HEARTBEAT_SECONDS` while open (by ``editor.realtime.watch``, for all the sockets of
 a process at once). A process that crashes (or is killed) never runs
 its consumers' disconnect, so its rows stay behind; a row not seen for
 :data:`STALE_AFTER` is treated as gone by every reader, and rows that stale are
 deleted whenever another connection to the same document opens.
 
 The functions are synchronous: the real-time path calls them through
-``editor.dbthread.run``.
+``editor.realtime.dbthread.run``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Connection
+from ..models import Connection
 
 # How often an open connection refreshes its row.
 HEARTBEAT_SECONDS = 30
@@ -45,11 +45,6 @@ def connection_opened(*, document_id: str, channel_name: str, user_id: int, clie
     )
     # Leftovers of crashed processes: pruned here so the table cannot grow without bound.
     Connection.objects.filter(document_id=document_id, seen__lt=now - STALE_AFTER).delete()
-
-
-def connection_seen(*, channel_name: str) -> None:
-    """Refresh the row of an open connection, so readers keep counting it."""
-    connections_seen(channel_names=[channel_name])
 
 
 def connections_seen(*, channel_names: Iterable[str]) -> int:

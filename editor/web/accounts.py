@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from . import access, usernames
+from ..domain import events, usernames
 
 
 class SignupForm(UserCreationForm):
@@ -48,7 +48,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         # Saved now, not at the end of the response, so that a check of the sockets in
         # between finds the new key with the new password's hash.
         self.request.session.save()
-        access.announce_password_changed(
+        events.announce_password_changed(
             user_id=self.request.user.pk, old_session_key=old_key,
             new_session_key=self.request.session.session_key,
         )

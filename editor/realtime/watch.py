@@ -10,7 +10,7 @@ sockets. What a socket makes of a result (which close code) is up to the socket.
 The watcher also holds this process's one channel for sign-out notices (and password
 changes, which keep the changing session's sockets and sign out the others): while the
 process has a socket of a user, that channel is in the user's group
-(``access.user_group``), so a sign-out anywhere reaches the user's sockets here at once
+(:func:`.bus.user_group`), so a sign-out anywhere reaches the user's sockets here at once
 without each socket holding a channel of its own.
 """
 
@@ -22,20 +22,21 @@ import logging
 from collections import Counter
 from typing import Any, Protocol
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import access, dbthread, fanout, presence
+from . import dbthread, presence
+from .bus import ProcessChannel, spawn, user_group
+from ..domain import access
 
 log = logging.getLogger(__name__)
 
 # Session keys, (document, user) pairs and presence rows per query: well under the
 # smallest limit on query parameters (SQLite's 999).
-CHUNK = 400
+QUERY_BATCH = 400
 
 
 class Socket(Protocol):
-    """What the watcher needs of a socket (``editor.consumers.DocumentConsumer``)."""
+    """What the watcher needs of a socket (``editor.realtime.consumers.DocumentConsumer``)."""
 
     user_id: int
     session_key: str | None
@@ -51,7 +52,7 @@ class Socket(Protocol):
     async def role_checked(self, role: str | Exception) -> None: ...
 
 
-def chunks(items: list, size: int = CHUNK):
+def batches(items: list, size: int = QUERY_BATCH):
     """``items`` in consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -66,18 +67,16 @@ class Watcher:
     """This process's sockets and the tasks that watch over them."""
 
     def __init__(self) -> None:
-        self.layer: Any = None
-        self.channel: str | None = None
+        self.bus: ProcessChannel | None = None  # this process's channel for sign-out notices
         # One flat set and a count per user, rather than a set per user: most users
         # hold one socket, and an idle socket's every byte counts.
         self.sockets: set[Socket] = set()
         self.per_user: Counter[int] = Counter()
         self._in_group: set[int] = set()  # users whose group holds this process's channel
         self._names = itertools.count(1)
-        self._tasks: list[asyncio.Task] = []
+        self._checks: asyncio.Task | None = None
         self._lock: asyncio.Lock | None = None
         self._ready: asyncio.Event | None = None  # set once the channel exists
-        self.keeper: fanout.GroupKeeper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- sockets come and go -----------------------------------------------------------
@@ -104,6 +103,20 @@ class Watcher:
     def __len__(self) -> int:
         return len(self.sockets)
 
+    @property
+    def channel(self) -> str | None:
+        """This process's channel for sign-out notices."""
+        return None if self.bus is None else self.bus.name
+
+    @property
+    def layer(self):
+        return None if self.bus is None else self.bus.layer
+
+    @property
+    def users_listened_for(self) -> frozenset[int]:
+        """The users whose group holds this process's channel."""
+        return frozenset(self._in_group)
+
     async def _sync_group(self, user_id: int) -> None:
         """Put this process's channel in the user's group while it holds a socket of the
         user, and take it out after the last one."""
@@ -114,11 +127,11 @@ class Watcher:
             if wanted == (user_id in self._in_group):
                 return
             if wanted:
-                await self.layer.group_add(access.user_group(user_id), self.channel)
+                await self.layer.group_add(user_group(user_id), self.channel)
                 self._in_group.add(user_id)
             else:
                 self._in_group.discard(user_id)
-                await self.layer.group_discard(access.user_group(user_id), self.channel)
+                await self.layer.group_discard(user_group(user_id), self.channel)
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -128,48 +141,29 @@ class Watcher:
         # A fresh event loop (tests run several) starts afresh.
         self._loop, self.sockets, self.per_user, self._in_group = loop, set(), Counter(), set()
         self._lock, self._ready = asyncio.Lock(), asyncio.Event()
-        self.layer = get_channel_layer()
-        # The default prefix matters: channels-redis serves every "specific." channel of
-        # a process from one receive loop, and any other prefix would wait its turn.
-        self.channel = await self.layer.new_channel()
-        def groups() -> list[str]:
-            return [access.user_group(user_id) for user_id in self._in_group]
-
         # Sign-outs announced while the layer had lost the groups never arrived: a
         # round of checks at once finds them.
-        self.keeper = fanout.GroupKeeper(
-            self.layer, self.channel, groups, self._lock, on_rejoin=lambda: fanout._spawn(self.check())
+        self.bus = ProcessChannel(
+            what="sign-out notices",
+            groups=lambda: [user_group(user_id) for user_id in self._in_group],
+            lock=self._lock,
+            on_event=self.dispatch,
+            on_rejoin=lambda: spawn(self.check()),
         )
-        self._tasks = [
-            loop.create_task(self._read()),
-            loop.create_task(self._check_forever()),
-            loop.create_task(self.keeper.run()),
-        ]
+        await self.bus.open()
+        self._checks = loop.create_task(self._check_forever())
         self._ready.set()
 
     async def stop(self) -> None:
         """Stop watching (tests, shutdown); the next registration starts afresh."""
-        tasks, self._tasks, self._loop = self._tasks, [], None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        bus, checks, self._checks, self._loop = self.bus, self._checks, None, None
+        if checks is not None:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
+        if bus is not None:
+            await bus.close()
 
     # --- notices -----------------------------------------------------------------------
-
-    async def _read(self) -> None:
-        """Receive sign-out notices for as long as this process lives."""
-        while True:
-            try:
-                event = await self.layer.receive(self.channel)
-                if not self.keeper.heard(event):
-                    await self.dispatch(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if fanout.stopping():
-                    raise asyncio.CancelledError from None
-                log.exception("handling a sign-out notice failed")
-                await asyncio.sleep(1)  # a layer that keeps failing must not spin the loop
 
     async def dispatch(self, event: dict[str, Any]) -> None:
         """Close the sockets a notice is about."""
@@ -211,8 +205,8 @@ class Watcher:
         sockets = await self._check_sessions(sockets)
         sockets = await self._check_roles(sockets)
         names = [socket.name for socket in sockets if socket.joined]
-        for chunk in chunks(names):
-            await dbthread.run(presence.connections_seen, channel_names=chunk)
+        for batch in batches(names):
+            await dbthread.run(presence.connections_seen, channel_names=batch)
 
     def _open(self) -> list[Socket]:
         return [socket for socket in self.sockets if socket.role is not None]
@@ -221,8 +215,8 @@ class Watcher:
         """Close the sockets whose session ended; the others."""
         pairs = sorted({(socket.session_key or "", socket.user_id) for socket in sockets})
         signed_in: set[tuple[str, int]] = set()
-        for chunk in chunks(pairs):
-            signed_in |= await dbthread.run(access.sessions_signed_in, chunk)
+        for batch in batches(pairs):
+            signed_in |= await dbthread.run(access.sessions_signed_in, batch)
         kept = []
         for socket in sockets:
             if (socket.session_key, socket.user_id) in signed_in:
@@ -235,8 +229,8 @@ class Watcher:
         """Tell each socket its user's current role on its document; the sockets still open."""
         pairs = sorted({(socket.document_id, socket.user_id) for socket in sockets})
         found: dict[tuple[str, int], str | Exception] = {}
-        for chunk in chunks(pairs):
-            found |= await dbthread.run(access.roles, chunk)
+        for batch in batches(pairs):
+            found |= await dbthread.run(access.roles, batch)
         for socket in sockets:
             if socket.role is not None:
                 await _tell(socket.role_checked(found[socket.document_id, socket.user_id]))

@@ -19,8 +19,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import ot, selectors, services
-from .models import Document
+from ..core import ot
+from ..domain import selectors, services
+from ..models import Document
 
 TITLE_MAX: int = Document._meta.get_field("title").max_length  # type: ignore[assignment]  # set on the field
 # At most four bytes a code point in UTF-8: a larger file cannot be within the limit.
@@ -125,7 +126,7 @@ def document_rename(*, document_id: str, actor, title: str) -> Document:
 
 def document_delete(*, document_id: str, actor) -> None:
     """Delete the document and its history (owner only); open sockets on every process
-    are closed with 4404 (``editor.signals`` announces it once the deletion commits)."""
+    are closed with 4404 (``editor.domain.signals`` announces it once the deletion commits)."""
     with transaction.atomic():
         _owned(document_id, actor, lock=True).delete()
 

@@ -1,10 +1,10 @@
-"""Who may still hold a socket: session checks, role checks and access-change notices.
+"""Who may still hold a socket: session checks and role checks, many at a time.
 
-A change of membership, a deleted document or a sign-out is announced on the channel
-layer so that sockets on every server process re-check at once. Announcements may be
-dropped, so each process also re-checks all its sockets every
-COLLAB_SESSION_CHECK_SECONDS (``editor.watch``), and every op is authorised again
-inside its commit transaction.
+A change of membership, a deleted document or a sign-out is announced
+(:mod:`editor.domain.events`) so that sockets on every server process re-check at once.
+Announcements may be dropped, so each process also re-checks all its sockets every
+COLLAB_SESSION_CHECK_SECONDS (``editor.realtime.watch``) through these functions, and
+every op is authorised again inside its commit transaction.
 """
 
 from __future__ import annotations
@@ -18,20 +18,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from . import selectors
-from .fanout import group_name, send_from_sync
-from .models import Document, Membership
-
-
-def user_group(user_id: int) -> str:
-    """The channel-layer group of the processes holding a socket of the user."""
-    return f"user.{user_id}"
-
-
-def session_is_signed_in(*, session_key: str | None, user_id: int) -> bool:
-    """Whether the session still exists, belongs to ``user_id`` and is still valid."""
-    if not session_key:
-        return False
-    return (session_key, user_id) in sessions_signed_in([(session_key, user_id)])
+from ..models import Document, Membership
 
 
 def sessions_signed_in(pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -92,22 +79,3 @@ def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Excep
             found[document_id, user_id] = members.get((document_id, user_id)) or selectors.AccessDenied(document_id)
     return found
 
-
-def announce_access_changed(*, document_id: str, user_id: int | None) -> None:
-    """Make sockets of ``user_id`` (or of everyone, for None) on the document re-check."""
-    send_from_sync(group_name(document_id), {"type": "doc.access", "document": document_id, "user_id": user_id})
-
-
-def announce_signed_out(*, user_id: int, session_key: str | None) -> None:
-    """Close the sockets of a session that signed out (of every session, for None)."""
-    send_from_sync(user_group(user_id), {"type": "user.signed_out", "user_id": user_id, "session_key": session_key})
-
-
-def announce_password_changed(*, user_id: int, old_session_key: str | None, new_session_key: str | None) -> None:
-    """The user changed their password in one session (whose key rotated from
-    ``old_session_key`` to ``new_session_key``): that session's sockets stay open under
-    the new key, and every other session's close at once."""
-    send_from_sync(user_group(user_id), {
-        "type": "user.password_changed", "user_id": user_id,
-        "old_session_key": old_session_key, "new_session_key": new_session_key,
-    })

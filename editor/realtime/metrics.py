@@ -51,9 +51,9 @@ def _open_sockets() -> int:
 
 
 def _documents_open() -> int:
-    from . import fanout
+    from .hubs import hubs
 
-    return len(fanout.hubs.hubs)
+    return len(hubs)
 
 
 OPEN_SOCKETS.set_function(_open_sockets)

@@ -19,7 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .text import Text
+from ..core.text import Text
 
 Key = tuple[int, str]  # (user id, client)
 

@@ -1,6 +1,6 @@
 """Who wrote each part of a text: runs of (user id, length) kept through edits.
 
-Pure: no Django. An :class:`Authors` keeps its runs in chunks, like ``editor.text``
+Pure: no Django. An :class:`Authors` keeps its runs in chunks, like ``editor.core.text``
 keeps text, so an edit walks the chunk lengths and rewrites one or two chunks rather
 than the whole list. Law: after any ops, the runs' lengths add up to the text's length,
 and each inserted code point is attributed to whoever inserted it.

@@ -7,8 +7,9 @@ from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from . import ot, selectors, services
-from .models import Document
+from ..core import ot
+from ..domain import selectors, services
+from ..models import Document
 
 # How the document list may be sorted: the choice's name, its label, its ordering.
 LIST_ORDERS = {

@@ -1,18 +1,29 @@
 """An asyncio client of the collaborative editor's wire protocol, version 1.
 
-It imports only the standard library, ``websockets`` and :mod:`editor.ot`, so tests,
-benchmarks and scripts can use it without Django. The editing state machine is the
-one of ot.js: at most one op is in flight (*outstanding*), local edits made meanwhile
-are composed into one *buffer*, and every op from the server is transformed against
-both before it is applied locally. The server's op always goes first in
-``ot.transform``, so its inserts win ties, as the protocol requires.
+It imports only the standard library, ``websockets``, :mod:`editor.core.ot` and
+:mod:`editor.core.diff`, so tests, benchmarks and scripts can use it without Django. The
+editing state machine is the one of ot.js: at most one op is in flight (*outstanding*),
+local edits made meanwhile are composed into one *buffer*, and every op from the server
+is transformed against both before it is applied locally. The server's op always goes
+first in ``ot.transform``, so its inserts win ties, as the protocol requires.
 
 Choices where the protocol leaves room:
 
-* A ``snapshot`` that differs from the text the client holds discards pending local
-  edits (logged as a warning): they were made against a text whose difference from the
-  snapshot is unknown, so they cannot be rebased. A snapshot equal to what the client
-  holds (same revision, same text) keeps them.
+* Edits are never dropped for being old. A ``snapshot`` that differs from the text
+  pending local edits were made on is merged: its difference from that text
+  (:func:`editor.diff.text_diff`) is applied to the local text, and the edits, rebased
+  over it, become the buffer, sent as a new op after ``ready``. The op in flight is
+  dropped (logged as a warning) when the snapshot's revision is not behind the
+  client's, since it may be inside the snapshot; when it is behind (the server lost
+  revisions) that op was not committed and is merged with the buffer. A snapshot equal
+  to what the client holds (same revision, same text) keeps the edits as they are.
+* An ``error`` with code ``bad_base`` or ``bad_op`` on the outstanding op recorded
+  nothing: the op is composed with the buffer into one buffered edit, the local text is
+  kept, and the client re-joins with ``pending: true``, from ``rev`` after ``bad_base``
+  (the server is behind it and answers with a snapshot), with ``since: null`` after
+  ``bad_op`` (a fresh snapshot: this copy may be wrong). After two such re-applies with
+  no ``ack`` in between, and after other codes but ``rate_limited``, the op and the
+  buffer are dropped, the text is reset to ``rev`` and the client re-joins from it.
 * After an ``error`` on the outstanding op the client re-joins on the same socket. The
   reply may repeat revisions that also arrived live meanwhile; until the ``ready``
   those repeats (revision <= :attr:`CollabClient.rev`) are skipped. Anywhere else a
@@ -54,11 +65,21 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from editor import ot
+from editor.core import ot
+from editor.core.diff import text_diff
 
 __all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation", "login"]
 
 logger = logging.getLogger(__name__)
+
+# Refusals that say the client's idea of the server's text is wrong, not the edit: the
+# edit is kept and merged into the text the re-join brings.
+REAPPLIED_CODES = frozenset({"bad_base", "bad_op"})
+# Refused ops re-applied in a row, with no ack between them, before the client gives up
+# on its edits: a server that refuses whatever it is sent must not make it loop.
+MAX_REAPPLIES = 2
+# The difference merged under pending edits is never sent, so it needs no component limit.
+_MERGE_COMPONENTS = 1 << 30
 
 
 class ClosedByServer(Exception):
@@ -136,6 +157,7 @@ class CollabClient:
         self._stopped = True
         self._waiters: set[asyncio.Future[None]] = set()
         self._retry: asyncio.TimerHandle | None = None  # resends a rate-limited op
+        self._reapplies = 0  # refused ops re-applied since the last ack
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -418,11 +440,25 @@ class CollabClient:
         content, self._snapshot_parts = "".join(self._snapshot_parts), []
         pending = self._outstanding is not None or self._buffer is not None
         if pending and (rev, content) != (self.rev, self.server_text):
-            logger.warning("%s: snapshot %s discards unsent local edits", self.client_id, rev)
-            self._outstanding = self._buffer = None
+            self._merge(rev, content)
         self.rev, self.server_text, self._awaiting_snapshot = rev, content, False
         if self._outstanding is None and self._buffer is None:
             self.text = content
+
+    def _merge(self, rev: int, content: str) -> None:
+        """Keep the pending edits over a snapshot ``content`` at ``rev``: they become the buffer."""
+        base, mine = self.server_text, self._buffer or []
+        if self._outstanding is not None and self.rev is not None and rev >= self.rev:
+            # It may be committed, and so inside the snapshot: never apply an edit twice.
+            seq, ops = self._outstanding
+            logger.warning("%s: snapshot %s may hold op %s: not resent", self.client_id, rev, seq)
+            base = ot.apply(base, ops)
+        elif self._outstanding is not None:
+            mine = self._pending_op()  # the server lost revisions: the op was not committed
+        theirs = text_diff(base, content, max_components=_MERGE_COMPONENTS)
+        theirs, rebased = ot.transform(theirs, mine)
+        self._outstanding, self._buffer = None, rebased or None
+        self.text = ot.apply(self.text, theirs)
 
     def _on_op(self, message: dict) -> None:
         if not self._accept_rev(message["rev"]):
@@ -455,6 +491,7 @@ class CollabClient:
             raise ProtocolViolation(f"ack of seq {seq!r} at revision {rev!r}: never sent")
         if not self._accept_rev(rev):
             return
+        self._reapplies = 0
         self.server_text = ot.apply(self.server_text, self._outstanding[1])
         self._outstanding = None
         self._advance(rev)
@@ -480,18 +517,26 @@ class CollabClient:
 
     def _on_error(self, message: dict) -> None:
         self.errors.append(message)
-        outstanding = self._outstanding
-        matches = outstanding is not None and message.get("seq") == outstanding[0]
-        if outstanding is None or not matches:
+        if self._outstanding is None or message.get("seq") != self._outstanding[0]:
             return
-        if message.get("code") == "rate_limited":
+        seq, code = self._outstanding[0], message.get("code")
+        if code == "rate_limited":
             # Retryable: nothing was recorded; the same op goes again after the delay.
             delay = message.get("retry_after")
             delay = delay / 1000 if isinstance(delay, (int, float)) and delay >= 0 else 1.0
             self._cancel_retry()
-            self._retry = asyncio.get_running_loop().call_later(delay, self._resend, outstanding[0])
+            self._retry = asyncio.get_running_loop().call_later(delay, self._resend, seq)
             return
-        logger.warning("%s: op %s refused: %s", self.client_id, outstanding[0], message)
+        if code in REAPPLIED_CODES and self._reapplies < MAX_REAPPLIES:
+            # Nothing was recorded: keep the edit and the text, and merge it into the
+            # server's text the re-join brings; it then goes as a new op, new seq.
+            self._reapplies += 1
+            logger.warning("%s: op %s refused (%s): applying it again", self.client_id, seq, code)
+            mine = self._pending_op()
+            self._outstanding, self._buffer = None, mine or None
+            self._join(self.rev if code == "bad_base" else None, replay=True)
+            return
+        logger.warning("%s: op %s refused: %s", self.client_id, seq, message)
         self._outstanding = self._buffer = None
         self.text = self.server_text
         self._join(self.rev, replay=True)

@@ -1,0 +1,248 @@
+"""A document's hub in one server process: commits, hands out, announces.
+
+One :class:`Hub` per open document per process holds the :class:`~.feed.Feed` of every
+local connection and puts together four small parts, one job each:
+
+- :class:`~.committer.Committer`: group commit (every op waiting, in one transaction);
+- :class:`~.ordering.Ordering`: hands each revision out once, in order, reading from
+  the history what the announcements skipped, and asking the database after a quiet
+  spell;
+- :class:`Rounds`: tick batching (what a feed is owed within a tick goes out as one
+  frame, the same frame for every feed owed just that);
+- :class:`Announcer`: announcing to the other processes serving the document.
+
+A committed revision is serialised once, handed to every local feed, and announced once
+on the channel layer to one channel per *process*; other processes' hubs deliver what
+they receive the same way. The registry of hubs and the channel they listen on are in
+:mod:`editor.realtime.hubs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from .bus import document_group, revisions_event, spawn
+from .committer import Committer
+from .feed import EncodedRevision, Feed
+from .ordering import History, Ordering, stored_head, stored_revisions
+
+if TYPE_CHECKING:
+    from .hubs import Hubs
+
+log = logging.getLogger(__name__)
+
+# A hub sends what its connections are owed at once when it has not sent for a tick,
+# else at the end of the tick: one frame per connection per tick however many
+# revisions it carries. The tick grows with the number of connections (the cost of a
+# round of frames) up to MAX_TICK_SECONDS, and an idle hub adds no delay at all.
+TICK_SECONDS_PER_FEED = 0.0002
+MAX_TICK_SECONDS = 0.04
+# Largest frame shared by every connection of a round (larger rounds are split per feed).
+MAX_SHARED_FRAME = 256 * 1024
+
+
+class Rounds:
+    """Tick batching: the revisions handed out since the last flush, and the timer of
+    the next one."""
+
+    def __init__(self, document_id: str, feeds: dict[int, Feed]) -> None:
+        self.document_id = document_id
+        self.feeds = feeds  # the hub's, shared
+        # Revisions handed out since the last flush: what the next one sends.
+        self.pending: list[EncodedRevision] = []
+        self.last_flush = float("-inf")  # loop time when the last flush started
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def due(self) -> float | None:
+        """Loop time of the next flush, None when none is scheduled."""
+        return None if self._timer is None else self._timer.when()
+
+    def add(self, item: EncodedRevision) -> None:
+        """Put a revision in the next round."""
+        self.pending.append(item)
+        self.schedule()
+
+    def schedule(self) -> None:
+        """Flush at once (after what is being handed out now) when the last round is a
+        tick old, else when it will be."""
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            tick = min(MAX_TICK_SECONDS, TICK_SECONDS_PER_FEED * len(self.feeds))
+            delay = max(0.0, self.last_flush + tick - loop.time())
+            self._timer = loop.call_later(delay, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._timer = None
+        self.last_flush = asyncio.get_running_loop().time()
+        spawn(self.flush())
+
+    async def flush(self) -> None:
+        """Send every feed what it is owed.
+
+        The revisions of the round are joined into one frame once; every feed that is
+        owed exactly that round, none of it its own (those are acks to it), gets that
+        same frame. The others get theirs built for them.
+        """
+        round, self.pending = self.pending, []
+        shared: str | None = None
+        if round:
+            authors = {(item.user_id, item.client) for item in round}
+            body = ",".join(item.encoded for item in round)
+            # Four bytes per code point at most: within the limit whatever the text.
+            if 4 * len(body) + 2 <= MAX_SHARED_FRAME:
+                shared = "[" + body + "]"
+        for feed in list(self.feeds.values()):
+            try:
+                if shared is not None and feed.max_frame >= MAX_SHARED_FRAME and feed.shares(round[0].rev, authors):
+                    feed.last_sent = round[-1].rev
+                    await feed.send_frame(shared)
+                    continue
+                if round:
+                    feed.take(round)
+                await feed.flush()
+            except Exception:  # one broken socket must not hold up the others
+                log.debug("flushing a feed of %s failed", self.document_id, exc_info=True)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+class Announcer:
+    """Announces to the other processes serving the document.
+
+    Revisions go out from a task of their own, so the next batch commits while this one
+    is on its way; batches that wait meanwhile go out together, in order.
+    """
+
+    def __init__(self, document_id: str, hubs: Hubs | None) -> None:
+        self.document_id = document_id
+        self.hubs = hubs  # the process's registry: its channel layer and channel
+        self._outgoing: list[dict] = []  # revisions waiting to be announced
+        self._task: asyncio.Task | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether revisions wait to be announced or are on their way."""
+        return self._task is not None
+
+    def revisions(self, messages: list[dict]) -> None:
+        """Announce revisions committed here; returns at once."""
+        if self.hubs.alone:
+            return
+        self._outgoing.extend(messages)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._announce_waiting())
+
+    async def _announce_waiting(self) -> None:
+        try:
+            while self._outgoing:
+                messages, self._outgoing = self._outgoing, []
+                try:
+                    await self.hubs.layer.group_send(
+                        document_group(self.document_id),
+                        revisions_event(self.document_id, messages, origin=self.hubs.channel),
+                    )
+                except Exception:  # committed all the same; other processes fill the gap later
+                    log.warning("announcing revisions of %s failed", self.document_id, exc_info=True)
+        finally:
+            self._task = None
+
+    async def event(self, event: dict) -> None:
+        """Send a non-revision event (presence, arrival, leave) to the other processes."""
+        if self.hubs.alone:
+            return
+        await self.hubs.layer.group_send(
+            document_group(self.document_id), {**event, "origin": self.hubs.channel, "document": self.document_id}
+        )
+
+
+class Hub:
+    """Every local connection to one document, and what they are owed."""
+
+    def __init__(
+        self,
+        document_id: str,
+        hubs: Hubs | None,
+        *,
+        last_rev: int | None = None,
+        commit: Callable[[list], list] | None = None,
+        history: History = stored_revisions,
+        head: Callable[..., Awaitable[int]] = stored_head,
+    ) -> None:
+        self.document_id = document_id
+        self.hubs = hubs
+        self.feeds: dict[int, Feed] = {}
+        self.rounds = Rounds(document_id, self.feeds)
+        self.order = Ordering(document_id, self._to_round, listened=lambda: bool(self.feeds), history=history, head=head)
+        self.order.last_rev = last_rev
+        self.announcer = Announcer(document_id, hubs)
+        self.committer = Committer(document_id, publish=self.publish, on_failure=self.order.check_later, commit=commit)
+
+    def add(self, feed: Feed) -> None:
+        """Hand this hub's revisions to ``feed`` from now on."""
+        self.feeds[feed.id] = feed
+        feed.hub = self
+
+    def remove(self, feed: Feed) -> bool:
+        """Stop handing revisions to ``feed``; whether it was here."""
+        return self.feeds.pop(feed.id, None) is not None
+
+    @property
+    def last_rev(self) -> int | None:
+        """The highest revision handed out."""
+        return self.order.last_rev
+
+    @property
+    def recent(self) -> deque[EncodedRevision]:
+        """The last revisions handed out, in order, for catch-ups."""
+        return self.order.recent
+
+    async def commit(self, submission) -> Any:
+        """Commit a submission with whatever else waits (see :meth:`.Committer.commit`)."""
+        return await self.committer.commit(submission)
+
+    async def publish(self, messages: list[dict]) -> None:
+        """Announce revisions committed by this process: locally, then to the others."""
+        try:
+            await self.deliver(messages)
+        finally:  # the other processes hear of them even if delivering here failed
+            self.announcer.revisions(messages)
+
+    async def deliver(self, messages: list[dict]) -> None:
+        """Hand revisions, in any order and possibly repeated or with gaps, to the feeds."""
+        await self.order.deliver(messages)
+
+    def _to_round(self, item: EncodedRevision) -> None:
+        if self.feeds:
+            self.rounds.add(item)
+
+    def push(self, encoded: str, *, skip: int | None = None, user_id: int | None = None) -> None:
+        """Queue a non-revision message for local feeds (all, or one user's), but ``skip``."""
+        queued = False
+        for feed in self.feeds.values():
+            if feed.id != skip and (user_id is None or feed.user_id == user_id):
+                queued = feed.push(encoded) or queued
+        if queued:
+            self.rounds.schedule()
+
+    async def announce(self, event: dict) -> None:
+        """Send a non-revision event to the other processes serving this document."""
+        await self.announcer.event(event)
+
+    async def flush(self) -> None:
+        """Send every feed what it is owed now."""
+        await self.rounds.flush()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a commit is waiting or running, or revisions wait to be announced."""
+        return self.committer.busy or self.announcer.busy
+
+    def close(self) -> None:
+        self.rounds.close()
+        self.order.close()
