@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from array import array
 
-from editor.core import ot
 from editor.client import CollabClient
+from editor.core import ot
 
 
 class Recorder:

@@ -27,9 +27,9 @@ from django.utils.html import format_html
 
 from .core import diff, ot
 from .domain import selectors, services
-from .realtime import presence, protocol
 from .domain.errors import CollabError
 from .models import Document, Membership, Operation
+from .realtime import presence, protocol
 
 # Revisions per page of a document's history.
 REVISIONS_PER_PAGE = 100

@@ -22,11 +22,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from editor.domain import selectors, services
-from editor.realtime import presence
 from editor.admin import DocumentAdmin
 from editor.client import CollabClient
+from editor.domain import selectors, services
 from editor.models import Connection, Document, Membership, Operation, Snapshot
+from editor.realtime import presence
 
 from .conftest import Daphne, free_port, redis_url, session_headers
 

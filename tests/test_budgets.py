@@ -6,8 +6,8 @@ import json
 import pytest
 from django.db import connection
 
-from editor.domain import selectors, services
 from editor.client import CollabClient
+from editor.domain import selectors, services
 from editor.models import Document, Operation
 
 from .conftest import Daphne, session_headers

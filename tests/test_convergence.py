@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from editor.domain import selectors, services
 from editor.client import CollabClient
+from editor.domain import selectors, services
 from editor.models import Document, Membership
 
 from .conftest import Daphne

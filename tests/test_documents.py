@@ -6,8 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from editor.domain import selectors, services
-from editor.web.documents import content_disposition, filename_for, title_from_filename
 from editor.models import Document, Membership, Operation
+from editor.web.documents import content_disposition, filename_for, title_from_filename
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import random
 
 from websockets.exceptions import ConnectionClosed
 
-from editor.domain import selectors, services
 from editor.client import CollabClient
+from editor.domain import selectors, services
 from editor.models import Document, Operation
 
 from .wire import Wire

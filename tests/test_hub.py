@@ -4,8 +4,7 @@
 import asyncio
 import json
 
-from editor.realtime import bus, protocol
-from editor.realtime import hub as hub_module
+from editor.realtime import bus, hub as hub_module, protocol
 from editor.realtime.feed import Feed
 from editor.realtime.hub import Hub
 from editor.realtime.hubs import Hubs

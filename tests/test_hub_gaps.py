@@ -15,7 +15,7 @@ import pytest
 
 from editor.domain import selectors, services
 from editor.realtime import dbthread, feed as feed_module, ordering
-from editor.realtime.feed import Feed, EncodedRevision, revision_message
+from editor.realtime.feed import EncodedRevision, Feed, revision_message
 from editor.realtime.hub import Hub
 
 from .waiting import eventually_async

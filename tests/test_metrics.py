@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from editor.domain import services
 from editor.client import CollabClient
+from editor.domain import services
 
 from .conftest import Daphne, closing_connections, session_headers
 

@@ -13,8 +13,8 @@ import time
 import pytest
 from django.conf import settings
 
-from editor.domain import selectors, services
 from editor.client import CollabClient
+from editor.domain import selectors, services
 from editor.models import Document, Membership, Operation
 
 from .conftest import Daphne, closing_connections, session_headers

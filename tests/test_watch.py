@@ -12,9 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from editor.domain import access, selectors, services
+from editor.models import Connection, Membership
 from editor.realtime import dbthread
 from editor.realtime.bus import user_group
-from editor.models import Connection, Membership
 from editor.realtime.watch import Watcher
 
 from . import http

@@ -17,8 +17,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from . import selectors
 from ..models import Document, Membership
+from . import selectors
 
 
 def sessions_signed_in(pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:

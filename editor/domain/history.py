@@ -18,8 +18,8 @@ from django.conf import settings
 
 from ..core import ot
 from ..core.authorship import Authors
-from ..models import Checkpoint, Operation
 from ..core.text import Text
+from ..models import Checkpoint, Operation
 
 REVISIONS_PER_PAGE = 50
 # Unchanged text kept on each side of a change when showing a revision; longer
@@ -76,7 +76,7 @@ def text_at(*, document_id: str, revision: int) -> tuple[str, int]:
 def authors_at(*, document_id: str, revision: int) -> tuple[str, list[list[int]]]:
     """The text at ``revision`` and who wrote it: runs ``[user id, length]`` in order."""
     text, authors, _ = _replay(document_id, revision, authors=True)
-    return str(text), authors.runs()
+    return str(text), authors.runs()  # type: ignore[union-attr]  # authors=True: never None
 
 
 def _replay(document_id: str, revision: int, *, authors: bool) -> tuple[Text, Authors | None, int]:

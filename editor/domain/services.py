@@ -21,13 +21,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import events, selectors
 from ..core import diff, ot
-from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
+from ..core.text import Text
 from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
+from . import events, selectors
+from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
 from .selectors import AccessDenied
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
-from ..core.text import Text
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +515,7 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
         )
         # Sockets must never hear of a revision that could still be rolled back.
         transaction.on_commit(
-            lambda revision=revision: events.announce_revision_committed(document_id=document_id, revision=revision),
+            lambda revision=revision: events.announce_revision_committed(document_id=document_id, revision=revision),  # type: ignore[misc]  # mypy cannot type a default-bound lambda
             robust=True,
         )
     return commits[-1]

@@ -10,8 +10,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import events
 from ..models import Document, Membership
+from . import events
 
 
 @receiver([post_save, post_delete], sender=Membership)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -176,7 +177,7 @@ class ProcessChannel:
         on_rejoin: Callable[[], None] | None = None,
     ) -> None:
         self.what = what
-        self.layer = None
+        self.layer: Any = None
         self.name: str | None = None  # the channel's name, once open
         self.keeper: GroupKeeper | None = None
         self._groups, self._lock, self._on_event, self._on_rejoin = groups, lock, on_event, on_rejoin

@@ -12,12 +12,12 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from ..domain import selectors, services
+from ..domain.errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from . import dbthread, metrics, presence, protocol
 from .feed import Feed
 from .hub import Hub
 from .hubs import hubs
-from ..domain import selectors, services
-from ..domain.errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
 from .limits import TokenBucket
 from .watch import watcher
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import TYPE_CHECKING, Awaitable, Callable, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..domain import selectors
 from . import dbthread, metrics, protocol
@@ -55,7 +56,7 @@ class EncodedRevision(NamedTuple):
     encoded: str
 
     @classmethod
-    def of(cls, message: dict) -> "EncodedRevision":
+    def of(cls, message: dict) -> EncodedRevision:
         return cls(message["rev"], message["user"]["id"], message["client"], message["seq"], protocol.dumps(message))
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sys
 from collections import deque
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ..domain import selectors
 from . import dbthread

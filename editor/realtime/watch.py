@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from ..domain import access
 from . import dbthread, presence
 from .bus import ProcessChannel, spawn, user_group
-from ..domain import access
 
 log = logging.getLogger(__name__)
 

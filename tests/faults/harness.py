@@ -9,9 +9,9 @@ from collections.abc import Iterable
 
 from django.db.models import Count
 
+from editor.client import CollabClient
 from editor.core import ot
 from editor.domain import selectors
-from editor.client import CollabClient
 from editor.models import Document, Operation, Snapshot
 from tests.conftest import session_headers
 
