@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import diff, ot, presence, protocol, selectors, services
-from .errors import CollabError
+from .errors import Refusal
 from .models import Document, Membership, Operation
 
 # Revisions per page of a document's history.
@@ -275,7 +275,7 @@ class DocumentAdmin(admin.ModelAdmin):
                 text=form.cleaned_data["text"],
                 client=form.cleaned_data["client"],
             )
-        except (CollabError, selectors.AccessDenied) as exc:
+        except Refusal as exc:
             self.message_user(request, f"The text was not saved: {exc}", messages.ERROR)
             return
         if committed is None:
@@ -424,7 +424,7 @@ class DocumentAdmin(admin.ModelAdmin):
                 revision=revision,
                 client=form.cleaned_data["client"],
             )
-        except (CollabError, selectors.AccessDenied) as exc:
+        except Refusal as exc:
             self.message_user(request, f"Nothing was restored: {exc}", messages.ERROR)
             return
         if committed is None:

@@ -61,6 +61,12 @@ __all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation",
 logger = logging.getLogger(__name__)
 
 
+def is_final_close(code: int | None) -> bool:
+    """Whether a close code means "do not come back": the protocol's ``44xx`` range,
+    so that codes this client does not know are handled too."""
+    return code is not None and 4400 <= code <= 4499
+
+
 class ClosedByServer(Exception):
     """The server closed the connection with a ``44xx`` code: the client does not reconnect."""
 
@@ -297,7 +303,7 @@ class CollabClient:
                 if self._stopped:
                     return
                 code = ws.close_code
-                if code is not None and 4400 <= code <= 4499:
+                if is_final_close(code):
                     self.closed_code = code
                     self._fail(ClosedByServer(code, ws.close_reason or ""))
                 elif not self.reconnect:

@@ -13,20 +13,29 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import dbthread, fanout, metrics, presence, protocol, selectors, services
-from .errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
+from .errors import (
+    Closing,
+    CollabError,
+    NotJoined,
+    RateLimited,
+    ReadOnly,
+    TooLarge,
+    close_code,
+)
 from .limits import TokenBucket
 from .watch import watcher
 
 log = logging.getLogger(__name__)
 
 PALETTE = ("#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#e8590c", "#0c8599", "#c2255c", "#5c940d")
-# Close codes of this server beyond the protocol's 44xx (see docs/protocol.md).
-CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4401, 4403, 4404
-CLOSE_ABUSE, CLOSE_RATE = 4400, 4429
-CLOSE_ROLE_CHANGED = 4000  # not 44xx: the client reconnects and learns its new role
+# Close codes, from the table of codes (editor/static/editor/codes.json).
+# (No access and no document: AccessDenied.close and DocumentNotFound.close.)
+CLOSE_UNAUTHENTICATED = close_code("unauthenticated")
+CLOSE_ABUSE, CLOSE_RATE = close_code("abuse"), close_code("rate")
+CLOSE_ROLE_CHANGED = close_code("role_changed")  # not 44xx: the client reconnects and learns its new role
 # A fault of the server: 1011 in spirit, but daphne (autobahn) lets an application
 # close only with 1000 or 3000-4999. Not 44xx: the client reconnects and resends.
-CLOSE_SERVER_FAULT = 4011
+CLOSE_SERVER_FAULT = close_code("server_fault")
 
 # A join that would wait longer than this for the socket's join budget is refused
 # (rate_limited) instead of queued (possible only with a refill this slow).
@@ -82,11 +91,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             role = await dbthread.run(
                 selectors.document_role, document_id=self.document_id, user=self.user
             )
-        except selectors.DocumentNotFound:
-            await self._refuse(CLOSE_NOT_FOUND)
-            return
-        except selectors.AccessDenied:
-            await self._refuse(CLOSE_FORBIDDEN)
+        except Closing as exc:
+            await self._refuse(exc.close)
             return
         if _sockets_per_user[self.user.pk] >= settings.COLLAB_MAX_SOCKETS_PER_USER:
             await self._refuse(CLOSE_RATE)
@@ -143,10 +149,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         except CollabError as exc:
             await self._reply(exc.as_message())
             await self._count_refusal(exc)
-        except selectors.AccessDenied:
-            await self.close(code=CLOSE_FORBIDDEN)
-        except selectors.DocumentNotFound:
-            await self.close(code=CLOSE_NOT_FOUND)
+        except Closing as exc:  # no access (any more), or no document (deleted meanwhile)
+            await self.close(code=exc.close)
         except Exception:
             # A fault of the server, not of the message: the client reconnects and
             # resends, and exactly-once keeps a resent op from landing twice.
@@ -268,10 +272,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         """The user's role on the document now, or why there is none: close if it changed."""
         if self.role is None:
             return
-        if isinstance(role, selectors.DocumentNotFound):
-            await self._close_for(CLOSE_NOT_FOUND)
-        elif isinstance(role, selectors.AccessDenied):
-            await self._close_for(CLOSE_FORBIDDEN)
+        if isinstance(role, Closing):
+            await self._close_for(role.close)
         elif role != self.role:
             await self._close_for(CLOSE_ROLE_CHANGED)
 
@@ -282,7 +284,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             role = await dbthread.run(
                 selectors.document_role, document_id=self.document_id, user=self.user
             )
-        except (selectors.DocumentNotFound, selectors.AccessDenied) as exc:
+        except Closing as exc:
             role = exc
         await self.role_checked(role)
 

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from . import ot, selectors, services
 from .authorship import Authors
-from .errors import CollabError
+from .errors import Refusal
 from .models import Checkpoint, Document, Membership, Operation
 from .text import Text
 
@@ -311,7 +311,7 @@ def document_revision_restore(request, document_id: str, revision: int):
         committed = services.document_restore(
             document_id=document_id, user=request.user, revision=revision, client=client
         )
-    except (CollabError, selectors.AccessDenied) as exc:
+    except Refusal as exc:
         messages.error(request, f"Nothing was restored: {exc}")
         return redirect("editor:document_revision", document_id=document_id, revision=max(1, revision))
     if committed is None:

@@ -9,15 +9,8 @@ from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Length
 
 from . import ot
+from .errors import AccessDenied, DocumentNotFound
 from .models import Document, Membership, Operation, Snapshot
-
-
-class DocumentNotFound(Exception):
-    """No document has that id."""
-
-
-class AccessDenied(Exception):
-    """The user may not open that document."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +49,14 @@ def document_snapshot(*, document_id: str) -> tuple[int, str]:
     ``COLLAB_SNAPSHOT_EVERY`` of them). Revision and snapshot come from one statement,
     and the history is immutable, so the reads need no transaction.
     """
-    revision, at, content = (
+    row = (
         Document.objects.filter(pk=document_id)
         .values_list("revision", "snapshot__revision", "snapshot__content")
-        .get()
+        .first()
     )
+    if row is None:
+        raise DocumentNotFound(document_id)
+    revision, at, content = row
     return revision, replay(document_id=document_id, text=content or "", after=at or 0, through=revision)
 
 
@@ -92,7 +88,10 @@ def snapshot_if_smaller(*, document_id: str, since: int) -> tuple[int, str] | No
 
 def document_head(*, document_id: str) -> int:
     """The current revision."""
-    return Document.objects.filter(pk=document_id).values_list("revision", flat=True).get()
+    revision = Document.objects.filter(pk=document_id).values_list("revision", flat=True).first()
+    if revision is None:
+        raise DocumentNotFound(document_id)
+    return revision
 
 
 def operations_since(*, document_id: str, since: int, until: int | None = None, limit: int = 500) -> list[Revision]:

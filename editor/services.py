@@ -19,9 +19,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import diff, fanout, ot, protocol, selectors
-from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
+from .errors import AccessDenied, BadBase, BadOp, DocumentNotFound, ReadOnly, Refusal, TooLarge
 from .models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
-from .selectors import AccessDenied
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
 from .text import Text
 
@@ -81,7 +80,7 @@ def operations_commit(
     document_id: str,
     submissions: Sequence[Submission],
     state: DocumentState | None = None,
-) -> list[Committed | CollabError | AccessDenied]:
+) -> list[Committed | Refusal]:
     """Commit several waiting submissions to one document in one transaction.
 
     Group commit: the ops are rebased and applied in order, each over everything
@@ -126,7 +125,7 @@ def _commit_batch(document_id: str, submissions: Sequence[Submission], state: Do
         for submission in submissions:
             try:
                 results.append(_commit_one(head, pending, roles, submission))
-            except (CollabError, AccessDenied) as exc:
+            except Refusal as exc:
                 results.append(exc)
         if pending.entries:
             _store(head, pending)
@@ -170,7 +169,7 @@ def _lock(document_id: str, user_ids: set[int] = frozenset()) -> tuple[Head, dic
         )
         row = cursor.fetchone()
         if row is None:
-            raise Document.DoesNotExist(document_id)
+            raise DocumentNotFound(document_id)  # deleted: its sockets close with 4404
         head = Head(document_id, *row)
         roles = {head.owner_id: Membership.Role.EDITOR}
         others = sorted(user_ids - roles.keys())

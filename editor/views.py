@@ -7,7 +7,7 @@ from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from . import ot, selectors, services
+from . import errors, ot, selectors, services
 from .models import Document
 
 # How the document list may be sorted: the choice's name, its label, its ordering.
@@ -72,5 +72,6 @@ def document_detail(request, document_id: str):
         "components": settings.COLLAB_MAX_COMPONENTS,
         "insert": max(1, min(settings.COLLAB_MAX_INSERT_CHARS, fits_a_frame)),
     }
-    context = {"document": document, "role": role, "limits": limits}
+    # The table of codes goes into the page as data the editor's module reads.
+    context = {"document": document, "role": role, "limits": limits, "codes": errors.CODES}
     return render(request, "editor/document_detail.html", context)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from editor import diff, ot, selectors, services
-from editor.errors import BadBase, BadOp, TooLarge
+from editor.errors import BadBase, BadOp, DocumentNotFound, TooLarge
 from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
@@ -449,3 +449,14 @@ def test_restoring_brings_back_an_old_text_as_a_new_revision_and_refuses_one_nev
         with pytest.raises(BadBase, match="not a revision of the document"):
             services.document_restore(document_id=doc.pk, user=ada, revision=revision, client=f"restore{revision}")
     assert selectors.document_snapshot(document_id=doc.pk) == (3, "abc")
+
+
+def test_a_commit_to_a_deleted_document_is_refused_as_not_found(ada):
+    """No document row to lock is the protocol's "no such document", not a server fault."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    Document.objects.filter(pk=doc.pk).delete()
+    with pytest.raises(DocumentNotFound) as refused:
+        commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
+    assert refused.value.close == 4404
+    with pytest.raises(DocumentNotFound):
+        selectors.document_snapshot(document_id=doc.pk)
