@@ -9,8 +9,10 @@ from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Length
 
 from . import ot
-from .errors import AccessDenied, DocumentNotFound
+from .errors import AccessDenied as AccessDenied  # raised by document_role, through decide_role
+from .errors import DocumentNotFound
 from .models import Document, Membership, Operation, Snapshot
+from .roles import decide_role, edits_every_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +28,23 @@ class Revision:
 
 
 def document_role(*, document_id: str, user: AbstractBaseUser) -> str:
-    """``"editor"`` or ``"viewer"`` for ``user`` on the document, else raise."""
+    """``"editor"`` or ``"viewer"`` for ``user`` on the document, else raise (see
+    :func:`editor.roles.decide_role`)."""
     owner_id = Document.objects.filter(pk=document_id).values_list("owner_id", flat=True).first()
-    if owner_id is None:
-        raise DocumentNotFound(document_id)
-    if owner_id == user.pk:
-        return Membership.Role.EDITOR
-    role = (
-        Membership.objects.filter(document_id=document_id, user_id=user.pk)
-        .values_list("role", flat=True)
-        .first()
+    membership = None
+    if owner_id is not None and owner_id != user.pk:
+        membership = (
+            Membership.objects.filter(document_id=document_id, user_id=user.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return decide_role(
+        document_id=document_id,
+        owner_id=owner_id,
+        user_id=user.pk,
+        membership=membership,
+        edits_every_document=lambda: edits_every_document(user),
     )
-    if role is None:
-        raise AccessDenied(document_id)
-    return role
 
 
 def document_snapshot(*, document_id: str) -> tuple[int, str]:
