@@ -12,7 +12,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import dbthread, fanout, metrics, presence, protocol, selectors, services
+from . import dbthread, fanout, frames, metrics, presence, protocol, selectors, services
 from .errors import (
     Closing,
     CollabError,
@@ -131,9 +131,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.role is None:
             return  # refused in connect and closing: frames already in flight are ignored
         try:
-            if text_data is not None and len(text_data) * 4 > settings.COLLAB_MAX_FRAME_BYTES:
-                if len(text_data.encode("utf-8", "surrogatepass")) > settings.COLLAB_MAX_FRAME_BYTES:
-                    raise TooLarge(f"frames are limited to {settings.COLLAB_MAX_FRAME_BYTES} bytes")
+            if text_data is not None and frames.frame_too_large(text_data, max_frame=settings.COLLAB_MAX_FRAME_BYTES):
+                raise TooLarge(f"frames are limited to {settings.COLLAB_MAX_FRAME_BYTES} bytes")
             message = protocol.parse(
                 text_data if bytes_data is None else bytes_data,
                 max_components=settings.COLLAB_MAX_COMPONENTS,

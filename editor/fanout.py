@@ -27,7 +27,9 @@ from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import dbthread, metrics, protocol, selectors
+from django.conf import settings
+
+from . import dbthread, frames, metrics, protocol, selectors
 from .state import DocumentState
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ MAX_TICK_SECONDS = 0.04
 RECENT_MESSAGES = 1000
 RECENT_BYTES = 16 * 1024 * 1024
 # Largest frame shared by every connection of a round (larger rounds are split per feed).
-MAX_SHARED_FRAME = 256 * 1024
+MAX_SHARED_FRAME = frames.MAX_SHARED_FRAME
 # After this many seconds without an announcement a hub asks the database whether it
 # missed the last one.
 QUIET_CHECK_SECONDS = 1.5
@@ -55,8 +57,8 @@ GROUP_REFRESH_SECONDS = 3600
 # A process checks this often that the channel layer still holds its groups (a Redis
 # restarted empty holds none), and joins them again at once when it does not.
 CANARY_SECONDS = 2.0
-# Revisions read from the database per query when filling a gap.
-FILL_BATCH = 500
+# Revisions read from the database per query when filling a gap, as in a catch-up.
+FILL_BATCH = settings.COLLAB_CATCHUP_BATCH
 # Most ops committed in one transaction when several wait.
 COMMIT_BATCH = 64
 # A join owed more revisions than this (and without pending edits) gets a snapshot

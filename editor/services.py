@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import diff, fanout, ot, protocol, selectors
+from . import diff, fanout, frames, ot, protocol, selectors
 from .errors import BadBase, BadOp, DocumentNotFound, ReadOnly, Refusal, TooLarge
 from .models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
 from .roles import decide_role, edits_every_document
@@ -300,31 +300,16 @@ def _transform(head: Head, pending: Pending, *, base: int, ops: list, seq: int) 
     return ot.rebase(ops, concurrent)
 
 
-# Every revision reaches clients as one `op` message, and no frame may exceed
-# COLLAB_MAX_FRAME_BYTES (daphne will not send a larger one): the op itself must fit
-# in the frame less this much, the most the rest of an `op` message takes.
-OP_MESSAGE_ROOM = 1024
-# At most this many bytes of JSON per component besides its inserted text, and per
-# inserted code point (a six-byte \u escape).
-COMPONENT_BYTES, CODE_POINT_BYTES = 64, 6
-
-
-def _op_bytes_limit() -> int:
-    return settings.COLLAB_MAX_FRAME_BYTES - OP_MESSAGE_ROOM
-
-
 def _check_frame(op: list, *, seq: int) -> None:
     """Refuse an op whose `op` message could not be sent to the other clients.
 
     A frame within the limit can carry an op whose rebased form, in a message with more
     fields, is not; committed, no client could ever be sent that revision.
     """
-    limit = _op_bytes_limit()
-    bound = sum(COMPONENT_BYTES + CODE_POINT_BYTES * len(comp.get("insert", "")) for comp in op)
-    if bound <= limit:  # the usual case, without encoding anything
-        return
-    size = len(protocol.dumps(op).encode("utf-8"))
-    if size > limit:
+    max_frame = settings.COLLAB_MAX_FRAME_BYTES
+    size = frames.op_size_over_limit(op, max_frame=max_frame)
+    if size is not None:
+        limit = frames.op_bytes_limit(max_frame)
         raise TooLarge(f"the op would take {size:,} bytes in a message to other clients; at most {limit:,}", seq=seq)
 
 
@@ -487,7 +472,11 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
     pieces = op_pieces(
         ops,
         max_components=settings.COLLAB_MAX_COMPONENTS,
-        max_insert=max(1, min(settings.COLLAB_MAX_INSERT_CHARS, _insert_fitting_a_frame())),
+        max_insert=frames.op_insert_limit(
+            max_frame=settings.COLLAB_MAX_FRAME_BYTES,
+            max_components=settings.COLLAB_MAX_COMPONENTS,
+            max_insert=settings.COLLAB_MAX_INSERT_CHARS,
+        ),
     )
     submissions = [
         Submission(user=user, client=client, seq=seq, base=base, ops=piece) for seq, piece in enumerate(pieces, 1)
@@ -511,11 +500,6 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
         # Sockets must never hear of a revision that could still be rolled back.
         transaction.on_commit(lambda message=message: fanout.publish_from_sync(document_id, message), robust=True)
     return results[-1]
-
-
-def _insert_fitting_a_frame() -> int:
-    """The most code points an op with the most components may insert and still fit."""
-    return (_op_bytes_limit() - COMPONENT_BYTES * settings.COLLAB_MAX_COMPONENTS) // CODE_POINT_BYTES
 
 
 def op_pieces(ops: list, *, max_components: int, max_insert: int) -> list[list]:

@@ -8,7 +8,7 @@ import sys
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from editor import diff, ot, selectors, services
+from editor import diff, frames, ot, selectors, services
 from editor.errors import BadBase, BadOp, DocumentNotFound, TooLarge
 from editor.models import Document, Membership, Operation
 
@@ -304,7 +304,7 @@ def test_a_whole_text_change_too_large_for_one_op_is_several_revisions_all_or_no
 
 def test_an_op_whose_message_would_not_fit_a_frame_is_refused(ada, settings):
     """Clients could never be sent such a revision, so it is never committed."""
-    settings.COLLAB_MAX_FRAME_BYTES = services.OP_MESSAGE_ROOM + 1000
+    settings.COLLAB_MAX_FRAME_BYTES = frames.OP_MESSAGE_ROOM + 1000
     doc = services.document_create(title="T", owner=ada)
     with pytest.raises(TooLarge, match="in a message to other clients"):
         commit(doc, ada, 1, 0, [{"pos": 0, "insert": "\x01" * 200}])  # 1,200 bytes escaped
