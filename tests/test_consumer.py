@@ -4,8 +4,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from editor import selectors, services
-from editor.models import Document, Membership
+from editor.models import Connection, Document, Membership
 
+from .waiting import eventually_async
 from .wire import Wire
 
 
@@ -212,6 +213,8 @@ async def test_an_op_on_a_document_deleted_meanwhile_closes_with_4404_not_a_serv
 
     async with Wire(server.ws(doc.pk), headers_for(ada)) as w:
         await w.join("tab")
+        # Its presence row is written just after ready; deleted with the document.
+        await eventually_async(lambda: Connection.objects.filter(document_id=doc.pk).exists())
         post_delete.disconnect(signals.document_deleted, sender=Document)
         try:
             Document.objects.filter(pk=doc.pk).delete()
