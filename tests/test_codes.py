@@ -69,3 +69,12 @@ def test_the_editor_page_carries_the_table_as_data_not_as_a_script(client, ada):
     page = client.get(f"/documents/{document.pk}/").content.decode()
     data = re.search(r'<script id="codes" type="application/json">(.*?)</script>', page, re.DOTALL)
     assert data is not None and json.loads(data.group(1)) == TABLE
+
+
+@pytest.mark.parametrize("path", ["editor/static/editor/client.js", "editor/client.py"])
+def test_both_clients_retry_exactly_the_retryable_error_codes(path):
+    """The clients' state machines keep and resend an op refused with a retryable code
+    (rate_limited), and name no other error code."""
+    source = (ROOT / path).read_text()
+    named = {code for code in TABLE["errors"] if f'"{code}"' in source}
+    assert named == {code for code, entry in TABLE["errors"].items() if entry["retryable"]} == {"rate_limited"}
