@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,7 +36,7 @@ TRANSPORT_CLASS_ATTRIBUTES = ("dataBuffer", "offset", "connected", "disconnected
 TRANSPORT_INSTANCE_ATTRIBUTES = ("_tempDataLen",)  # set by FileDescriptor.__init__
 
 
-def buffered_bytes(transport) -> int:
+def buffered_bytes(transport: Any) -> int:
     """Bytes written to a Twisted TCP transport that the kernel has not taken yet.
 
     A transport of another kind (TLS terminated by daphne itself rather than by the
@@ -49,7 +51,7 @@ def buffered_bytes(transport) -> int:
 
 
 _warned: list[type] = []
-_TCP_TRANSPORT: tuple[type, ...] = ()  # twisted.internet.tcp.Connection, once installed
+_TCP_TRANSPORT: Any = ()  # (twisted.internet.tcp.Connection,) once installed
 
 
 def check_servers() -> None:
@@ -64,7 +66,7 @@ def check_servers() -> None:
     for name, arguments in PATCHED.items():
         owner, _, method = name.rpartition(".")
         function = getattr(owners[owner], method, None)
-        original = getattr(function, "_collab_original", function)  # already patched: check what it wraps
+        original = _ORIGINALS.get(name, function)  # already patched: check what it wraps
         if not callable(original) or list(inspect.signature(original).parameters) != arguments:
             missing.append(f"{name}({', '.join(arguments)})")
     missing += [
@@ -89,7 +91,9 @@ class _NoReactor:
     """A stand-in reactor, so that looking at a FileDescriptor installs none."""
 
 
-_NO_REACTOR = _NoReactor()
+_NO_REACTOR: Any = _NoReactor()
+# The methods as daphne had them, by name in PATCHED, once patched.
+_ORIGINALS: dict[str, Callable] = {}
 
 
 def install(limit: int) -> bool:
@@ -120,7 +124,7 @@ def install(limit: int) -> bool:
             return
         return original(self, content, binary)
 
-    server_send._collab_original = original
+    _ORIGINALS["daphne.ws_protocol.WebSocketProtocol.serverSend"] = original
     WebSocketProtocol._collab_backlog_limit = limit
     WebSocketProtocol.serverSend = server_send
     _give_scopes_the_buffer()
@@ -137,13 +141,13 @@ def _give_scopes_the_buffer() -> None:
             scope["collab.buffered"] = lambda: _still_buffered(protocol)
         return original(self, protocol, scope)
 
-    create_application._collab_original = original
+    _ORIGINALS["daphne.server.Server.create_application"] = original
     Server.create_application = create_application
 
 
 def _still_buffered(protocol) -> int:
     """Bytes the client has yet to read; 0 once the connection is gone (nothing will)."""
-    transport = getattr(protocol, "transport", None)  # None until the connection is made
+    transport: Any = getattr(protocol, "transport", None)  # None until the connection is made
     if transport is None:
         return 0
     if isinstance(transport, _TCP_TRANSPORT) and (transport.disconnected or not transport.connected):

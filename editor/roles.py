@@ -17,6 +17,7 @@ with the same function, so they always agree.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.contrib.auth import get_user_model
 
@@ -63,5 +64,6 @@ def users_editing_every_document(user_ids: Iterable[int]) -> set[int]:
     The permission is read as Django's ModelBackend grants it (a superuser's, the
     user's own or a group's), the one backend here that grants permissions.
     """
-    users = get_user_model().objects.with_perm(EDIT_EVERY_DOCUMENT, backend=PERMISSIONS_BACKEND)
+    manager: Any = get_user_model().objects  # a UserManager, which has with_perm
+    users = manager.with_perm(EDIT_EVERY_DOCUMENT, backend=PERMISSIONS_BACKEND)
     return set(users.filter(pk__in=set(user_ids), is_staff=True).values_list("pk", flat=True))
