@@ -26,8 +26,8 @@ from django.utils.html import format_html
 
 from .core import diff, ot
 from .domain import selectors, services
+from .domain.errors import Refusal
 from .realtime import presence, protocol
-from .domain.errors import CollabError
 from .models import Document, Membership, Operation
 
 # Revisions per page of a document's history.
@@ -277,7 +277,7 @@ class DocumentAdmin(admin.ModelAdmin):
                 text=form.cleaned_data["text"],
                 client=form.cleaned_data["client"],
             )
-        except (CollabError, selectors.AccessDenied) as exc:
+        except Refusal as exc:
             self.message_user(request, f"The text was not saved: {exc}", messages.ERROR)
             return
         if committed is None:
@@ -426,7 +426,7 @@ class DocumentAdmin(admin.ModelAdmin):
                 revision=revision,
                 client=form.cleaned_data["client"],
             )
-        except (CollabError, selectors.AccessDenied) as exc:
+        except Refusal as exc:
             self.message_user(request, f"Nothing was restored: {exc}", messages.ERROR)
             return
         if committed is None:

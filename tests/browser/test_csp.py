@@ -5,7 +5,7 @@ from __future__ import annotations
 from editor.domain import selectors, services
 from editor.models import Membership
 
-from .conftest import open_editor, page_text, signed_in, wait_rev, wait_saved
+from .conftest import page_text, signed_in, wait_rev, wait_saved
 
 # Records every violation the page reports, from before its first script runs.
 RECORD_VIOLATIONS = """
