@@ -15,25 +15,99 @@ writing it in one burst that the guard would take for a client that stopped read
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 log = logging.getLogger(__name__)
 
+# What the guard patches and reads, as daphne and Twisted have them (the versions pinned
+# in requirements.txt). A rename upstream must stop the server at start, never switch
+# the limit off in silence.
+PATCHED = {
+    "daphne.ws_protocol.WebSocketProtocol.serverSend": ["self", "content", "binary"],
+    "daphne.server.Server.create_application": ["self", "protocol", "scope"],
+}
+# Attributes of Twisted's TCP transport (twisted.internet.tcp.Server) read here.
+TRANSPORT_CLASS_ATTRIBUTES = ("dataBuffer", "offset", "connected", "disconnected", "abortConnection")
+TRANSPORT_INSTANCE_ATTRIBUTES = ("_tempDataLen",)  # set by FileDescriptor.__init__
 
-def buffered_bytes(transport) -> int:
-    """Bytes written to a Twisted TCP transport that the kernel has not taken yet."""
-    data = getattr(transport, "dataBuffer", b"")
-    offset = getattr(transport, "offset", 0)
-    pending = getattr(transport, "_tempDataLen", 0)
-    return len(data) - offset + pending
+
+def buffered_bytes(transport: Any) -> int:
+    """Bytes written to a Twisted TCP transport that the kernel has not taken yet.
+
+    A transport of another kind (TLS terminated by daphne itself rather than by the
+    proxy in front, see docs/deploy.md) is not bounded: 0, with a warning once.
+    """
+    if not isinstance(transport, _TCP_TRANSPORT):
+        if not _warned:
+            _warned.append(type(transport))
+            log.warning("WebSocket backlogs are not bounded over %s transports", type(transport).__name__)
+        return 0
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+_warned: list[type] = []
+_TCP_TRANSPORT: Any = ()  # (twisted.internet.tcp.Connection,) once installed
+
+
+def check_servers() -> None:
+    """Raise ImproperlyConfigured unless daphne and Twisted have exactly what the guard
+    patches (the methods, with their arguments) and reads (the transport's buffers)."""
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import abstract, tcp
+
+    owners = {"daphne.ws_protocol.WebSocketProtocol": WebSocketProtocol, "daphne.server.Server": Server}
+    missing = []
+    for name, arguments in PATCHED.items():
+        owner, _, method = name.rpartition(".")
+        function = getattr(owners[owner], method, None)
+        original = _ORIGINALS.get(name, function)  # already patched: check what it wraps
+        if not callable(original) or list(inspect.signature(original).parameters) != arguments:
+            missing.append(f"{name}({', '.join(arguments)})")
+    missing += [
+        f"twisted.internet.tcp.Server.{attribute}"
+        for attribute in TRANSPORT_CLASS_ATTRIBUTES
+        if not hasattr(tcp.Server, attribute)
+    ]
+    descriptor = abstract.FileDescriptor(reactor=_NO_REACTOR)  # only to see what __init__ sets
+    missing += [
+        f"twisted.internet.abstract.FileDescriptor().{attribute}"
+        for attribute in TRANSPORT_INSTANCE_ATTRIBUTES
+        if not hasattr(descriptor, attribute)
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            "collab.backlog cannot bound what a WebSocket client has not read: this daphne or"
+            f" Twisted lacks {', '.join(missing)}. Install the versions requirements.txt pins."
+        )
+
+
+class _NoReactor:
+    """A stand-in reactor, so that looking at a FileDescriptor installs none."""
+
+
+_NO_REACTOR: Any = _NoReactor()
+# The methods as daphne had them, by name in PATCHED, once patched.
+_ORIGINALS: dict[str, Callable] = {}
 
 
 def install(limit: int) -> bool:
-    """Patch daphne's WebSocket protocol to enforce ``limit``; False if not possible."""
+    """Patch daphne's WebSocket protocol to enforce ``limit``; False when daphne is not
+    installed. Raises ImproperlyConfigured when daphne or Twisted lack what it patches."""
     try:
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:  # served by another ASGI server: it must bound buffers itself
         return False
+    check_servers()
+    from twisted.internet import tcp
+
+    global _TCP_TRANSPORT
+    _TCP_TRANSPORT = (tcp.Connection,)
     if getattr(WebSocketProtocol, "_collab_backlog_limit", None) is not None:
         WebSocketProtocol._collab_backlog_limit = limit
         return True
@@ -50,6 +124,7 @@ def install(limit: int) -> bool:
             return
         return original(self, content, binary)
 
+    _ORIGINALS["daphne.ws_protocol.WebSocketProtocol.serverSend"] = original
     WebSocketProtocol._collab_backlog_limit = limit
     WebSocketProtocol.serverSend = server_send
     _give_scopes_the_buffer()
@@ -66,12 +141,15 @@ def _give_scopes_the_buffer() -> None:
             scope["collab.buffered"] = lambda: _still_buffered(protocol)
         return original(self, protocol, scope)
 
+    _ORIGINALS["daphne.server.Server.create_application"] = original
     Server.create_application = create_application
 
 
 def _still_buffered(protocol) -> int:
     """Bytes the client has yet to read; 0 once the connection is gone (nothing will)."""
-    transport = getattr(protocol, "transport", None)
-    if transport is None or getattr(transport, "disconnected", False) or not getattr(transport, "connected", True):
+    transport: Any = getattr(protocol, "transport", None)  # None until the connection is made
+    if transport is None:
+        return 0
+    if isinstance(transport, _TCP_TRANSPORT) and (transport.disconnected or not transport.connected):
         return 0
     return buffered_bytes(transport)

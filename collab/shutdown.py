@@ -27,10 +27,12 @@ import signal
 import threading
 import time
 
+from editor.domain.errors import close_code
+
 log = logging.getLogger(__name__)
 
 # Close code sent to every WebSocket: 1012, "service restart" (RFC 6455 registry).
-CLOSE_RESTART = 1012
+CLOSE_RESTART = close_code("restart")
 # Seconds after the reactor was asked to stop before the process exits regardless.
 STOP_SECONDS = 5
 

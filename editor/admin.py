@@ -27,7 +27,7 @@ from django.utils.html import format_html
 
 from .core import diff, ot
 from .domain import selectors, services
-from .domain.errors import CollabError
+from .domain.errors import Refusal
 from .models import Document, Membership, Operation
 from .realtime import presence, protocol
 
@@ -278,7 +278,7 @@ class DocumentAdmin(admin.ModelAdmin):
                 text=form.cleaned_data["text"],
                 client=form.cleaned_data["client"],
             )
-        except (CollabError, selectors.AccessDenied) as exc:
+        except Refusal as exc:
             self.message_user(request, f"The text was not saved: {exc}", messages.ERROR)
             return
         if committed is None:
@@ -427,7 +427,7 @@ class DocumentAdmin(admin.ModelAdmin):
                 revision=revision,
                 client=form.cleaned_data["client"],
             )
-        except (CollabError, selectors.AccessDenied) as exc:
+        except Refusal as exc:
             self.message_user(request, f"Nothing was restored: {exc}", messages.ERROR)
             return
         if committed is None:

@@ -4,8 +4,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from editor.domain import selectors, services
-from editor.models import Document, Membership
+from editor.models import Connection, Document, Membership
 
+from .waiting import eventually_async
 from .wire import Wire
 
 
@@ -198,3 +199,28 @@ async def test_a_server_fault_closes_with_4011_and_the_resent_op_lands_once(serv
         await w.send(op)
         assert await w.recv() == {"type": "ack", "seq": 1, "rev": 2}
     assert await content_of(doc.pk) == (2, "hello!")
+
+
+async def test_an_op_on_a_document_deleted_meanwhile_closes_with_4404_not_a_server_fault(
+    server, doc, headers_for, ada
+):
+    """The document vanishes between join and op, unannounced (as when the notice is
+    lost): the commit finds no document and the socket closes with 4404, a close the
+    client does not retry, not with 4011, which it would retry for ever."""
+    from django.db.models.signals import post_delete
+
+    from editor.domain import signals
+
+    async with Wire(server.ws(doc.pk), headers_for(ada)) as w:
+        await w.join("tab")
+        # Its presence row is written just after ready; deleted with the document.
+        await eventually_async(lambda: Connection.objects.filter(document_id=doc.pk).exists())
+        post_delete.disconnect(signals.document_deleted, sender=Document)
+        try:
+            Document.objects.filter(pk=doc.pk).delete()
+        finally:
+            post_delete.connect(signals.document_deleted, sender=Document)
+        await w.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 5, "insert": "!"}]})
+        with pytest.raises(ConnectionClosed):
+            await w.recv(10)
+        assert w.ws.close_code == 4404

@@ -4,6 +4,8 @@ import re
 
 from django.conf import settings
 
+from editor.domain import errors
+
 from .conftest import ROOT
 
 
@@ -15,12 +17,22 @@ def test_every_limit_setting_is_documented():
 
 
 def test_every_error_code_is_documented():
-    """Each error code the server can send appears in the protocol page's table."""
+    """Each error code of the table of codes has a row in the protocol page's table, which
+    calls it retryable exactly when the table does, and the page's table has no other row."""
     documented = (ROOT / "docs" / "protocol.md").read_text()
-    source = (ROOT / "editor" / "domain" / "errors.py").read_text()
-    codes = re.findall(r'code = "(\w+)"', source)
-    codes = sorted(set(codes))
-    assert len(codes) == 8 and [c for c in codes if f"`{c}`" not in documented] == []
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", documented, re.MULTILINE))
+    table = errors.CODES["errors"]
+    assert len(table) == 8 and sorted(rows) == sorted(table)
+    assert {code for code, row in rows.items() if "retryable" in row} == {
+        code for code, entry in table.items() if entry["retryable"]
+    } == {"rate_limited"}
+
+
+def test_every_close_code_is_documented():
+    """Each close code of the table of codes is named on the protocol page."""
+    documented = (ROOT / "docs" / "protocol.md").read_text()
+    closes = list(errors.CODES["closes"])
+    assert len(closes) == 8 and [code for code in closes if f"`{code}`" not in documented] == []
 
 
 def test_every_abuse_limit_is_in_the_security_page():

@@ -278,3 +278,58 @@ async def test_a_reader_that_reads_gets_a_catch_up_larger_than_the_backlog_limit
         assert messages[-1] == {"type": "ready", "rev": 61, "role": "editor"}
     finally:
         server.stop()
+
+
+# --- roles: one rule for the page, the socket and the commit path --------------------
+
+
+def make_staff(user, *, may_change_documents: bool):
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save()
+    if may_change_documents:
+        user.user_permissions.add(Permission.objects.get(codename="change_document"))
+    return user
+
+
+async def role_over_the_socket(server, doc, headers) -> str | int:
+    """The role a join is told, or the close code of a refused socket."""
+    async with Wire(server.ws(doc.pk), headers) as w:
+        try:
+            return (await w.join("tab"))[-1]["role"]
+        except ConnectionClosed:
+            return w.ws.close_code
+
+
+@pytest.mark.parametrize(
+    ("membership", "may_change_documents", "role"),
+    [
+        pytest.param(None, True, "editor", id="admin staff, not a member"),
+        pytest.param("viewer", True, "editor", id="admin staff, a viewer"),
+        pytest.param(None, False, 4403, id="staff without the permission, not a member"),
+        pytest.param("viewer", False, "viewer", id="staff without the permission, a viewer"),
+    ],
+)
+async def test_staff_who_may_change_documents_in_the_admin_are_editors_on_the_page_and_the_socket(
+    server, async_client, doc, headers_for, make_user, membership, may_change_documents, role
+):
+    """The page, the socket and the commit path decide a staff user's role alike: staff who
+    can rewrite any text in the admin may edit it in the editor too; other staff are
+    like anyone else."""
+    sam = make_staff(make_user("sam"), may_change_documents=may_change_documents)
+    if membership is not None:
+        Membership.objects.create(document=doc, user=sam, role=membership)
+    await async_client.aforce_login(sam)
+    page = await async_client.get(f"/documents/{doc.pk}/")
+    if role == 4403:
+        assert page.status_code == 404
+    else:
+        assert page.status_code == 200 and f'data-role="{role}"' in page.content.decode()
+    assert await role_over_the_socket(server, doc, headers_for(sam)) == role
+    if role == "editor":
+        async with Wire(server.ws(doc.pk), headers_for(sam)) as w:
+            await w.join("tab")
+            await w.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "S"}]})
+            assert (await w.recv_until("ack"))[-1] == {"type": "ack", "seq": 1, "rev": 2}
+        assert text_of(doc)[1].startswith("S")

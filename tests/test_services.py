@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from editor.core import diff, ot
+from editor.core import diff, frames, ot
 from editor.domain import selectors, services
-from editor.domain.errors import BadBase, BadOp, TooLarge
+from editor.domain.errors import BadBase, BadOp, DocumentNotFound, TooLarge
 from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
@@ -305,7 +305,7 @@ def test_a_whole_text_change_too_large_for_one_op_is_several_revisions_all_or_no
 
 def test_an_op_whose_message_would_not_fit_a_frame_is_refused(ada, settings):
     """Clients could never be sent such a revision, so it is never committed."""
-    settings.COLLAB_MAX_FRAME_BYTES = services.OP_MESSAGE_ROOM + 1000
+    settings.COLLAB_MAX_FRAME_BYTES = frames.OP_MESSAGE_ROOM + 1000
     doc = services.document_create(title="T", owner=ada)
     with pytest.raises(TooLarge, match="in a message to other clients"):
         commit(doc, ada, 1, 0, [{"pos": 0, "insert": "\x01" * 200}])  # 1,200 bytes escaped
@@ -450,3 +450,14 @@ def test_restoring_brings_back_an_old_text_as_a_new_revision_and_refuses_one_nev
         with pytest.raises(BadBase, match="not a revision of the document"):
             services.document_restore(document_id=doc.pk, user=ada, revision=revision, client=f"restore{revision}")
     assert selectors.document_snapshot(document_id=doc.pk) == (3, "abc")
+
+
+def test_a_commit_to_a_deleted_document_is_refused_as_not_found(ada):
+    """No document row to lock is the protocol's "no such document", not a server fault."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    Document.objects.filter(pk=doc.pk).delete()
+    with pytest.raises(DocumentNotFound) as refused:
+        commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
+    assert refused.value.close == 4404
+    with pytest.raises(DocumentNotFound):
+        selectors.document_snapshot(document_id=doc.pk)

@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
@@ -100,26 +101,32 @@ def test_sessions_are_checked_in_two_queries_by_the_rules_of_one(ada, bob, make_
     assert signed_in == {(good, ada.pk), (other, ada.pk), (dora_session, dora.pk)}
 
 
-def test_roles_are_read_in_two_queries_as_document_role_decides_them(ada, bob, make_user, django_assert_num_queries):
-    """Owner, editor, viewer, stranger and a deleted document, for several documents at once."""
-    carl, dora = make_user("carl"), make_user("dora")
+def test_roles_are_read_in_three_queries_as_document_role_decides_them(ada, bob, make_user, django_assert_num_queries):
+    """Owner, editor, viewer, stranger, staff and a deleted document, for several documents at once."""
+    carl, dora, sam = make_user("carl"), make_user("dora"), make_user("sam")
+    sam.is_staff = True
+    sam.save()
+    sam.user_permissions.add(Permission.objects.get(codename="change_document"))
     one = services.document_create(title="One", owner=ada)
     two = services.document_create(title="Two", owner=bob)
     Membership.objects.create(document=one, user=bob, role="editor")
     Membership.objects.create(document=one, user=carl, role="viewer")
     Membership.objects.create(document=two, user=dora, role="viewer")
-    pairs = [(d, u.pk) for d in (one.pk, two.pk, "missing") for u in (ada, bob, carl, dora)]
-    with django_assert_num_queries(2):
+    users = (ada, bob, carl, dora, sam)
+    pairs = [(d, u.pk) for d in (one.pk, two.pk, "missing") for u in users]
+    with django_assert_num_queries(3):
         found = access.roles(pairs)
     assert set(found) == set(pairs)
     for document_id, user_id in pairs:
         try:
-            expected = selectors.document_role(document_id=document_id, user=type(ada)(pk=user_id))
+            user = type(ada).objects.get(pk=user_id)
+            expected = selectors.document_role(document_id=document_id, user=user)
         except (selectors.DocumentNotFound, selectors.AccessDenied) as exc:
             expected = type(exc)
         got = found[document_id, user_id]
         assert (type(got) if isinstance(got, Exception) else got) == expected, (document_id, user_id)
     assert found[one.pk, carl.pk] == "viewer" and isinstance(found["missing", ada.pk], selectors.DocumentNotFound)
+    assert found[one.pk, sam.pk] == found[two.pk, sam.pk] == "editor"
 
 
 # --- one round over fake sockets ----------------------------------------------------------

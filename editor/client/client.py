@@ -68,7 +68,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from editor.core import ot
 from editor.core.diff import text_diff
 
-__all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation", "login"]
+__all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation", "is_final_close", "login"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,12 @@ REAPPLIED_CODES = frozenset({"bad_base", "bad_op"})
 MAX_REAPPLIES = 2
 # The difference merged under pending edits is never sent, so it needs no component limit.
 _MERGE_COMPONENTS = 1 << 30
+
+
+def is_final_close(code: int | None) -> bool:
+    """Whether a close code means "do not come back": the protocol's ``44xx`` range,
+    so that codes this client does not know are handled too."""
+    return code is not None and 4400 <= code <= 4499
 
 
 class ClosedByServer(Exception):
@@ -319,7 +325,7 @@ class CollabClient:
                 if self._stopped:
                     return
                 code = ws.close_code
-                if code is not None and 4400 <= code <= 4499:
+                if is_final_close(code):
                     self.closed_code = code
                     self._fail(ClosedByServer(code, ws.close_reason or ""))
                 elif not self.reconnect:

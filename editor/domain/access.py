@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from ..models import Document, Membership
-from . import selectors
+from .errors import Closing
+from .roles import decide_role, users_editing_every_document
 
 
 def sessions_signed_in(pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -57,9 +58,9 @@ def _session_data(keys: set[str]) -> dict[str, dict]:
 
 
 def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Exception]:
-    """The role of each ``(document_id, user_id)`` as :func:`selectors.document_role`
+    """The role of each ``(document_id, user_id)`` as :func:`editor.domain.roles.decide_role`
     decides it: ``"editor"`` or ``"viewer"``, else the ``DocumentNotFound`` or
-    ``AccessDenied`` it would raise; two queries in all."""
+    ``AccessDenied`` it would raise; three queries in all."""
     pairs = set(pairs)
     owners = dict(Document.objects.filter(pk__in={d for d, _ in pairs}).values_list("pk", "owner_id"))
     members = {
@@ -68,14 +69,18 @@ def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Excep
             document_id__in=set(owners), user_id__in={u for _, u in pairs}
         ).values_list("document_id", "user_id", "role")
     } if owners else {}
+    staff = users_editing_every_document({u for _, u in pairs}) if owners else set()
     found: dict[tuple[str, int], str | Exception] = {}
     for document_id, user_id in pairs:
-        owner_id = owners.get(document_id)
-        if owner_id is None:
-            found[document_id, user_id] = selectors.DocumentNotFound(document_id)
-        elif owner_id == user_id:
-            found[document_id, user_id] = Membership.Role.EDITOR
-        else:
-            found[document_id, user_id] = members.get((document_id, user_id)) or selectors.AccessDenied(document_id)
+        try:
+            found[document_id, user_id] = decide_role(
+                document_id=document_id,
+                owner_id=owners.get(document_id),
+                user_id=user_id,
+                membership=members.get((document_id, user_id)),
+                edits_every_document=lambda user_id=user_id: user_id in staff,
+            )
+        except Closing as exc:
+            found[document_id, user_id] = exc
     return found
 

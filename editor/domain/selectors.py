@@ -10,14 +10,9 @@ from django.db.models.functions import Cast, Length
 
 from ..core import ot
 from ..models import Document, Membership, Operation, Snapshot
-
-
-class DocumentNotFound(Exception):
-    """No document has that id."""
-
-
-class AccessDenied(Exception):
-    """The user may not open that document."""
+from .errors import AccessDenied as AccessDenied  # raised by document_role, through decide_role
+from .errors import DocumentNotFound
+from .roles import decide_role, edits_every_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +28,23 @@ class Revision:
 
 
 def document_role(*, document_id: str, user: AbstractBaseUser) -> str:
-    """``"editor"`` or ``"viewer"`` for ``user`` on the document, else raise."""
+    """``"editor"`` or ``"viewer"`` for ``user`` on the document, else raise (see
+    :func:`editor.domain.roles.decide_role`)."""
     owner_id = Document.objects.filter(pk=document_id).values_list("owner_id", flat=True).first()
-    if owner_id is None:
-        raise DocumentNotFound(document_id)
-    if owner_id == user.pk:
-        return Membership.Role.EDITOR
-    role = (
-        Membership.objects.filter(document_id=document_id, user_id=user.pk)
-        .values_list("role", flat=True)
-        .first()
+    membership = None
+    if owner_id is not None and owner_id != user.pk:
+        membership = (
+            Membership.objects.filter(document_id=document_id, user_id=user.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return decide_role(
+        document_id=document_id,
+        owner_id=owner_id,
+        user_id=user.pk,
+        membership=membership,
+        edits_every_document=lambda: edits_every_document(user),
     )
-    if role is None:
-        raise AccessDenied(document_id)
-    return role
 
 
 def document_snapshot(*, document_id: str) -> tuple[int, str]:
@@ -56,11 +54,14 @@ def document_snapshot(*, document_id: str) -> tuple[int, str]:
     ``COLLAB_SNAPSHOT_EVERY`` of them). Revision and snapshot come from one statement,
     and the history is immutable, so the reads need no transaction.
     """
-    revision, at, content = (
+    row = (
         Document.objects.filter(pk=document_id)
         .values_list("revision", "snapshot__revision", "snapshot__content")
-        .get()
+        .first()
     )
+    if row is None:
+        raise DocumentNotFound(document_id)
+    revision, at, content = row
     return revision, replay(document_id=document_id, text=content or "", after=at or 0, through=revision)
 
 
@@ -92,7 +93,10 @@ def snapshot_if_smaller(*, document_id: str, since: int) -> tuple[int, str] | No
 
 def document_head(*, document_id: str) -> int:
     """The current revision."""
-    return Document.objects.filter(pk=document_id).values_list("revision", flat=True).get()
+    revision = Document.objects.filter(pk=document_id).values_list("revision", flat=True).first()
+    if revision is None:
+        raise DocumentNotFound(document_id)
+    return revision
 
 
 def operations_since(*, document_id: str, since: int, until: int | None = None, limit: int = 500) -> list[Revision]:

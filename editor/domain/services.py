@@ -10,7 +10,6 @@ restore) is cut into ops and announced once committed (:mod:`editor.domain.event
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,12 +20,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from ..core import diff, ot
+from ..core import diff, frames, ot
 from ..core.text import Text
 from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
 from . import events, selectors
-from .errors import BadBase, BadOp, CollabError, ReadOnly, TooLarge
-from .selectors import AccessDenied
+from .errors import BadBase, BadOp, DocumentNotFound, ReadOnly, Refusal, TooLarge
+from .roles import decide_role, edits_every_document
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ def operations_commit(
     document_id: str,
     submissions: Sequence[Submission],
     state: DocumentState | None = None,
-) -> list[Committed | CollabError | AccessDenied]:
+) -> list[Committed | Refusal]:
     """Commit several waiting submissions to one document in one transaction.
 
     Group commit: the ops are rebased and applied in order, each over everything
@@ -130,7 +129,7 @@ def _commit_batch(document_id: str, submissions: Sequence[Submission], state: Do
         for submission in submissions:
             try:
                 results.append(_commit_one(head, pending, roles, submission))
-            except (CollabError, AccessDenied) as exc:
+            except Refusal as exc:
                 results.append(exc)
         if pending.entries:
             _store(head, pending)
@@ -174,7 +173,7 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
         )
         row = cursor.fetchone()
         if row is None:
-            raise Document.DoesNotExist(document_id)
+            raise DocumentNotFound(document_id)  # deleted: its sockets close with 4404
         head = Head(document_id, *row)
         roles: dict[int, str] = {head.owner_id: Membership.Role.EDITOR}
         others = sorted(user_ids - roles.keys())
@@ -241,15 +240,15 @@ def _entries(document_id: str, *, after: int, through: int | None) -> list[Entry
 
 def _authorise(head: Head, roles: dict[int, str], user, *, seq: int) -> None:
     """Check the writer's role again, inside the transaction: it may have just changed."""
-    role = roles.get(user.pk)
-    if role == Membership.Role.EDITOR:
-        return
-    # Staff who may change documents in the admin may edit them from anywhere.
-    if user.has_perm("editor.change_document"):
-        return
-    if role == Membership.Role.VIEWER:
+    role = decide_role(
+        document_id=head.id,
+        owner_id=head.owner_id,
+        user_id=user.pk,
+        membership=roles.get(user.pk),
+        edits_every_document=lambda: edits_every_document(user),
+    )
+    if role != Membership.Role.EDITOR:
         raise ReadOnly("viewers cannot edit this document", seq=seq)
-    raise AccessDenied(head.id)
 
 
 def _already_committed(head: Head, pending: Pending, key: tuple[int, str], seq: int) -> Committed | None:
@@ -304,31 +303,16 @@ def _transform(head: Head, pending: Pending, *, base: int, ops: list, seq: int) 
     return ot.rebase(ops, concurrent)
 
 
-# Every revision reaches clients as one `op` message, and no frame may exceed
-# COLLAB_MAX_FRAME_BYTES (daphne will not send a larger one): the op itself must fit
-# in the frame less this much, the most the rest of an `op` message takes.
-OP_MESSAGE_ROOM = 1024
-# At most this many bytes of JSON per component besides its inserted text, and per
-# inserted code point (a six-byte \u escape).
-COMPONENT_BYTES, CODE_POINT_BYTES = 64, 6
-
-
-def _op_bytes_limit() -> int:
-    return settings.COLLAB_MAX_FRAME_BYTES - OP_MESSAGE_ROOM
-
-
 def _check_frame(op: list, *, seq: int) -> None:
     """Refuse an op whose `op` message could not be sent to the other clients.
 
     A frame within the limit can carry an op whose rebased form, in a message with more
     fields, is not; committed, no client could ever be sent that revision.
     """
-    limit = _op_bytes_limit()
-    bound = sum(COMPONENT_BYTES + CODE_POINT_BYTES * len(comp.get("insert", "")) for comp in op)
-    if bound <= limit:  # the usual case, without encoding anything
-        return
-    size = len(json.dumps(op, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size > limit:
+    max_frame = settings.COLLAB_MAX_FRAME_BYTES
+    size = frames.op_size_over_limit(op, max_frame=max_frame)
+    if size is not None:
+        limit = frames.op_bytes_limit(max_frame)
         raise TooLarge(f"the op would take {size:,} bytes in a message to other clients; at most {limit:,}", seq=seq)
 
 
@@ -491,7 +475,11 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
     pieces = op_pieces(
         ops,
         max_components=settings.COLLAB_MAX_COMPONENTS,
-        max_insert=max(1, min(settings.COLLAB_MAX_INSERT_CHARS, _insert_fitting_a_frame())),
+        max_insert=frames.op_insert_limit(
+            max_frame=settings.COLLAB_MAX_FRAME_BYTES,
+            max_components=settings.COLLAB_MAX_COMPONENTS,
+            max_insert=settings.COLLAB_MAX_INSERT_CHARS,
+        ),
     )
     submissions = [
         Submission(user=user, client=client, seq=seq, base=base, ops=piece) for seq, piece in enumerate(pieces, 1)
@@ -519,11 +507,6 @@ def _pieces_commit(*, document_id: str, user, client: str, base: int, ops: list)
             robust=True,
         )
     return commits[-1]
-
-
-def _insert_fitting_a_frame() -> int:
-    """The most code points an op with the most components may insert and still fit."""
-    return (_op_bytes_limit() - COMPONENT_BYTES * settings.COLLAB_MAX_COMPONENTS) // CODE_POINT_BYTES
 
 
 def op_pieces(ops: list, *, max_components: int, max_insert: int) -> list[list]:

@@ -12,8 +12,17 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from ..core import frames
 from ..domain import selectors, services
-from ..domain.errors import CollabError, NotJoined, RateLimited, ReadOnly, TooLarge
+from ..domain.errors import (
+    Closing,
+    CollabError,
+    NotJoined,
+    RateLimited,
+    ReadOnly,
+    TooLarge,
+    close_code,
+)
 from . import dbthread, metrics, presence, protocol
 from .feed import Feed
 from .hub import Hub
@@ -24,13 +33,14 @@ from .watch import watcher
 log = logging.getLogger(__name__)
 
 PALETTE = ("#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#e8590c", "#0c8599", "#c2255c", "#5c940d")
-# Close codes of this server beyond the protocol's 44xx (see docs/protocol.md).
-CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4401, 4403, 4404
-CLOSE_ABUSE, CLOSE_RATE = 4400, 4429
-CLOSE_ROLE_CHANGED = 4000  # not 44xx: the client reconnects and learns its new role
+# Close codes, from the table of codes (editor/static/editor/codes.json).
+# (No access and no document: AccessDenied.close and DocumentNotFound.close.)
+CLOSE_UNAUTHENTICATED = close_code("unauthenticated")
+CLOSE_ABUSE, CLOSE_RATE = close_code("abuse"), close_code("rate")
+CLOSE_ROLE_CHANGED = close_code("role_changed")  # not 44xx: the client reconnects and learns its new role
 # A fault of the server: 1011 in spirit, but daphne (autobahn) lets an application
 # close only with 1000 or 3000-4999. Not 44xx: the client reconnects and resends.
-CLOSE_SERVER_FAULT = 4011
+CLOSE_SERVER_FAULT = close_code("server_fault")
 
 # A join that would wait longer than this for the socket's join budget is refused
 # (rate_limited) instead of queued (possible only with a refill this slow).
@@ -86,11 +96,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             role = await dbthread.run(
                 selectors.document_role, document_id=self.document_id, user=self.user
             )
-        except selectors.DocumentNotFound:
-            await self._refuse(CLOSE_NOT_FOUND)
-            return
-        except selectors.AccessDenied:
-            await self._refuse(CLOSE_FORBIDDEN)
+        except Closing as exc:
+            await self._refuse(exc.close)
             return
         if _sockets_per_user[self.user.pk] >= settings.COLLAB_MAX_SOCKETS_PER_USER:
             await self._refuse(CLOSE_RATE)
@@ -129,9 +136,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.role is None:
             return  # refused in connect and closing: frames already in flight are ignored
         try:
-            if text_data is not None and len(text_data) * 4 > settings.COLLAB_MAX_FRAME_BYTES:
-                if len(text_data.encode("utf-8", "surrogatepass")) > settings.COLLAB_MAX_FRAME_BYTES:
-                    raise TooLarge(f"frames are limited to {settings.COLLAB_MAX_FRAME_BYTES} bytes")
+            if text_data is not None and frames.frame_too_large(text_data, max_frame=settings.COLLAB_MAX_FRAME_BYTES):
+                raise TooLarge(f"frames are limited to {settings.COLLAB_MAX_FRAME_BYTES} bytes")
             message = protocol.parse(
                 text_data if bytes_data is None else bytes_data,
                 max_components=settings.COLLAB_MAX_COMPONENTS,
@@ -147,10 +153,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         except CollabError as exc:
             await self._reply(exc.as_message())
             await self._count_refusal(exc)
-        except selectors.AccessDenied:
-            await self.close(code=CLOSE_FORBIDDEN)
-        except selectors.DocumentNotFound:
-            await self.close(code=CLOSE_NOT_FOUND)
+        except Closing as exc:  # no access (any more), or no document (deleted meanwhile)
+            await self.close(code=exc.close)
         except Exception:
             # A fault of the server, not of the message: the client reconnects and
             # resends, and exactly-once keeps a resent op from landing twice.
@@ -272,10 +276,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         """The user's role on the document now, or why there is none: close if it changed."""
         if self.role is None:
             return
-        if isinstance(role, selectors.DocumentNotFound):
-            await self._close_for(CLOSE_NOT_FOUND)
-        elif isinstance(role, selectors.AccessDenied):
-            await self._close_for(CLOSE_FORBIDDEN)
+        if isinstance(role, Closing):
+            await self._close_for(role.close)
         elif role != self.role:
             await self._close_for(CLOSE_ROLE_CHANGED)
 
@@ -287,7 +289,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             role = await dbthread.run(
                 selectors.document_role, document_id=self.document_id, user=self.user
             )
-        except (selectors.DocumentNotFound, selectors.AccessDenied) as exc:
+        except Closing as exc:
             role = exc
         await self.role_checked(role)
 

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from django.conf import settings
+
 from ..domain import selectors
 from . import dbthread, metrics, protocol
 from .bus import spawn
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Revisions read from the database per query when filling a gap.
-FILL_BATCH = 500
+FILL_BATCH = settings.COLLAB_CATCHUP_BATCH
 # A join owed more revisions than this (and without pending edits) gets a snapshot
 # instead when the text is smaller than those revisions; shorter catch-ups are cheap.
 SNAPSHOT_CATCHUP_MIN_REVISIONS = 100

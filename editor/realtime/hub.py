@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..core import frames
 from .bus import document_group, revisions_event, spawn
 from .committer import Committer
 from .feed import EncodedRevision, Feed
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS_PER_FEED = 0.0002
 MAX_TICK_SECONDS = 0.04
 # Largest frame shared by every connection of a round (larger rounds are split per feed).
-MAX_SHARED_FRAME = 256 * 1024
+MAX_SHARED_FRAME = frames.MAX_SHARED_FRAME
 
 
 class Rounds:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import ot
+from ..core.frames import snapshot_chunk
 from ..domain.errors import BadJson, BadMessage, BadOp, TooLarge
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -135,8 +136,7 @@ def ready_message(*, rev: int, role: str) -> dict:
 
 def snapshot_messages(*, rev: int, content: str, max_frame: int) -> Iterator[dict]:
     """The text at ``rev`` as one or more ``snapshot`` messages that each fit a frame."""
-    # A code point serialises to at most 6 bytes (\\u00XX for control characters).
-    chunk = max(1, (max_frame - 128) // 6)
+    chunk = snapshot_chunk(max_frame)
     if len(content) <= chunk:
         yield {"type": "snapshot", "rev": rev, "content": content}
         return

@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from ..domain import selectors, services
-from ..domain.errors import CollabError
+from ..domain.errors import Refusal
 from ..domain.history import (
     REVISIONS_PER_PAGE,
     authors_at,
@@ -152,7 +152,7 @@ def document_revision_restore(request, document_id: str, revision: int):
         committed = services.document_restore(
             document_id=document_id, user=request.user, revision=revision, client=client
         )
-    except (CollabError, selectors.AccessDenied) as exc:
+    except Refusal as exc:
         messages.error(request, f"Nothing was restored: {exc}")
         return redirect("editor:document_revision", document_id=document_id, revision=max(1, revision))
     if committed is None:

@@ -7,8 +7,8 @@ from django.db.models.functions import Lower
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from ..core import ot
-from ..domain import selectors, services
+from ..core import frames, ot
+from ..domain import errors, selectors, services
 from ..models import Document
 
 # How the document list may be sorted: the choice's name, its label, its ordering.
@@ -17,10 +17,6 @@ LIST_ORDERS = {
     "title": ("Title", (Lower("title"), "pk")),
     "created": ("Newest", ("-created", "pk")),
 }
-
-# Room in a frame for everything around the inserted text of one op (the envelope and
-# up to COLLAB_MAX_COMPONENTS components), in bytes.
-FRAME_OVERHEAD = 8192
 
 
 @login_required
@@ -66,12 +62,15 @@ def document_detail(request, document_id: str):
         raise Http404("No such document") from None
     document = Document.objects.only("id", "title", "revision", "owner_id").get(pk=document_id)
     # The browser splits a large edit into ops the server accepts: within the component
-    # and insert limits, and small enough for one frame even if every code point of the
-    # text were sent as a 6-byte JSON escape.
-    fits_a_frame = (settings.COLLAB_MAX_FRAME_BYTES - FRAME_OVERHEAD) // 6
+    # and insert limits, and small enough for one frame whatever the text.
     limits = {
         "components": settings.COLLAB_MAX_COMPONENTS,
-        "insert": max(1, min(settings.COLLAB_MAX_INSERT_CHARS, fits_a_frame)),
+        "insert": frames.op_insert_limit(
+            max_frame=settings.COLLAB_MAX_FRAME_BYTES,
+            max_components=settings.COLLAB_MAX_COMPONENTS,
+            max_insert=settings.COLLAB_MAX_INSERT_CHARS,
+        ),
     }
-    context = {"document": document, "role": role, "limits": limits}
+    # The table of codes goes into the page as data the editor's module reads.
+    context = {"document": document, "role": role, "limits": limits, "codes": errors.CODES}
     return render(request, "editor/document_detail.html", context)

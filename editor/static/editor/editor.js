@@ -11,17 +11,9 @@ import { PeerCarets, MAX_DRAWN } from "./carets.js";
 import { arrivals, assignColors } from "./people.js";
 import { CollabClient, newClientId } from "./client.js";
 import { DraftStore } from "./drafts.js";
-import { Socket } from "./socket.js";
+import { Socket, closeMessage } from "./socket.js";
 import { TextareaAdapter, diff, shown, toCodePoint, toUtf16 } from "./textarea.js";
 import { UndoHistory } from "./undo.js";
-
-const CLOSE_MESSAGES = {
-  4401: "You are signed out. Sign in again and reopen this page; edits not yet saved are kept in this browser.",
-  4403: "You no longer have access to this document.",
-  4404: "This document no longer exists.",
-  4400: "The server closed the connection after refusing too many messages. Reload the page.",
-  4429: "Too many open connections or too many edits at once. Close other tabs, then reload the page.",
-};
 
 /** Characters (code points, as the server counts them) and words (runs of non-space). */
 export function textCounts(text) {
@@ -36,6 +28,8 @@ function plural(n, word) {
 
 async function start(root) {
   const documentId = root.dataset.documentId;
+  // The table of error and close codes, as the server reads it (json_script data, not a script).
+  const codes = JSON.parse(document.getElementById("codes").textContent);
   const textarea = root.querySelector("#text");
   const statusEl = root.querySelector("#status");
   const revisionEl = root.querySelector("#revision");
@@ -191,7 +185,7 @@ async function start(root) {
     onMessages: deliver,
     onClose: (code, { final }) => {
       client.closed();
-      if (final) stop(CLOSE_MESSAGES[code] ?? `The server refused this connection (code ${code}).`);
+      if (final) stop(closeMessage(codes, code));
     },
     onBadFrame: () => stop("The server sent something unreadable. Reload the page."),
   });

@@ -9,9 +9,23 @@
 
 const NOOP = () => {};
 
-/** Whether a close code means "do not come back" (4400 to 4499). */
+/**
+ * Whether a close code means "do not come back" (4400 to 4499). The protocol decides
+ * by range so that a code this client does not know is handled too; the table of codes
+ * (codes.json) marks each known one the same way, and the tests check that it does.
+ */
 export function isFinalClose(code) {
   return code >= 4400 && code <= 4499;
+}
+
+/**
+ * What to tell the user after a final close `code`, from the table of codes
+ * (editor/static/editor/codes.json, rendered into the editor page).
+ * @param {{closes: Object<string, {message: string|null}>, unknown_close_message: string}} codes
+ * @param {number} code
+ */
+export function closeMessage(codes, code) {
+  return codes.closes[code]?.message ?? codes.unknown_close_message.replace("{code}", String(code));
 }
 
 export class Socket {
