@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from editor.domain import errors, services
 from editor.client import is_final_close
+from editor.domain import errors, services
 from editor.domain.errors import AccessDenied, Closing, CollabError, DocumentNotFound, Refusal
 
 from .conftest import ROOT

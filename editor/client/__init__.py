@@ -3,6 +3,13 @@
 Imports only the standard library, ``websockets`` and :mod:`editor.core`: no Django.
 """
 
-from .client import ClosedByServer, CollabClient, LoginFailed, ProtocolViolation, is_final_close, login
+from .client import (
+    ClosedByServer,
+    CollabClient,
+    LoginFailed,
+    ProtocolViolation,
+    is_final_close,
+    login,
+)
 
 __all__ = ["ClosedByServer", "CollabClient", "LoginFailed", "ProtocolViolation", "is_final_close", "login"]

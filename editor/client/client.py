@@ -60,7 +60,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from websockets.asyncio.client import ClientConnection, connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -82,7 +82,7 @@ MAX_REAPPLIES = 2
 _MERGE_COMPONENTS = 1 << 30
 
 
-def is_final_close(code: int | None) -> bool:
+def is_final_close(code: int | None) -> TypeGuard[int]:
     """Whether a close code means "do not come back": the protocol's ``44xx`` range,
     so that codes this client does not know are handled too."""
     return code is not None and 4400 <= code <= 4499

@@ -78,7 +78,7 @@ def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Excep
                 owner_id=owners.get(document_id),
                 user_id=user_id,
                 membership=members.get((document_id, user_id)),
-                edits_every_document=lambda user_id=user_id: user_id in staff,
+                edits_every_document=lambda user_id=user_id: user_id in staff,  # type: ignore[misc]  # mypy cannot type a default-bound lambda
             )
         except Closing as exc:
             found[document_id, user_id] = exc

@@ -21,8 +21,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from .errors import AccessDenied, DocumentNotFound
 from ..models import Membership
+from .errors import AccessDenied, DocumentNotFound
 
 EDITOR, VIEWER = Membership.Role.EDITOR, Membership.Role.VIEWER
 # The admin's permission to change documents, which makes staff editors of every document.

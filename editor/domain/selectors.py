@@ -10,8 +10,10 @@ from django.db.models.functions import Cast, Length
 
 from ..core import ot
 from ..models import Document, Membership, Operation, Snapshot
-from .errors import AccessDenied as AccessDenied  # raised by document_role, through decide_role
-from .errors import DocumentNotFound
+from .errors import (
+    AccessDenied as AccessDenied,  # raised by document_role, through decide_role
+    DocumentNotFound,
+)
 from .roles import decide_role, edits_every_document
 
 
