@@ -15,16 +15,6 @@ from .conftest import Daphne, session_headers
 EMOJI = "😀" * 10_000  # 40,000 bytes of UTF-8
 
 
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
-@pytest.fixture
-def doc(ada):
-    return services.document_create(title="Notes", owner=ada, content="hello")
-
-
 def stored_bytes(doc) -> int:
     """Bytes the ops of ``doc`` take in the database, as text."""
     table = Operation._meta.db_table

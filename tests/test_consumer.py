@@ -3,15 +3,10 @@
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from editor import selectors, services
+from editor import selectors
 from editor.models import Document, Membership
 
 from .wire import Wire
-
-
-@pytest.fixture
-def doc(ada):
-    return services.document_create(title="Notes", owner=ada, content="hello")
 
 
 async def content_of(document_id: str) -> tuple[int, str]:

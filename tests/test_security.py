@@ -18,11 +18,6 @@ from .wire import Wire
 OP = {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]}
 
 
-@pytest.fixture
-def doc(ada):
-    return services.document_create(title="Notes", owner=ada, content="hello")
-
-
 def text_of(doc) -> tuple[int, str]:
     d = Document.objects.get(pk=doc.pk)
     return d.revision, selectors.document_text(d)

@@ -13,6 +13,7 @@ from editor.errors import BadBase, BadOp, TooLarge
 from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
+from .waiting import eventually
 from .test_ot import texts
 
 
@@ -313,18 +314,17 @@ def test_an_op_whose_message_would_not_fit_a_frame_is_refused(ada, settings):
     assert selectors.document_text(doc) == "é" * 400
 
 
-def test_deleting_a_document_waits_for_a_commit_that_holds_it(transactional_db, django_user_model):
+def test_deleting_a_document_waits_for_a_commit_that_holds_it(ada):
     """A commit holding the document's lock adds an op while the document is being
     deleted: the delete waits for it and removes that op too, rather than failing on
     the foreign key (PostgreSQL; SQLite serialises its writers anyway)."""
+    import contextlib
     import threading
-    import time
 
     from django.db import connection, connections, transaction
 
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's; the pass on PostgreSQL runs this")
-    ada = django_user_model.objects.create_user(username="ada")
     doc = services.document_create(title="T", owner=ada, content="a")
     locked = threading.Event()
     errors = []
@@ -336,17 +336,18 @@ def test_deleting_a_document_waits_for_a_commit_that_holds_it(transactional_db, 
                 Operation.objects.create(document_id=doc.pk, revision=2, user=ada, client="c", seq=1, ops=[])
                 Document.objects.filter(pk=doc.pk).update(revision=2)
                 locked.set()
-                # Commit once the delete waits on a lock of ours.
-                deadline = time.monotonic() + 10
+                # Commit once the delete waits on a lock of ours (or after 10 s regardless).
                 with connection.cursor() as cursor:
-                    while time.monotonic() < deadline:
+
+                    def delete_waits() -> bool:
                         cursor.execute(
                             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                             " AND wait_event_type = 'Lock'"
                         )
-                        if cursor.fetchone()[0]:
-                            break
-                        time.sleep(0.01)
+                        return bool(cursor.fetchone()[0])
+
+                    with contextlib.suppress(AssertionError):
+                        eventually(delete_waits, timeout=10, interval=0.01)
         except Exception as exc:  # reported below
             errors.append(exc)
         finally:
