@@ -27,8 +27,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from editor import selectors, services
-from editor.models import Membership
+from editor import selectors
 from tests.conftest import (
     REDIS_SERVER, ROOT, Daphne, RedisServer, closing_connections, free_port, other_sessions_ended,
     server_env, wait_listening,
@@ -243,12 +242,10 @@ def shown_then_saved(states: list[str], wanted: set[str]) -> bool:
 
 
 @closing_connections
-async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, make_user):
+async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, shared_document):
     """Two people type through nginx while each daphne is restarted in turn with SIGTERM."""
     url, daphnes, redis = deployment["url"], deployment["daphnes"], deployment["redis"]
-    ada, bob = make_user("ada"), make_user("bob")
-    document = services.document_create(title="Rolling", owner=ada, content="|middle|")
-    Membership.objects.create(document=document, user=bob, role="editor")
+    ada, bob, document = shared_document("Rolling", "|middle|", ("ada", "bob"))
 
     # The page and its hashed modules come through nginx, cached for good.
     # Plain HTTP is redirected to TLS by nginx.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from editor import services
 from editor.models import Membership
 
 from .conftest import open_editor, signed_in
@@ -27,12 +26,10 @@ def delete(document, bob, context):
     ],
 )
 async def test_a_refused_reconnection_shows_why_and_is_not_retried(
-    browser, site, make_user, change, code, message
+    browser, site, shared_document, change, code, message
 ):
     """After a 44xx close the page shows a clear message, stops syncing and never retries."""
-    alice, bob = make_user("alice"), make_user("bob")
-    document = services.document_create(title="Refusals", owner=alice, content="text")
-    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
+    alice, bob, document = shared_document("Refusals", "text", ("alice", "bob"))
     context = await signed_in(browser, site, bob)
     page = await open_editor(context, site, document)
     sockets = []
