@@ -108,7 +108,8 @@ def shared_document(make_user):
 
 
 async def signed_in(browser, server: Daphne, user, **options):
-    """A browser context (a profile: cookies, IndexedDB) in which ``user`` is signed in."""
+    """A browser context (a profile: cookies, IndexedDB) in which ``user`` is signed in
+    to ``server`` (a daphne, or any site with a ``url``)."""
     client = Client()
     client.force_login(user)
     options.setdefault("viewport", {"width": 900, "height": 640})

@@ -21,11 +21,11 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import Client
 
 from editor import selectors
 from tests.conftest import (
@@ -34,7 +34,7 @@ from tests.conftest import (
 )
 from tests.waiting import eventually_async, threaded
 
-from .conftest import TIMEOUT_MS, wait_saved
+from .conftest import open_editor, signed_in, wait_saved
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -170,6 +170,18 @@ def open_sockets(daphne: Daphne) -> int:
     return int(float(re.search(r"^collab_open_sockets (\S+)$", text, re.MULTILINE).group(1)))
 
 
+@dataclass
+class Deployment:
+    """The site as nginx serves it (``url``, over TLS; ``http_url``, redirected to it) and
+    what stands behind nginx."""
+
+    url: str
+    http_url: str
+    daphnes: list[DeployedDaphne]
+    redis: RedisServer
+    nginx_log: Path
+
+
 @pytest.fixture
 def deployment(transactional_db, tmp_path):
     """nginx, two daphne processes, and a Redis of the test's own; torn down in reverse."""
@@ -201,8 +213,8 @@ def deployment(transactional_db, tmp_path):
         site = site_config(daphnes=daphnes, http_port=http_port, https_port=https_port,
                            static_root=static_root, cert=cert, key=key)
         nginx = start_nginx(tmp_path, site, https_port)
-        yield {"url": f"https://127.0.0.1:{https_port}", "http_url": f"http://127.0.0.1:{http_port}",
-               "daphnes": daphnes, "redis": redis, "nginx_log": tmp_path / "error.log"}
+        yield Deployment(url=f"https://127.0.0.1:{https_port}", http_url=f"http://127.0.0.1:{http_port}",
+                         daphnes=daphnes, redis=redis, nginx_log=tmp_path / "error.log")
     finally:
         if nginx is not None:
             nginx.terminate()
@@ -213,17 +225,10 @@ def deployment(transactional_db, tmp_path):
         other_sessions_ended()
 
 
-async def editor_page(browser, url: str, user, document):
+async def editor_page(browser, deployment: Deployment, user, document):
     """``user``'s editor page of ``document`` through nginx, recording every status shown."""
-    client = Client()
-    client.force_login(user)
-    context = await browser.new_context(ignore_https_errors=True, viewport={"width": 900, "height": 640})
-    context.set_default_timeout(TIMEOUT_MS)
-    await context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}])
-    page = await context.new_page()
-    page.on("pageerror", lambda error: print(f"page error: {error}"))
-    await page.goto(f"{url}/documents/{document.pk}/")
-    await wait_saved(page)
+    context = await signed_in(browser, deployment, user, ignore_https_errors=True)
+    page = await open_editor(context, deployment, document)
     await page.evaluate(
         """() => {
             const status = document.querySelector("#status");
@@ -244,18 +249,18 @@ def shown_then_saved(states: list[str], wanted: set[str]) -> bool:
 @closing_connections
 async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, shared_document):
     """Two people type through nginx while each daphne is restarted in turn with SIGTERM."""
-    url, daphnes, redis = deployment["url"], deployment["daphnes"], deployment["redis"]
+    url, daphnes, redis = deployment.url, deployment.daphnes, deployment.redis
     ada, bob, document = shared_document("Rolling", "|middle|", ("ada", "bob"))
 
     # The page and its hashed modules come through nginx, cached for good.
     # Plain HTTP is redirected to TLS by nginx.
-    request = urllib.request.Request(f"{deployment['http_url']}/documents/{document.pk}/")
+    request = urllib.request.Request(f"{deployment.http_url}/documents/{document.pk}/")
     with pytest.raises(urllib.error.HTTPError) as redirect:
         urllib.request.build_opener(NoRedirect).open(request, timeout=20)
     assert redirect.value.code == 301
     assert redirect.value.headers["Location"] == f"https://127.0.0.1/documents/{document.pk}/"
-    ada_page = await editor_page(browser, url, ada, document)
-    bob_page = await editor_page(browser, url, bob, document)
+    ada_page = await editor_page(browser, deployment, ada, document)
+    bob_page = await editor_page(browser, deployment, bob, document)
     # nginx hashes the document id: both people's sockets reach the same process.
     assert sorted(open_sockets(d) for d in daphnes) == [0, 2]
     script = await ada_page.get_attribute("script[type=module]", "src")
@@ -302,7 +307,7 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, s
 
     # Health through nginx: 200, then 503 naming the channel layer while Redis is down.
     status, body, _ = get(f"{url}/healthz")
-    assert status == 200, (body, deployment["nginx_log"].read_text())
+    assert status == 200, (body, deployment.nginx_log.read_text())
     assert json.loads(body)["status"] == "ok"
     redis.stop()
     for _ in range(2):
