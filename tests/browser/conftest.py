@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from django.test import Client
 
-from tests.conftest import Daphne, settle
+from tests.conftest import Daphne, running, settle
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -56,9 +56,8 @@ SiteServer = Daphne
 @pytest.fixture(scope="session")
 def site_daphne(django_db_setup, django_db_blocker):
     """One site server for the session, on the tests' database."""
-    server = SiteServer().start()
-    yield server
-    server.stop()
+    with running(SiteServer(), django_db_blocker) as server:
+        yield server
 
 
 @pytest.fixture
@@ -69,11 +68,10 @@ def site(site_daphne, transactional_db):
 
 
 @pytest.fixture
-def own_site(transactional_db):
+def own_site(transactional_db, django_db_blocker):
     """A site server of this test's own, free to be stopped and restarted."""
-    server = SiteServer().start()
-    yield server
-    server.stop()
+    with running(SiteServer(), django_db_blocker) as server:
+        yield server
 
 
 @pytest_asyncio.fixture
