@@ -17,14 +17,11 @@ def test_a_wait_ends_with_the_first_truthy_result_and_returns_it():
 
 
 def test_none_is_not_yet_so_a_check_that_forgets_to_return_times_out():
-    calls = itertools.count()
-
     def forgets() -> None:
-        next(calls)
+        pass
 
     with pytest.raises(AssertionError, match="forgets did not hold within 0.05 s"):
         eventually(forgets, timeout=0.05, interval=0.01)
-    assert next(calls) > 1
 
 
 def test_an_assertion_is_not_yet_and_the_last_one_is_told_on_timeout():
