@@ -61,10 +61,11 @@ def wait_listening(port: int, proc: subprocess.Popen, what: str, *, timeout: flo
     eventually(listening, timeout=timeout, interval=0.05, what=f"{what} listening on port {port}")
 
 
-def other_sessions_ended(timeout: float = 10) -> None:
+def other_sessions_ended(timeout: float = 10, *, application_name: str | None = None) -> None:
     """On PostgreSQL, wait (at most ``timeout``, then go on) until every other session on
-    the test database has ended: a stopped server's end just after it exits, and until
-    then they keep the database from being flushed or dropped."""
+    the test database has ended, or only those of ``application_name`` (one server's:
+    see :class:`Daphne`). A stopped server's end just after it exits, and until then they
+    keep the database from being flushed or dropped."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -74,12 +75,16 @@ def other_sessions_ended(timeout: float = 10) -> None:
     if connection.connection is not None and not connection.is_usable():
         connection.close()
 
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    if application_name is not None:
+        query += " AND application_name = %s"
+
     def alone() -> bool:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+            cursor.execute(query, [] if application_name is None else [application_name])
             return cursor.fetchone()[0] == 0
 
     with contextlib.suppress(AssertionError):
@@ -110,6 +115,8 @@ class Daphne:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.env = server_env(**env)
+        # Names its PostgreSQL sessions (libpq reads PGAPPNAME), so a test can wait for them to end.
+        self.env.setdefault("PGAPPNAME", f"collab-test-daphne-{self.port}")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Daphne":
@@ -148,7 +155,7 @@ def running(server: Daphne, django_db_blocker):
     finally:
         server.stop()
         with django_db_blocker.unblock():
-            other_sessions_ended()
+            other_sessions_ended(application_name=server.env["PGAPPNAME"])
 
 
 @pytest.fixture(scope="session")
