@@ -10,7 +10,7 @@ from editor import selectors, services
 from editor.models import Document, Membership
 
 from .conftest import Daphne, running, session_headers, settle
-from .wire import Wire
+from .wire import Wire, closed_with
 
 TRUSTED = "https://collab.example.com"
 # Joins are nearly free of refill here, so the burst is all a socket gets.
@@ -32,14 +32,6 @@ def strict_daphne(django_db_setup, django_db_blocker):
 def strict(strict_daphne, transactional_db):
     yield strict_daphne
     settle()
-
-
-async def closed_with(wire: Wire, timeout: float = 5) -> int | None:
-    """Wait for the server to close the socket; the close code, None if it just hung up."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await wire.recv(timeout)
-    return closed.value.rcvd.code if closed.value.rcvd else None
 
 
 @pytest.mark.parametrize("origin", [

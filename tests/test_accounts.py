@@ -9,9 +9,8 @@ from editor.models import Connection
 
 from . import http
 from .conftest import ADA_PASSWORD, session_headers
-from .test_abuse import closed_with
 from .waiting import eventually_async
-from .wire import Wire
+from .wire import Wire, closed_with
 
 OLD, NEW = ADA_PASSWORD, "a brand new pass phrase"
 

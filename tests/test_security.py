@@ -12,7 +12,7 @@ from editor.models import Document, Membership
 
 from . import http
 from .conftest import Daphne
-from .wire import Wire
+from .wire import Wire, closed_with
 
 OP = {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]}
 
@@ -20,14 +20,6 @@ OP = {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]}
 def text_of(doc) -> tuple[int, str]:
     d = Document.objects.get(pk=doc.pk)
     return d.revision, selectors.document_text(d)
-
-
-async def closed_with(wire: Wire, timeout: float = 30) -> int | None:
-    """Wait for the server to close the socket; the close code, None if it just hung up."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await wire.recv(timeout)
-    return closed.value.rcvd.code if closed.value.rcvd else None
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", None])
