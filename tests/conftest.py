@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +46,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_listening(port: int, proc: subprocess.Popen, what: str, *, timeout: float = 30) -> None:
+    """Wait until ``proc`` accepts connections on ``port`` of 127.0.0.1; fail at once if it exits."""
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    eventually(listening, timeout=timeout, interval=0.05, what=f"{what} listening on port {port}")
+
+
+def other_sessions_ended(timeout: float = 10, *, application_name: str | None = None) -> None:
+    """On PostgreSQL, wait (at most ``timeout``, then go on) until every other session on
+    the test database has ended, or only those of ``application_name`` (one server's:
+    see :class:`Daphne`). A stopped server's end just after it exits, and until then they
+    keep the database from being flushed or dropped."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    # A scenario may have terminated this very session: the test itself runs in another
+    # context, whose own connection is a different session.
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    if application_name is not None:
+        query += " AND application_name = %s"
+
+    def alone() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(query, [] if application_name is None else [application_name])
+            return cursor.fetchone()[0] == 0
+
+    with contextlib.suppress(AssertionError):
+        eventually(alone, timeout=timeout, interval=0.05, what="the other database sessions to end")
+
+
 def server_env(**extra: str) -> dict[str, str]:
     """The environment a server process needs to open the tests' database."""
     env = dict(os.environ)
@@ -67,6 +115,8 @@ class Daphne:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.env = server_env(**env)
+        # Names its PostgreSQL sessions (libpq reads PGAPPNAME), so a test can wait for them to end.
+        self.env.setdefault("PGAPPNAME", f"collab-test-daphne-{self.port}")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Daphne:
@@ -80,16 +130,7 @@ class Daphne:
             env=self.env,
         )
 
-        def listening() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-
-        eventually(listening, timeout=60, interval=0.1)
+        wait_listening(self.port, self.proc, "daphne", timeout=60)
         return self
 
     def stop(self) -> None:
@@ -105,13 +146,23 @@ class Daphne:
         return f"{self.ws_url}/ws/documents/{document_id}/"
 
 
+@contextlib.contextmanager
+def running(server: Daphne, django_db_blocker):
+    """Start ``server``; at the end stop it and wait for its database sessions to end."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        with django_db_blocker.unblock():
+            other_sessions_ended(application_name=server.env["PGAPPNAME"])
+
+
 @pytest.fixture(scope="session")
 def daphne_server(django_db_setup, django_db_blocker):
     """One daphne for the session, on the tests' database."""
-    server = Daphne().start()
-    yield server
-    server.stop()
-    time.sleep(0.5)  # PostgreSQL ends the server's sessions just after it exits
+    with running(Daphne(), django_db_blocker) as server:
+        yield server
 
 
 def settle(timeout: float = 10) -> None:
@@ -137,11 +188,12 @@ def server(daphne_server, transactional_db):
 
 @pytest.fixture
 def make_user(transactional_db):
-    """Create a user; returns it."""
+    """Create a user, with no usable password unless given one (hashing one is slow);
+    returns it. Its tests run on a database committed for real, as the servers see it."""
     from django.contrib.auth import get_user_model
 
-    def make(username: str):
-        return get_user_model().objects.create_user(username=username, password=None)
+    def make(username: str, password: str | None = None):
+        return get_user_model().objects.create_user(username=username, password=password)
 
     return make
 
@@ -150,6 +202,32 @@ def make_user(transactional_db):
 def ada(make_user):
     """A user with no rights beyond her own documents."""
     return make_user("ada")
+
+
+ADA_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def ada_password(ada) -> str:
+    """Ada's password, for the tests that sign in with it (hashing it is slow, so the
+    ``ada`` of other tests has none)."""
+    ada.set_password(ADA_PASSWORD)
+    ada.save(update_fields=["password"])
+    return ADA_PASSWORD
+
+
+@pytest.fixture
+def bob(make_user):
+    """A second user, with no rights beyond his own documents."""
+    return make_user("bob")
+
+
+@pytest.fixture
+def doc(ada):
+    """Ada's document "Notes", holding "hello" at revision 1."""
+    from editor.domain import services
+
+    return services.document_create(title="Notes", owner=ada, content="hello")
 
 
 def session_headers(user, server: Daphne) -> dict[str, str]:
@@ -166,6 +244,51 @@ def headers_for(server):
     """Session headers for a user, as a signed-in browser tab of ``target`` (by default
     the session's server) would send them: the Origin names that server."""
     return lambda user, target=None: session_headers(user, target or server)
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """A redis-server of a test's own on a free loopback port, keeping nothing on disk."""
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir or Path(tempfile.gettempdir())
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+        )
+        eventually(self.answers, timeout=20, interval=0.05, what="redis-server answering PING")
+        return self
+
+    def answers(self) -> bool:
+        """Whether the server answers PING; fails at once if it has exited."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM, and wait for it to exit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: everything it held is gone."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
 
 
 def redis_url() -> str | None:
@@ -219,9 +342,8 @@ LIMITED_ENV = {
 @pytest.fixture(scope="session")
 def limited_daphne(django_db_setup, django_db_blocker):
     """A daphne whose limits are small (see LIMITED_ENV)."""
-    server = Daphne(**LIMITED_ENV).start()
-    yield server
-    server.stop()
+    with running(Daphne(**LIMITED_ENV), django_db_blocker) as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Abuse resistance over a real daphne: the origin rule, joins, and what one client costs others."""
 
 import asyncio
-import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -10,8 +9,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from editor.domain import selectors, services
 from editor.models import Document, Membership
 
-from .conftest import Daphne, session_headers, settle
-from .wire import Wire
+from .conftest import Daphne, running, session_headers, settle
+from .wire import Wire, closed_with
 
 TRUSTED = "https://collab.example.com"
 # Joins are nearly free of refill here, so the burst is all a socket gets.
@@ -25,34 +24,14 @@ STRICT_ENV = {
 
 @pytest.fixture(scope="module")
 def strict_daphne(django_db_setup, django_db_blocker):
-    server = Daphne(**STRICT_ENV).start()
-    yield server
-    server.stop()
-    time.sleep(0.5)  # PostgreSQL ends the server's sessions just after it exits
+    with running(Daphne(**STRICT_ENV), django_db_blocker) as server:
+        yield server
 
 
 @pytest.fixture
 def strict(strict_daphne, transactional_db):
     yield strict_daphne
     settle()
-
-
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
-@pytest.fixture
-def doc(ada):
-    return services.document_create(title="Notes", owner=ada, content="hello")
-
-
-async def closed_with(wire: Wire, timeout: float = 5) -> int | None:
-    """Wait for the server to close the socket; the close code, None if it just hung up."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await wire.recv(timeout)
-    return closed.value.rcvd.code if closed.value.rcvd else None
 
 
 @pytest.mark.parametrize("origin", [
@@ -124,14 +103,7 @@ async def test_joins_are_rate_limited_so_peers_are_not_flooded(strict, doc, ada,
                     assert message["retry_after"] > 1000
         assert closed.value.rcvd.code == 4429
         assert set(codes) == {"rate_limited"}
-        heard = []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            message = await a.recv()
-            if message.get("client") == "b":
-                heard.append(message["type"])
-                if message["type"] == "leave":
-                    break
+        heard = [m["type"] for m in await a.recv_until("leave", timeout=10) if m.get("client") == "b"]
     assert heard.count("presence") == 3 and heard[-1] == "leave"
 
 

@@ -1,33 +1,20 @@
 """Accounts: a password change and the sockets of each session, over a real daphne."""
 
-import asyncio
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from editor.domain import services
 from editor.models import Connection
 
 from . import http
-from .conftest import session_headers
-from .test_abuse import closed_with
-from .wire import Wire
+from .conftest import ADA_PASSWORD, session_headers
+from .waiting import eventually_async
+from .wire import Wire, closed_with
 
-OLD, NEW = "an old pass phrase", "a brand new pass phrase"
+OLD, NEW = ADA_PASSWORD, "a brand new pass phrase"
 
-
-@pytest.fixture
-def ada(make_user):
-    user = make_user("ada")
-    user.set_password(OLD)
-    user.save()
-    return user
-
-
-@pytest.fixture
-def doc(ada):
-    return services.document_create(title="Notes", owner=ada, content="hello")
+pytestmark = pytest.mark.usefixtures("ada_password")
 
 
 def change_password(server, headers) -> int:
@@ -54,19 +41,14 @@ async def test_the_changing_sessions_sockets_survive_the_periodic_checks(limited
     changing = session_headers(ada, limited_server)
     async with Wire(limited_server.ws(doc.pk), changing) as mine:
         await mine.join("m")
-        for _ in range(100):  # the row is written just after ``ready``
-            if Connection.objects.exists():
-                break
-            await asyncio.sleep(0.05)
+        # The row is written just after ``ready``.
+        await eventually_async(Connection.objects.exists, what="the socket's connection row")
         assert change_password(limited_server, changing) == 302
         for _ in range(2):  # two rounds of the watcher, each seen refreshing the row
             long_ago = timezone.now() - timedelta(hours=1)
             Connection.objects.update(seen=long_ago)
-            for _ in range(100):
-                if not Connection.objects.filter(seen=long_ago).exists():
-                    break
-                await asyncio.sleep(0.05)
-            assert not Connection.objects.filter(seen=long_ago).exists()
+            await eventually_async(lambda: not Connection.objects.filter(seen=long_ago).exists(),
+                                   what="the watcher's refresh of the connection row")
         assert mine.ws.close_code is None
         await mine.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})
         assert (await mine.recv_until("ack"))[-1]["rev"] == 2

@@ -3,16 +3,11 @@
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from editor.domain import selectors, services
+from editor.domain import selectors
 from editor.models import Connection, Document, Membership
 
 from .waiting import eventually_async
 from .wire import Wire
-
-
-@pytest.fixture
-def doc(ada):
-    return services.document_create(title="Notes", owner=ada, content="hello")
 
 
 async def content_of(document_id: str) -> tuple[int, str]:

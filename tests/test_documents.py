@@ -10,16 +10,6 @@ from editor.models import Document, Membership, Operation
 from editor.web.documents import content_disposition, filename_for, title_from_filename
 
 
-@pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", password="x")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="x")
-
-
 def upload(client, name: str, data: bytes, **extra):
     return client.post("/documents/upload/", {"file": SimpleUploadedFile(name, data)}, **extra)
 

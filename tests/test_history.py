@@ -1,19 +1,8 @@
 """History for the people who may read a document: timeline, revisions, restore."""
 
-import pytest
 
 from editor.domain import history, selectors, services
 from editor.models import Checkpoint, Document, Membership, Operation
-
-
-@pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", password="x")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="x")
 
 
 def typed(document, user, texts, *, client="typing"):

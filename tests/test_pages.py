@@ -19,11 +19,6 @@ from .conftest import ROOT, Daphne
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-@pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", password="correct horse battery")
-
-
 def test_pages_require_sign_in(client, ada):
     """Anonymous visitors are sent to the sign-in page."""
     doc = services.document_create(title="T", owner=ada)
@@ -174,31 +169,31 @@ def test_a_server_started_without_debug_serves_no_debug_page(transactional_db, t
         server.stop()
 
 
-def test_repeated_wrong_passwords_lock_that_sign_in_with_a_clear_message(client, ada, settings):
+def test_repeated_wrong_passwords_lock_that_sign_in_with_a_clear_message(client, ada_password, make_user, settings):
     """After the failure limit even the right password is refused (429), with a message."""
     for _ in range(settings.COLLAB_LOGIN_FAILURE_LIMIT - 1):
         response = client.post("/accounts/login/", {"username": "ada", "password": "wrong"})
         assert response.status_code == 200  # the form again, with its error
     assert client.post("/accounts/login/", {"username": "ada", "password": "wrong"}).status_code == 429
-    response = client.post("/accounts/login/", {"username": "ada", "password": "correct horse battery"})
+    response = client.post("/accounts/login/", {"username": "ada", "password": ada_password})
     assert response.status_code == 429
     assert "Too many wrong passwords" in response.content.decode()
     assert "_auth_user_id" not in client.session
     # Another person (another username) from the same address is not locked out.
     other = Client()
-    ada.__class__.objects.create_user("bob", password="another fine phrase")
+    make_user("bob", "another fine phrase")
     assert other.post("/accounts/login/", {"username": "bob", "password": "another fine phrase"}).status_code == 302
 
 
-def test_a_right_password_resets_the_count(client, ada, settings):
+def test_a_right_password_resets_the_count(client, ada_password, settings):
     """Failures below the limit, then a success: the count starts again."""
     for _ in range(settings.COLLAB_LOGIN_FAILURE_LIMIT - 1):
         client.post("/accounts/login/", {"username": "ada", "password": "wrong"})
-    assert client.post("/accounts/login/", {"username": "ada", "password": "correct horse battery"}).status_code == 302
+    assert client.post("/accounts/login/", {"username": "ada", "password": ada_password}).status_code == 302
     client.logout()
     for _ in range(settings.COLLAB_LOGIN_FAILURE_LIMIT - 1):
         client.post("/accounts/login/", {"username": "ada", "password": "wrong"})
-    assert client.post("/accounts/login/", {"username": "ada", "password": "correct horse battery"}).status_code == 302
+    assert client.post("/accounts/login/", {"username": "ada", "password": ada_password}).status_code == 302
 
 
 LOOKS_ALIKE = "looks too much like an existing one"

@@ -1,11 +1,13 @@
 """The commit path: transform, validation, exactly-once, and writers in several processes."""
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections import Counter
 
 import pytest
+from django.db import connection
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from editor.core import diff, frames, ot
@@ -14,11 +16,30 @@ from editor.domain.errors import BadBase, BadOp, DocumentNotFound, TooLarge
 from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
+from .waiting import eventually
 from .test_ot import texts
 
 
 def commit(doc, user, seq, base, ops, client="c"):
     return services.operation_commit(document_id=doc.pk, user=user, client=client, seq=seq, base=base, ops=ops)
+
+
+@contextlib.contextmanager
+def refused_op_inserts(error: Exception, times: int | None = None):
+    """The database refuses to store ops: the insert into the operations table raises
+    ``error`` (``times`` times, else every time), as a failing disk or another writer
+    that took the revision would. Yields the parameters of each refused insert."""
+    refused: list = []
+
+    def refuse(execute, sql, params, many, context):
+        inserts_ops = sql.startswith("INSERT INTO") and Operation._meta.db_table in sql
+        if inserts_ops and (times is None or len(refused) < times):
+            refused.append(params)
+            raise error
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse):
+        yield refused
 
 
 def test_document_create_stores_initial_text_as_revision_one(ada):
@@ -230,18 +251,13 @@ def test_snapshots_are_written_every_few_revisions_and_reads_replay_the_rest(ada
     assert selectors.document_at_revision(document_id=doc.pk, revision=4) == "xabc"
 
 
-def test_a_rolled_back_batch_leaves_the_state_as_it_was(ada, monkeypatch):
+def test_a_rolled_back_batch_leaves_the_state_as_it_was(ada):
     doc = services.document_create(title="T", owner=ada, content="abc")
     state = services.document_state(document_id=doc.pk)
 
-    def fail(*args, **kwargs):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(services, "_store", fail)
-    with pytest.raises(RuntimeError):
+    with refused_op_inserts(RuntimeError("disk full")), pytest.raises(RuntimeError):
         submit(doc, ada, 1, 1, [{"pos": 0, "insert": "X"}], state=state)
     assert (state.rev, state.text) == (1, "abc")
-    monkeypatch.undo()
     result = submit(doc, ada, 1, 1, [{"pos": 0, "insert": "Y"}], state=state)
     assert (result.revision, state.text) == (2, "Yabc")
     assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
@@ -314,18 +330,16 @@ def test_an_op_whose_message_would_not_fit_a_frame_is_refused(ada, settings):
     assert selectors.document_text(doc) == "é" * 400
 
 
-def test_deleting_a_document_waits_for_a_commit_that_holds_it(transactional_db, django_user_model):
+def test_deleting_a_document_waits_for_a_commit_that_holds_it(ada):
     """A commit holding the document's lock adds an op while the document is being
     deleted: the delete waits for it and removes that op too, rather than failing on
     the foreign key (PostgreSQL; SQLite serialises its writers anyway)."""
     import threading
-    import time
 
-    from django.db import connection, connections, transaction
+    from django.db import connections, transaction
 
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's; the pass on PostgreSQL runs this")
-    ada = django_user_model.objects.create_user(username="ada")
     doc = services.document_create(title="T", owner=ada, content="a")
     locked = threading.Event()
     errors = []
@@ -337,17 +351,18 @@ def test_deleting_a_document_waits_for_a_commit_that_holds_it(transactional_db, 
                 Operation.objects.create(document_id=doc.pk, revision=2, user=ada, client="c", seq=1, ops=[])
                 Document.objects.filter(pk=doc.pk).update(revision=2)
                 locked.set()
-                # Commit once the delete waits on a lock of ours.
-                deadline = time.monotonic() + 10
+                # Commit once the delete waits on a lock of ours (or after 10 s regardless).
                 with connection.cursor() as cursor:
-                    while time.monotonic() < deadline:
+
+                    def delete_waits() -> bool:
                         cursor.execute(
                             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                             " AND wait_event_type = 'Lock'"
                         )
-                        if cursor.fetchone()[0]:
-                            break
-                        time.sleep(0.01)
+                        return bool(cursor.fetchone()[0])
+
+                    with contextlib.suppress(AssertionError):
+                        eventually(delete_waits, timeout=10, interval=0.01)
         except Exception as exc:  # reported below
             errors.append(exc)
         finally:
@@ -415,29 +430,25 @@ async def test_a_whole_text_change_is_announced_only_once_its_transaction_commit
 
 
 @pytest.mark.parametrize("losses", [services.MAX_ATTEMPTS - 1, services.MAX_ATTEMPTS])
-def test_a_commit_that_loses_its_race_is_retried_up_to_a_limit(ada, monkeypatch, losses):
+def test_a_commit_that_loses_its_race_is_retried_up_to_a_limit(ada, losses):
     """Another writer took the revision (a unique-key violation): the whole commit is
     tried again, and after MAX_ATTEMPTS lost races it gives up, having written nothing."""
     from django.db import IntegrityError
 
     doc = services.document_create(title="T", owner=ada, content="abc")
-    store, lost = services._store, []
-
-    def racing(head, pending):
-        if len(lost) < losses:
-            lost.append(head.revision)
-            raise IntegrityError("duplicate key value violates unique constraint")
-        store(head, pending)
-
-    monkeypatch.setattr(services, "_store", racing)
+    lost_race = IntegrityError("duplicate key value violates unique constraint")
+    with refused_op_inserts(lost_race, times=losses) as refused:
+        if losses < services.MAX_ATTEMPTS:
+            assert commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}]).revision == 2
+        else:
+            with pytest.raises(services.CommitConflict):
+                commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
     if losses < services.MAX_ATTEMPTS:
-        assert commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}]).revision == 2
         assert selectors.document_snapshot(document_id=doc.pk) == (2, "xabc")
     else:
-        with pytest.raises(services.CommitConflict):
-            commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
         assert selectors.document_snapshot(document_id=doc.pk) == (1, "abc")
-    assert lost == [1] * losses
+    assert len(refused) == losses
+    assert all(params[:2] == [doc.pk, 2] for params in refused)  # each try, again as revision 2
 
 
 def test_restoring_brings_back_an_old_text_as_a_new_revision_and_refuses_one_never_made(ada):

@@ -8,7 +8,6 @@ import contextlib
 import signal
 import socket
 import sqlite3
-import time
 
 import pytest
 from django.conf import settings
@@ -18,6 +17,7 @@ from editor.domain import selectors, services
 from editor.models import Document, Membership, Operation
 
 from .conftest import Daphne, closing_connections, session_headers
+from .waiting import eventually_async
 
 
 @pytest.fixture
@@ -42,17 +42,9 @@ def pair(make_user):
     return doc, ada, bob
 
 
-async def wait_until(condition, timeout: float = 20, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def exited(server: Daphne, timeout: float = 30) -> int:
     """Wait (bounded) for the server's process to end; its exit status."""
-    await wait_until(lambda: server.proc.poll() is not None, timeout, "daphne to exit")
+    await eventually_async(lambda: server.proc.poll() is not None, timeout=timeout, what="daphne to exit")
     return server.proc.returncode
 
 
@@ -100,7 +92,7 @@ async def test_sigterm_closes_sockets_with_1012_and_exits(own_server, pair):
     client = CollabClient(server.ws(doc.pk), headers=session_headers(ada, server), reconnect=False)
     await client.connect()
     server.proc.send_signal(signal.SIGTERM)
-    await wait_until(lambda: client.closed_code is not None, what="the socket to close")
+    await eventually_async(lambda: client.closed_code is not None, what="the socket to close")
     assert client.closed_code == 1012
     assert await exited(server) == 0
     await client.close()
@@ -131,19 +123,19 @@ async def test_restart_while_two_people_type_loses_nothing(own_server, pair):
 
     stop = asyncio.Event()
     typing = [asyncio.create_task(type_words(c, n, stop)) for c, n in zip(clients, "ab")]
-    await wait_until(lambda: len(words) > 40, what="typing")
+    await eventually_async(lambda: len(words) > 40, what="typing")
     server.proc.send_signal(signal.SIGTERM)
     assert await exited(server) == 0
     await asyncio.sleep(0.2)  # typing goes on while no server runs
     restart(server)
-    await wait_until(lambda: all(c.rev is not None and c.rev > 0 for c in clients), what="reconnection")
+    await eventually_async(lambda: all(c.rev is not None and c.rev > 0 for c in clients), what="reconnection")
     await asyncio.sleep(0.2)
     stop.set()
     await asyncio.gather(*typing)
     for client in clients:
         await client.wait_synced(timeout=30)
     text = assert_history_whole(doc)
-    await wait_until(lambda: all(c.text == text for c in clients), what="convergence")
+    await eventually_async(lambda: all(c.text == text for c in clients), what="convergence")
     assert sorted(text.replace("><", ">\n<").splitlines()) == sorted(words)
     for client in clients:
         await client.close()
@@ -163,7 +155,7 @@ async def test_sigterm_lets_a_commit_in_flight_finish(own_server, pair):
         client.insert(4, " once")
         await asyncio.sleep(0.3)  # the commit is waiting for the lock
         server.proc.send_signal(signal.SIGTERM)
-        await wait_until(lambda: client.closed_code is not None, what="the socket to close")
+        await eventually_async(lambda: client.closed_code is not None, what="the socket to close")
         assert client.closed_code == 1012
         await asyncio.sleep(0.5)
         assert server.proc.poll() is None  # waiting for the commit
@@ -207,7 +199,7 @@ async def test_second_sigterm_stops_at_once(own_server, pair):
         client.insert(0, "x")
         await asyncio.sleep(0.3)
         server.proc.send_signal(signal.SIGTERM)
-        await wait_until(lambda: client.closed_code is not None, what="the socket to close")
+        await eventually_async(lambda: client.closed_code is not None, what="the socket to close")
         assert server.proc.poll() is None  # still waiting for the commit
         with pytest.raises(ConnectionRefusedError):  # and no longer listening
             socket.create_connection(("127.0.0.1", server.port), timeout=5).close()

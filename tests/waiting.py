@@ -5,15 +5,15 @@ and again until it holds. The timeout only keeps a broken test from hanging: it 
 hang guard, never a speed assertion, so it is generous (the suite runs on loaded
 machines with few cores).
 
-``check`` is either a predicate or an assertion:
+``check`` returns a value; the wait ends when that value is truthy, and returns it
+(``eventually(lambda: frames)`` returns the frames once there are some). Anything
+falsy, None included, means "not yet": write ``proc.poll() is not None``, not
+``proc.poll()``. A check may also raise ``AssertionError`` to say "not yet" with a
+reason; a check written with asserts ends with ``return True``.
 
-* a predicate returns a value; the wait ends when it is truthy, and that value is
-  returned (``eventually(lambda: frames)`` returns the frames once there are some);
-* an assertion raises ``AssertionError`` until it holds and returns None when it does.
-
-So a predicate must not return None to mean "not yet" (write ``proc.poll() is not
-None``, not ``proc.poll()``). On timeout the last ``AssertionError`` is raised again,
-or an ``AssertionError`` naming the condition.
+On timeout an ``AssertionError`` names what was awaited (``what``, else the check's
+name) and carries the last ``AssertionError`` the check raised, if any. Any other
+exception from the check ends the wait at once: a server that died will not start.
 """
 
 from __future__ import annotations
@@ -29,39 +29,39 @@ TIMEOUT = 30.0
 INTERVAL = 0.02
 
 
-def _held(result: Any) -> bool:
-    return result is None or bool(result)
-
-
-def _expired(check: Callable, timeout: float, error: AssertionError | None) -> AssertionError:
+def _expired(check: Callable, timeout: float, what: str | None, error: AssertionError | None) -> AssertionError:
+    name = what or getattr(check, "__qualname__", repr(check))
+    expired = AssertionError(f"{name} did not hold within {timeout:g} s")
     if error is not None:
-        error.add_note(f"(still failing after {timeout:g} s)")
-        return error
-    name = getattr(check, "__qualname__", repr(check))
-    return AssertionError(f"{name} did not hold within {timeout:g} s")
+        expired.add_note(f"last failure: {error}")
+        expired.__cause__ = error
+    return expired
 
 
-def eventually(check: Callable[[], Any], *, timeout: float = TIMEOUT, interval: float = INTERVAL) -> Any:
-    """Call ``check`` until it holds (see the module); return its last result."""
+def eventually(
+    check: Callable[[], Any], *, timeout: float = TIMEOUT, interval: float = INTERVAL, what: str | None = None
+) -> Any:
+    """Call ``check`` until it returns a truthy value (see the module); return that value."""
     deadline = time.monotonic() + timeout
     while True:
         error = None
         try:
             result = check()
-            if _held(result):
+            if result:
                 return result
         except AssertionError as exc:
             error = exc
         if time.monotonic() >= deadline:
-            raise _expired(check, timeout, error)
+            raise _expired(check, timeout, what, error)
         time.sleep(interval)
 
 
 async def eventually_async(
-    check: Callable[[], Any], *, timeout: float = TIMEOUT, interval: float = INTERVAL
+    check: Callable[[], Any], *, timeout: float = TIMEOUT, interval: float = INTERVAL, what: str | None = None
 ) -> Any:
-    """:func:`eventually` on an event loop: ``check`` may be a coroutine function,
-    and the loop runs other tasks between checks."""
+    """:func:`eventually` on an event loop: ``check`` may return an awaitable (a
+    coroutine function, or ``asyncio.to_thread`` for a blocking check), and the loop
+    runs other tasks between checks."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -70,13 +70,19 @@ async def eventually_async(
             result = check()
             if inspect.isawaitable(result):
                 result = await result
-            if _held(result):
+            if result:
                 return result
         except AssertionError as exc:
             error = exc
         if loop.time() >= deadline:
-            raise _expired(check, timeout, error)
+            raise _expired(check, timeout, what, error)
         await asyncio.sleep(interval)
+
+
+def threaded(check: Callable[[], Any]) -> Callable[[], Any]:
+    """``check`` made fit for :func:`eventually_async` when it blocks (a network call):
+    each call runs it in a worker thread, so the event loop goes on meanwhile."""
+    return lambda: asyncio.to_thread(check)
 
 
 class Clock:

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from .waiting import TIMEOUT
 
@@ -63,3 +64,13 @@ class Wire:
         except TimeoutError:
             return
         raise AssertionError(f"unexpected message {message}")
+
+
+async def closed_with(wire: Wire, timeout: float = TIMEOUT) -> int | None:
+    """Read until the server closes the socket; the close code, None if it just hung up.
+    ``timeout`` bounds the wait for each message, as for :meth:`Wire.recv`."""
+    try:
+        while True:
+            await wire.recv(timeout)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from django.test import Client
 
-from tests.conftest import Daphne, settle
+from tests.conftest import Daphne, running, settle
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -56,9 +56,8 @@ SiteServer = Daphne
 @pytest.fixture(scope="session")
 def site_daphne(django_db_setup, django_db_blocker):
     """One site server for the session, on the tests' database."""
-    server = SiteServer().start()
-    yield server
-    server.stop()
+    with running(SiteServer(), django_db_blocker) as server:
+        yield server
 
 
 @pytest.fixture
@@ -69,11 +68,10 @@ def site(site_daphne, transactional_db):
 
 
 @pytest.fixture
-def own_site(transactional_db):
+def own_site(transactional_db, django_db_blocker):
     """A site server of this test's own, free to be stopped and restarted."""
-    server = SiteServer().start()
-    yield server
-    server.stop()
+    with running(SiteServer(), django_db_blocker) as server:
+        yield server
 
 
 @pytest_asyncio.fixture
@@ -89,8 +87,27 @@ async def browser():
         await chromium.close()
 
 
+@pytest.fixture
+def shared_document(make_user):
+    """``shared_document(title, content, people=("ada", "grace"))`` makes the two people
+    and a document of the first one's that the second may edit; returns
+    ``(owner, editor, document)``."""
+
+    from editor.domain import services
+    from editor.models import Membership
+
+    def make(title: str, content: str = "", people: tuple[str, str] = ("ada", "grace")):
+        owner, editor = (make_user(name) for name in people)
+        document = services.document_create(title=title, owner=owner, content=content)
+        Membership.objects.create(document=document, user=editor, role=Membership.Role.EDITOR)
+        return owner, editor, document
+
+    return make
+
+
 async def signed_in(browser, server: Daphne, user, **options):
-    """A browser context (a profile: cookies, IndexedDB) in which ``user`` is signed in."""
+    """A browser context (a profile: cookies, IndexedDB) in which ``user`` is signed in
+    to ``server`` (a daphne, or any site with a ``url``)."""
     client = Client()
     client.force_login(user)
     options.setdefault("viewport", {"width": 900, "height": 640})
@@ -109,6 +126,15 @@ async def open_editor(context, server: Daphne, document):
     await page.goto(f"{server.url}/documents/{document.pk}/")
     await wait_saved(page)
     return page
+
+
+async def open_editors(browser, server: Daphne, document, *users, **options) -> list:
+    """The editor page of ``document`` for each of ``users``, each signed in in a browser
+    context of their own (``options`` as for :func:`signed_in`)."""
+    return [
+        await open_editor(await signed_in(browser, server, user, **options), server, document)
+        for user in users
+    ]
 
 
 async def wait_saved(page):
@@ -135,3 +161,20 @@ async def page_state(page) -> dict:
             return {text: c.text, rev: c.rev, pending: c.pending, box};
         }"""
     )
+
+
+async def converged(pages, document) -> str:
+    """Wait until every page holds the server's latest revision, with nothing pending
+    and its text box showing it; return that text."""
+    from editor.domain import selectors
+
+    for page in pages:
+        await wait_saved(page)
+    document.refresh_from_db()
+    for page in pages:
+        await wait_rev(page, document.revision)
+    text = selectors.document_text(document)
+    for state in [await page_state(page) for page in pages]:
+        assert state["text"] == state["box"] == text
+        assert not state["pending"]
+    return text

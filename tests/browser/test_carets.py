@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import open_editor, signed_in
-from .test_editing import converged, shared_document
+from .conftest import converged, open_editor, signed_in
 
 # Where the page draws ``name``'s caret, next to where the text box itself puts the
 # same text: the box's padding plus the width of the text before it on its line,
@@ -43,10 +42,10 @@ async def own_selection(page) -> list[int]:
     return await page.eval_on_selector("#text", "t => [t.selectionStart, t.selectionEnd]")
 
 
-async def test_each_person_sees_the_others_caret_where_it_is_as_both_type(browser, site, make_user):
+async def test_each_person_sees_the_others_caret_where_it_is_as_both_type(browser, site, shared_document):
     """A caret moved by keys shows on the other page at that place in the text, follows
     edits made before it and its owner's typing, shows a selection, and goes on leaving."""
-    alice, bob, document = shared_document(make_user, "hello world\nsecond line\n")
+    alice, bob, document = shared_document("Shared notes", "hello world\nsecond line\n", ("alice", "bob"))
     page_a = await open_editor(await signed_in(browser, site, alice), site, document)
     context_b = await signed_in(browser, site, bob)
     page_b = await open_editor(context_b, site, document)

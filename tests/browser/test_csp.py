@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from editor.domain import selectors, services
-from editor.models import Membership
-
-from .conftest import page_text, signed_in, wait_rev, wait_saved
+from .conftest import converged, signed_in, wait_saved
 
 # Records every violation the page reports, from before its first script runs.
 RECORD_VIOLATIONS = """
@@ -15,11 +12,9 @@ document.addEventListener("securitypolicyviolation",
 """
 
 
-async def test_the_editor_types_and_syncs_with_no_policy_violation(browser, site, make_user):
+async def test_the_editor_types_and_syncs_with_no_policy_violation(browser, site, shared_document):
     """Two people type under the policy; the page's carets and styles report no violation."""
-    alice, bob = make_user("alice"), make_user("bob")
-    document = services.document_create(title="Policy", owner=alice, content="one\n")
-    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
+    alice, bob, document = shared_document("Policy", "one\n", ("alice", "bob"))
     pages, console = [], []
     for user in (alice, bob):
         context = await signed_in(browser, site, user)
@@ -38,14 +33,7 @@ async def test_the_editor_types_and_syncs_with_no_policy_violation(browser, site
     await bob_page.click("#text")
     await bob_page.keyboard.press("Control+Home")
     await bob_page.keyboard.type("bob: ", delay=10)
-    for page in pages:
-        await wait_saved(page)
-    document.refresh_from_db()
-    for page in pages:
-        await wait_rev(page, document.revision)
-    text = selectors.document_text(document)
-    assert text == "bob: one\ntyped under a policy 😀"
-    assert [await page_text(page) for page in pages] == [text, text]
+    assert await converged(pages, document) == "bob: one\ntyped under a policy 😀"
     # Peers' carets are drawn (styled from script) under the same policy.
     await alice_page.wait_for_selector(".caret, [class*=caret]", state="attached")
     for page in pages:

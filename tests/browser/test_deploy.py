@@ -16,27 +16,27 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import Client
 
-from editor.domain import selectors, services
-from editor.models import Membership
-from tests.conftest import ROOT, Daphne, closing_connections, free_port, server_env
+from editor.domain import selectors
+from tests.conftest import (
+    REDIS_SERVER, ROOT, Daphne, RedisServer, closing_connections, free_port, other_sessions_ended,
+    server_env, wait_listening,
+)
+from tests.waiting import eventually_async, threaded
 
-from .conftest import TIMEOUT_MS, wait_saved
+from .conftest import open_editor, signed_in, wait_saved
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 def _require(path: str, package: str) -> None:
@@ -47,50 +47,13 @@ def _require(path: str, package: str) -> None:
         pytest.skip(reason)
 
 
-def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen within {timeout} s")
-
-
 class DeployedDaphne(Daphne):
     """A daphne process started the way systemd's collab@PORT starts it."""
 
     def start(self) -> DeployedDaphne:
         self.proc = subprocess.Popen(["bash", "deploy/daphne.sh", str(self.port)], cwd=ROOT, env=self.env)
-        wait_port(self.port, self.proc, "daphne")
+        wait_listening(self.port, self.proc, "daphne")
         return self
-
-
-class Redis:
-    """A redis-server of the test's own on a free port, free to be stopped."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Redis:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_port(self.port, self.proc, "redis-server")
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -164,9 +127,9 @@ http {{
     proc = subprocess.Popen([NGINX, "-p", str(workdir), "-e", str(workdir / "error.log"),
                              "-c", str(workdir / "nginx.conf")])
     try:
-        wait_port(https_port, proc, "nginx")
-    except RuntimeError:
-        raise RuntimeError((workdir / "error.log").read_text()) from None
+        wait_listening(https_port, proc, "nginx")
+    except (RuntimeError, AssertionError) as exc:
+        raise RuntimeError(f"{exc}\n{(workdir / 'error.log').read_text()}") from None
     return proc
 
 
@@ -208,17 +171,16 @@ def open_sockets(daphne: Daphne) -> int:
     return int(float(re.search(r"^collab_open_sockets (\S+)$", text, re.MULTILINE).group(1)))
 
 
-async def wait_for(condition, timeout: float, what: str, *, in_thread: bool = True):
-    """Wait until ``condition()`` holds; it runs in a worker thread (network calls) or,
-    for database reads, on this thread, whose connection the test database expects."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await asyncio.to_thread(condition) if in_thread else condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
+@dataclass
+class Deployment:
+    """The site as nginx serves it (``url``, over TLS; ``http_url``, redirected to it) and
+    what stands behind nginx."""
+
+    url: str
+    http_url: str
+    daphnes: list[DeployedDaphne]
+    redis: RedisServer
+    nginx_log: Path
 
 
 @pytest.fixture
@@ -226,7 +188,7 @@ def deployment(transactional_db, tmp_path):
     """nginx, two daphne processes, and a Redis of the test's own; torn down in reverse."""
     _require(NGINX, "nginx")
     _require(REDIS_SERVER, "redis-server")
-    redis = Redis(tmp_path).start()
+    redis = RedisServer(tmp_path).start()
     static_root = tmp_path / "static"
     env = {
         "DJANGO_DEBUG": "0",
@@ -252,8 +214,8 @@ def deployment(transactional_db, tmp_path):
         site = site_config(daphnes=daphnes, http_port=http_port, https_port=https_port,
                            static_root=static_root, cert=cert, key=key)
         nginx = start_nginx(tmp_path, site, https_port)
-        yield {"url": f"https://127.0.0.1:{https_port}", "http_url": f"http://127.0.0.1:{http_port}",
-               "daphnes": daphnes, "redis": redis, "nginx_log": tmp_path / "error.log"}
+        yield Deployment(url=f"https://127.0.0.1:{https_port}", http_url=f"http://127.0.0.1:{http_port}",
+                         daphnes=daphnes, redis=redis, nginx_log=tmp_path / "error.log")
     finally:
         if nginx is not None:
             nginx.terminate()
@@ -261,37 +223,13 @@ def deployment(transactional_db, tmp_path):
         for daphne in daphnes:
             daphne.stop()
         redis.stop()
-        wait_database_released()
+        other_sessions_ended()
 
 
-def wait_database_released(timeout: float = 10) -> None:
-    """Wait until PostgreSQL has ended the stopped servers' sessions, so the test
-    database can be dropped."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            if cursor.fetchone()[0] == 0:
-                return
-            time.sleep(0.05)
-
-
-async def editor_page(browser, url: str, user, document):
+async def editor_page(browser, deployment: Deployment, user, document):
     """``user``'s editor page of ``document`` through nginx, recording every status shown."""
-    client = Client()
-    client.force_login(user)
-    context = await browser.new_context(ignore_https_errors=True, viewport={"width": 900, "height": 640})
-    context.set_default_timeout(TIMEOUT_MS)
-    await context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}])
-    page = await context.new_page()
-    page.on("pageerror", lambda error: print(f"page error: {error}"))
-    await page.goto(f"{url}/documents/{document.pk}/")
-    await wait_saved(page)
+    context = await signed_in(browser, deployment, user, ignore_https_errors=True)
+    page = await open_editor(context, deployment, document)
     await page.evaluate(
         """() => {
             const status = document.querySelector("#status");
@@ -310,22 +248,20 @@ def shown_then_saved(states: list[str], wanted: set[str]) -> bool:
 
 
 @closing_connections
-async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, make_user):
+async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, shared_document):
     """Two people type through nginx while each daphne is restarted in turn with SIGTERM."""
-    url, daphnes, redis = deployment["url"], deployment["daphnes"], deployment["redis"]
-    ada, bob = make_user("ada"), make_user("bob")
-    document = services.document_create(title="Rolling", owner=ada, content="|middle|")
-    Membership.objects.create(document=document, user=bob, role="editor")
+    url, daphnes, redis = deployment.url, deployment.daphnes, deployment.redis
+    ada, bob, document = shared_document("Rolling", "|middle|", ("ada", "bob"))
 
     # The page and its hashed modules come through nginx, cached for good.
     # Plain HTTP is redirected to TLS by nginx.
-    request = urllib.request.Request(f"{deployment['http_url']}/documents/{document.pk}/")
+    request = urllib.request.Request(f"{deployment.http_url}/documents/{document.pk}/")
     with pytest.raises(urllib.error.HTTPError) as redirect:
         urllib.request.build_opener(NoRedirect).open(request, timeout=20)
     assert redirect.value.code == 301
     assert redirect.value.headers["Location"] == f"https://127.0.0.1/documents/{document.pk}/"
-    ada_page = await editor_page(browser, url, ada, document)
-    bob_page = await editor_page(browser, url, bob, document)
+    ada_page = await editor_page(browser, deployment, ada, document)
+    bob_page = await editor_page(browser, deployment, bob, document)
     # nginx hashes the document id: both people's sockets reach the same process.
     assert sorted(open_sockets(d) for d in daphnes) == [0, 2]
     script = await ada_page.get_attribute("script[type=module]", "src")
@@ -348,15 +284,16 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, m
         bob_typing = asyncio.create_task(bob_page.keyboard.type(words, delay=25))
         await asyncio.sleep(0.3)
         daphne.proc.send_signal(signal.SIGTERM)  # Bob keeps typing meanwhile
-        await wait_for(lambda: daphne.proc.poll() is not None, 30, "daphne to exit")  # noqa: B023 - awaited in this turn
+        await eventually_async(lambda: daphne.proc.poll() is not None, interval=0.1, what="daphne to exit")
         assert daphne.proc.returncode == 0
         await bob_typing
         bob_typed += words
         daphne.start()
-        await wait_for(lambda: direct_health(daphne) == 200, 30, "the restarted daphne to be healthy")  # noqa: B023
+        await eventually_async(threaded(lambda: direct_health(daphne) == 200), interval=0.1,
+                               what="the restarted daphne to be healthy")
         expected = bob_typed + "|middle|" + ada_typed
-        await wait_for(lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected, 30,  # noqa: B023
-                       "the server to hold every keystroke", in_thread=False)
+        await eventually_async(lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected,
+                               interval=0.1, what="the server to hold every keystroke")
         for page in (ada_page, bob_page):
             await wait_saved(page)
             await page.wait_for_function("t => document.querySelector('#text').value === t", arg=expected)
@@ -372,15 +309,18 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, m
     # Health through nginx: 200, then 503 naming the channel layer while Redis is down.
     # nginx may still be resting the process restarted last (max_fails, fail_timeout):
     # allow it that long, and show nginx's own account if it is longer.
-    deadline = time.monotonic() + 10
-    while (answer := get(f"{url}/healthz"))[0] != 200:
-        assert time.monotonic() < deadline, (answer[1], deployment["nginx_log"].read_text())
-        await asyncio.sleep(0.5)
-    assert json.loads(answer[1]) == {"status": "ok", "database": "ok", "channel_layer": "ok"}
+    def healthy_through_nginx():
+        status, body, _ = get(f"{url}/healthz")
+        assert status == 200, (body, deployment.nginx_log.read_text())
+        return body
+
+    body = await eventually_async(threaded(healthy_through_nginx), timeout=10, what="health through nginx")
+    assert json.loads(body) == {"status": "ok", "database": "ok", "channel_layer": "ok"}
     redis.stop()
     for _ in range(2):
         status, body, _ = get(f"{url}/healthz")
         assert status == 503
         assert json.loads(body) == {"status": "unavailable", "database": "ok", "channel_layer": "unreachable"}
     redis.start()
-    await wait_for(lambda: get(f"{url}/healthz")[0] == 200, 30, "health to recover with Redis")
+    await eventually_async(threaded(lambda: get(f"{url}/healthz")[0] == 200), interval=0.1,
+                           what="health to recover with Redis")

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from editor.domain import selectors, services
-from editor.models import Document, Membership
+from editor.domain import selectors
+from editor.models import Document
 
-from .conftest import open_editor, signed_in, wait_saved
-
-
-def shared_document(make_user, content: str = ""):
-    """A document of ada's that grace may edit."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(title="Café plans", owner=ada, content=content)
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
-    return ada, grace, document
+from .conftest import open_editor, open_editors, signed_in, wait_saved
 
 
-async def test_download_saves_the_text_typed_so_far_under_the_title(browser, site, make_user):
+async def test_download_saves_the_text_typed_so_far_under_the_title(browser, site, shared_document):
     """After typing, the download link saves the current text as "<title>.txt"."""
-    ada, _, document = shared_document(make_user, "first line\n")
+    ada, _, document = shared_document("Café plans", "first line\n")
     page = await open_editor(await signed_in(browser, site, ada, accept_downloads=True), site, document)
     await page.click("#text")
     await page.keyboard.press("Control+End")
@@ -59,9 +51,9 @@ async def test_upload_opens_the_new_document_holding_the_file(browser, site, mak
     assert Document.objects.count() == 1
 
 
-async def test_the_owner_renames_from_the_editor_page(browser, site, make_user):
+async def test_the_owner_renames_from_the_editor_page(browser, site, shared_document):
     """The rename form changes the title the page and the list show."""
-    ada, _, document = shared_document(make_user)
+    ada, _, document = shared_document("Café plans")
     page = await open_editor(await signed_in(browser, site, ada), site, document)
     await page.fill(".rename input[name=title]", "Trip to Lyon")
     await page.click("#rename")
@@ -71,11 +63,10 @@ async def test_the_owner_renames_from_the_editor_page(browser, site, make_user):
     assert document.title == "Trip to Lyon"
 
 
-async def test_deleting_closes_the_document_for_the_other_person_in_it(browser, site, make_user):
+async def test_deleting_closes_the_document_for_the_other_person_in_it(browser, site, shared_document):
     """The owner confirms; grace, typing in the same document, is told it no longer exists."""
-    ada, grace, document = shared_document(make_user, "soon gone\n")
-    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
-    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    ada, grace, document = shared_document("Café plans", "soon gone\n")
+    page_a, page_g = await open_editors(browser, site, document, ada, grace)
     assert await page_g.query_selector("#delete") is None  # only the owner may delete
 
     await page_a.click("#delete")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from editor.domain import selectors, services
-from editor.models import Membership
+from editor.domain import selectors
 
 from .conftest import TIMEOUT_MS, open_editor, page_text, signed_in, wait_rev, wait_saved
 
@@ -43,12 +42,10 @@ async def type_offline_and_close(context, server, document, words: str) -> None:
     server.start()
 
 
-async def test_another_person_in_the_same_browser_never_sends_the_unsent_edits(browser, own_site, make_user):
+async def test_another_person_in_the_same_browser_never_sends_the_unsent_edits(browser, own_site, shared_document):
     """Alice's offline edits wait for Alice: Bob, signed in next in that browser, opens
     the document without them; Alice, back, sends them."""
-    alice, bob = make_user("alice"), make_user("bob")
-    document = services.document_create(title="Shared", owner=alice, content="start\n")
-    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
+    alice, bob, document = shared_document("Shared", "start\n", ("alice", "bob"))
     context = await signed_in(browser, own_site, alice)
     await type_offline_and_close(context, own_site, document, "alice was offline")
 
@@ -68,11 +65,9 @@ async def test_another_person_in_the_same_browser_never_sends_the_unsent_edits(b
     assert selectors.document_text(document) == "start\nalice was offline" == await page_text(page)
 
 
-async def test_signing_out_deletes_the_persons_unsent_edits(browser, own_site, make_user):
+async def test_signing_out_deletes_the_persons_unsent_edits(browser, own_site, shared_document):
     """Unsent edits do not outlive the session in the browser: sign-out removes them."""
-    alice, bob = make_user("alice"), make_user("bob")
-    document = services.document_create(title="Private", owner=alice, content="start\n")
-    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
+    alice, bob, document = shared_document("Private", "start\n", ("alice", "bob"))
     context = await signed_in(browser, own_site, alice)
     await type_offline_and_close(context, own_site, document, "secret words")
 

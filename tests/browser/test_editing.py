@@ -4,35 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from editor.domain import selectors, services
-from editor.models import Membership
-
-from .conftest import open_editor, page_state, page_text, signed_in, wait_rev, wait_saved
+from .conftest import converged, open_editor, open_editors, page_text, signed_in
 
 # About 27,000 code points, pasted through the clipboard in one go.
 PASTE = "".join(f"pasted line {n:04d}: the quick brown fox 🦊 jumps\n" for n in range(600))
-
-
-def shared_document(make_user, content: str = ""):
-    """A document of alice's that bob may edit."""
-    alice, bob = make_user("alice"), make_user("bob")
-    document = services.document_create(title="Shared notes", owner=alice, content=content)
-    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
-    return alice, bob, document
-
-
-async def converged(pages, document) -> str:
-    """Wait until every page holds the server's latest revision; return the common text."""
-    for page in pages:
-        await wait_saved(page)
-    document.refresh_from_db()
-    for page in pages:
-        await wait_rev(page, document.revision)
-    states = [await page_state(page) for page in pages]
-    for state in states:
-        assert state["text"] == state["box"] == selectors.document_text(document)
-        assert not state["pending"]
-    return selectors.document_text(document)
 
 
 async def set_caret(page, index: int) -> None:
@@ -43,10 +18,10 @@ async def set_caret(page, index: int) -> None:
 
 
 async def test_two_people_typing_at_once_end_with_the_same_text_as_the_server(
-    browser, site, make_user
+    browser, site, shared_document
 ):
     """Concurrent typing with emoji, newlines, a selection deleted and a large paste converges."""
-    alice, bob, document = shared_document(make_user, "Agenda\n\nNotes:\n")
+    alice, bob, document = shared_document("Shared notes", "Agenda\n\nNotes:\n", ("alice", "bob"))
     context_a = await signed_in(browser, site, alice)
     clipboard = ["clipboard-read", "clipboard-write"]
     context_b = await signed_in(browser, site, bob, permissions=clipboard)
@@ -79,12 +54,11 @@ async def test_two_people_typing_at_once_end_with_the_same_text_as_the_server(
 
 
 async def test_the_caret_of_someone_typing_stays_put_while_another_inserts_before_it(
-    browser, site, make_user
+    browser, site, shared_document
 ):
     """Alice's words stay whole and her caret stays after them while bob types above."""
-    alice, bob, document = shared_document(make_user, "first line\nsecond line\n")
-    page_a = await open_editor(await signed_in(browser, site, alice), site, document)
-    page_b = await open_editor(await signed_in(browser, site, bob), site, document)
+    alice, bob, document = shared_document("Shared notes", "first line\nsecond line\n", ("alice", "bob"))
+    page_a, page_b = await open_editors(browser, site, document, alice, bob)
     await set_caret(page_a, len("first line\nsecond"))
     await set_caret(page_b, 0)
 

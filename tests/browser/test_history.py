@@ -5,14 +5,12 @@ from __future__ import annotations
 from editor.domain import selectors, services
 from editor.models import Membership, Operation
 
-from .conftest import open_editor, page_text, signed_in, wait_rev, wait_saved
+from .conftest import open_editor, open_editors, page_text, signed_in, wait_rev, wait_saved
 
 
-async def test_restoring_a_version_reaches_the_other_person_and_keeps_the_history(browser, site, make_user):
+async def test_restoring_a_version_reaches_the_other_person_and_keeps_the_history(browser, site, shared_document):
     """grace (an editor) restores revision 1 from the history; ada, in the editor, sees it."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(title="Minutes", owner=ada, content="Attendees: ada\n")
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
+    ada, grace, document = shared_document("Minutes", "Attendees: ada\n")
     page_a = await open_editor(await signed_in(browser, site, ada), site, document)
     await page_a.click("#text")
     await page_a.keyboard.press("Control+End")
@@ -54,13 +52,10 @@ async def test_a_viewer_reads_history_but_cannot_restore(browser, site, make_use
     assert await page.query_selector("#restore") is None
 
 
-async def test_who_wrote_what_colours_each_persons_text(browser, site, make_user):
+async def test_who_wrote_what_colours_each_persons_text(browser, site, shared_document):
     """Two people type; the authorship view marks each one's words in a colour of their own."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(title="Together", owner=ada, content="")
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
-    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
-    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    ada, grace, document = shared_document("Together")
+    page_a, page_g = await open_editors(browser, site, document, ada, grace)
     await page_a.click("#text")
     await page_a.keyboard.type("ada wrote this. ", delay=5)
     await wait_saved(page_a)

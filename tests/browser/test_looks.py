@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 from editor.domain import services
-from editor.models import Membership
 from tests.conftest import ROOT
 
 from .conftest import open_editor, signed_in, wait_saved
@@ -20,12 +19,8 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-def plan(make_user):
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(
-        title="Release plan", owner=ada, content="Release plan\n\n- write the notes\n"
-    )
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
+def plan(shared_document):
+    ada, grace, document = shared_document("Release plan", "Release plan\n\n- write the notes\n")
     services.document_replace_text(
         document_id=document.pk, user=grace, base=1, client="edit-1",
         text="Release plan\n\n- write the notes\n- tag v1.0\n",
@@ -37,9 +32,9 @@ def plan(make_user):
     return ada, grace, document
 
 
-async def test_the_history_view_is_pictured_for_the_readme(browser, site, make_user):
+async def test_the_history_view_is_pictured_for_the_readme(browser, site, shared_document):
     """A revision with its change marked, written to docs/history.png."""
-    ada, _, document = plan(make_user)
+    ada, _, document = plan(shared_document)
     page = await (await signed_in(browser, site, ada, viewport={"width": 900, "height": 520})).new_page()
     await page.goto(f"{site.url}/documents/{document.pk}/history/")
     assert await page.locator("#timeline tbody tr").count() == 3
@@ -50,9 +45,9 @@ async def test_the_history_view_is_pictured_for_the_readme(browser, site, make_u
     assert png_size(HISTORY_PICTURE) == (900, 520)
 
 
-async def test_dark_mode_follows_the_system_and_is_pictured_for_the_readme(browser, site, make_user):
+async def test_dark_mode_follows_the_system_and_is_pictured_for_the_readme(browser, site, shared_document):
     """With a dark system setting the page is dark (checked by its colours); written to docs/dark.png."""
-    ada, grace, document = plan(make_user)
+    ada, grace, document = plan(shared_document)
     size = {"width": 900, "height": 520}
     page = await open_editor(await signed_in(browser, site, ada, viewport=size, color_scheme="dark"), site, document)
     await open_editor(await signed_in(browser, site, grace, color_scheme="dark"), site, document)
@@ -65,9 +60,9 @@ async def test_dark_mode_follows_the_system_and_is_pictured_for_the_readme(brows
     assert png_size(DARK_PICTURE) == (900, 520)
 
 
-async def test_narrow_screens_keep_every_action_in_view_and_reachable_by_keyboard(browser, site, make_user):
+async def test_narrow_screens_keep_every_action_in_view_and_reachable_by_keyboard(browser, site, shared_document):
     """At phone width nothing scrolls sideways, and Tab reaches undo, history, download, rename and delete."""
-    ada, _, document = plan(make_user)
+    ada, _, document = plan(shared_document)
     page = await open_editor(await signed_in(browser, site, ada, viewport={"width": 360, "height": 740}), site, document)
     assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     reached = set()

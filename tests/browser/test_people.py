@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from editor.domain import services
-from editor.models import Membership
-
 from .conftest import open_editor, signed_in
 
 
-async def test_people_have_distinct_colours_typing_shows_and_arrivals_are_announced(browser, site, make_user):
+async def test_people_have_distinct_colours_typing_shows_and_arrivals_are_announced(browser, site, shared_document):
     """ada sees grace arrive (announced), with a colour of her own, typing, then leaving (announced)."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(title="People", owner=ada, content="")
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
+    ada, grace, document = shared_document("People")
     page_a = await open_editor(await signed_in(browser, site, ada), site, document)
     assert await page_a.get_attribute("#announcer", "aria-live") == "polite"
     # Whoever is already there when one joins is not news; later arrivals are.

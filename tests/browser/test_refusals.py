@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from editor.domain import services
 from editor.models import Membership
 
 from .conftest import open_editor, signed_in
@@ -27,13 +26,12 @@ def delete(document, bob, context):
     ],
 )
 async def test_a_refused_reconnection_shows_why_and_is_not_retried(
-    browser, site, make_user, change, code, message
+    browser, site, shared_document, change, code, message
 ):
     """After a 44xx close the page shows a clear message, stops syncing and never retries."""
-    alice, bob = make_user("alice"), make_user("bob")
-    document = services.document_create(title="Refusals", owner=alice, content="text")
-    Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
+    alice, bob, document = shared_document("Refusals", "text", ("alice", "bob"))
     context = await signed_in(browser, site, bob)
+    await context.clock.install()  # time runs as usual, until the test moves it on
     page = await open_editor(context, site, document)
     sockets = []
     page.on("websocket", lambda ws: sockets.append(ws))
@@ -48,11 +46,14 @@ async def test_a_refused_reconnection_shows_why_and_is_not_retried(
     assert message in await page.text_content("#notice")
     assert await page.is_visible("#notice")
     assert await page.eval_on_selector("#text", "t => t.readOnly")
-    state = await page.evaluate(
+    socket_state = (
         "() => { const s = window.collabEditor.socket;"
-        " return {code: s.finalCode, stopped: s.stopped, waiting: s._timer !== null, ws: s.ws}; }"
+        " return {code: s.finalCode, stopped: s.stopped, ws: s.ws}; }"
     )
-    assert state == {"code": code, "stopped": True, "waiting": False, "ws": None}
+    assert await page.evaluate(socket_state) == {"code": code, "stopped": True, "ws": None}
     # The server closes the open socket itself when the change reaches it over a shared
-    # channel layer; otherwise the drop leads to one refused reconnection. Never more.
+    # channel layer; otherwise the drop leads to one refused reconnection. Never more,
+    # not even after a minute, far past the longest wait between attempts (10 s).
+    await page.clock.run_for(60_000)
     assert len(sockets) <= 1
+    assert await page.evaluate(socket_state) == {"code": code, "stopped": True, "ws": None}

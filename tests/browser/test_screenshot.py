@@ -5,11 +5,9 @@ from __future__ import annotations
 import base64
 import struct
 
-from editor.domain import services
-from editor.models import Membership
 from tests.conftest import ROOT
 
-from .conftest import open_editor, signed_in, wait_rev, wait_saved
+from .conftest import open_editors, wait_rev, wait_saved
 
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
@@ -29,17 +27,12 @@ SIDE_BY_SIDE = """<!doctype html>
 
 
 async def test_two_people_editing_one_document_are_pictured_for_the_readme(
-    browser, site, make_user
+    browser, site, shared_document
 ):
     """Both pages show the same text and each other; the pair is written to docs/screenshot.png."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(
-        title="Launch checklist", owner=ada, content="Launch checklist\n\n"
-    )
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
+    ada, grace, document = shared_document("Launch checklist", "Launch checklist\n\n")
     size = {"width": 620, "height": 440}
-    page_a = await open_editor(await signed_in(browser, site, ada, viewport=size), site, document)
-    page_g = await open_editor(await signed_in(browser, site, grace, viewport=size), site, document)
+    page_a, page_g = await open_editors(browser, site, document, ada, grace, viewport=size)
 
     # One line per revision, each saved before the next, so the picture is the same on
     # every run (the machines have no colour emoji font, so the text has none).

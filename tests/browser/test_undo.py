@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from editor.domain import selectors, services
-from editor.models import Membership
+from editor.domain import services
 
-from .conftest import open_editor, page_text, signed_in, wait_rev, wait_saved
-
-
-async def converged(pages, document) -> str:
-    """Wait until every page holds the server's latest revision; return its text."""
-    for page in pages:
-        await wait_saved(page)
-    document.refresh_from_db()
-    for page in pages:
-        await wait_rev(page, document.revision)
-    text = selectors.document_text(document)
-    for page in pages:
-        assert await page_text(page) == text
-    return text
+from .conftest import converged, open_editor, open_editors, signed_in, wait_saved
 
 
 async def type_at_end(page, text: str) -> None:
@@ -27,13 +13,10 @@ async def type_at_end(page, text: str) -> None:
     await page.keyboard.type(text, delay=5)
 
 
-async def test_undo_and_redo_touch_only_ones_own_edits_while_another_types(browser, site, make_user):
+async def test_undo_and_redo_touch_only_ones_own_edits_while_another_types(browser, site, shared_document):
     """Ctrl+Z removes ada's words, newest first, never grace's; Ctrl+Shift+Z and Ctrl+Y bring them back."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(title="Undo", owner=ada, content="Start.\n")
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
-    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
-    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    ada, grace, document = shared_document("Undo", "Start.\n")
+    page_a, page_g = await open_editors(browser, site, document, ada, grace)
 
     await type_at_end(page_a, "ada one two")
     await converged([page_a, page_g], document)
@@ -89,13 +72,10 @@ async def test_the_text_boxs_own_undo_never_runs(browser, site, make_user):
     assert await converged([page], document) == ""
 
 
-async def test_the_undo_steps_survive_a_dropped_connection(browser, site, make_user):
+async def test_the_undo_steps_survive_a_dropped_connection(browser, site, shared_document):
     """Words typed, the socket dropped while grace types, then undone after the reconnection."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(title="Flaky", owner=ada, content="")
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
-    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
-    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    ada, grace, document = shared_document("Flaky")
+    page_a, page_g = await open_editors(browser, site, document, ada, grace)
     await type_at_end(page_a, "kept gone")
     await converged([page_a, page_g], document)
 
@@ -108,13 +88,10 @@ async def test_the_undo_steps_survive_a_dropped_connection(browser, site, make_u
     assert await converged([page_a, page_g], document) == "kept !"
 
 
-async def test_undo_puts_back_the_selection_others_edits_moved(browser, site, make_user):
+async def test_undo_puts_back_the_selection_others_edits_moved(browser, site, shared_document):
     """ada replaces a selected word; grace types before it; ada's undo selects the word again."""
-    ada, grace = make_user("ada"), make_user("grace")
-    document = services.document_create(title="Selection", owner=ada, content="hello world")
-    Membership.objects.create(document=document, user=grace, role=Membership.Role.EDITOR)
-    page_a = await open_editor(await signed_in(browser, site, ada), site, document)
-    page_g = await open_editor(await signed_in(browser, site, grace), site, document)
+    ada, grace, document = shared_document("Selection", "hello world")
+    page_a, page_g = await open_editors(browser, site, document, ada, grace)
     await page_a.click("#text")
     await page_a.eval_on_selector("#text", "t => t.setSelectionRange(6, 11)")  # "world"
     await page_a.keyboard.type("there", delay=5)

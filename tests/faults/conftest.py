@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from tests.conftest import Daphne, free_port
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
+from tests.conftest import REDIS_SERVER, Daphne, RedisServer, free_port, other_sessions_ended
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
@@ -39,41 +33,6 @@ def _fault_suite_requirements():
         _unavailable("the fault suite runs on PostgreSQL (set DATABASE_URL)")
     if not os.access(REDIS_SERVER, os.X_OK):
         _unavailable("redis-server is missing (apt-get install redis-server)")
-
-
-class RedisServer:
-    """A redis-server of the suite's own on a free loopback port, keeping nothing on disk."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tempfile.gettempdir(), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not answer within 20 s")
-
-    def kill(self) -> None:
-        """SIGKILL: everything it held is gone."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -140,27 +99,6 @@ def make_cluster(transactional_db, own_redis, settings):
     for cluster in started:
         cluster.stop()
     other_sessions_ended()
-
-
-def other_sessions_ended(timeout: float = 10) -> None:
-    """Wait until PostgreSQL has ended every other session on the test database (the
-    servers' end just after they exit), so that flushing or dropping it is not blocked."""
-    from django.db import connection
-
-    # A scenario may have terminated this very session: the test itself runs in another
-    # context, whose own connection is a different session.
-    if connection.connection is not None and not connection.is_usable():
-        connection.close()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-        time.sleep(0.05)
 
 
 # --- order and report ------------------------------------------------------------------

@@ -29,6 +29,7 @@ class RecordingClient(CollabClient):
         self.user_id = user.pk
         self.acked: dict[int, int] = {}  # seq -> revision
         self.first_rev: int | None = None
+        self.readies = 0  # ``ready`` frames heard: one per join, so a reconnect counts one more
 
     def _on_ack(self, message: dict) -> None:
         seq = message.get("seq")
@@ -40,7 +41,13 @@ class RecordingClient(CollabClient):
     def _on_ready(self, message: dict) -> None:
         if self.first_rev is None:
             self.first_rev = message.get("rev")
+        self.readies += 1
         CollabClient._on_ready(self, message)
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether an op of this client was sent and is not acknowledged yet."""
+        return self._outstanding is not None
 
     _handlers = {**CollabClient._handlers, "ack": _on_ack, "ready": _on_ready}
 
@@ -82,16 +89,6 @@ async def type_randomly(
     return made
 
 
-async def wait_until(condition, *, timeout: float, what: str, step: float = 0.02) -> None:
-    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(step)
-
-
 async def check_document(
     document_id: str, clients: Iterable[RecordingClient], *, timeout: float = 40
 ) -> list[str]:
@@ -111,10 +108,11 @@ async def check_document(
     head = selectors.document_head(document_id=document_id)
     for client in clients:
         await client.wait_for_rev(head, timeout=timeout)
-    return _check_history(document_id, clients)
+    return check_history(document_id, clients)
 
 
-def _check_history(document_id: str, clients: list[RecordingClient]) -> list[str]:
+def check_history(document_id: str, clients: list[RecordingClient]) -> list[str]:
+    """The checks of :func:`check_document` on what is stored and held now, without waiting."""
     document = Document.objects.get(pk=document_id)
     head = document.revision
     rows = list(

@@ -12,7 +12,8 @@ from django.db import connection
 
 from editor.realtime.ordering import QUIET_CHECK_SECONDS
 
-from .harness import check_document, close_all, connect, team, type_randomly, wait_until
+from .harness import check_document, close_all, connect, team, type_randomly
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.faults
 
@@ -51,8 +52,8 @@ async def test_servers_recover_when_every_database_connection_is_terminated(
         terminated = []
         for _ in range(5):
             acked = sum(len(c.acked) for c in clients)
-            await wait_until(lambda: sum(len(c.acked) for c in clients) >= acked + 8,  # noqa: B023 - awaited in this turn
-                             timeout=20, what="eight more acks")
+            await eventually_async(lambda: sum(len(c.acked) for c in clients) >= acked + 8,
+                                   timeout=20, what="eight more acks")
             terminated.append(terminate_other_sessions())
         made = sum(await asyncio.gather(*typing))
         scenario.note(f"{made} ops typed, {sum(terminated)} sessions terminated")

@@ -7,7 +7,7 @@ import pytest
 from editor.domain import services
 from editor.models import Document, Operation, Snapshot
 
-from .harness import RecordingClient, _check_history
+from .harness import RecordingClient, check_history
 
 pytestmark = pytest.mark.faults
 
@@ -35,7 +35,7 @@ def test_a_sound_history_passes(history):
     document, ada = history
     client = settled_client(document, ada, text="abcd")
     client.acked = {1: 1, 4: 4}
-    assert "4 revisions contiguous" in _check_history(document.pk, [client])
+    assert "4 revisions contiguous" in check_history(document.pk, [client])
 
 
 @pytest.mark.parametrize("damage", ["gap", "lost ack", "wrong ack", "diverged client", "missed revision",
@@ -59,4 +59,4 @@ def test_each_kind_of_damage_fails_the_check(history, damage):
     elif damage == "bad snapshot":
         Snapshot.objects.filter(document=document).update(revision=2, content="zz")
     with pytest.raises(AssertionError):
-        _check_history(document.pk, [client])
+        check_history(document.pk, [client])

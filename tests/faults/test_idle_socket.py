@@ -23,13 +23,13 @@ async def test_an_idle_socket_over_redis_stays_open_and_receives_a_later_edit(ma
     idle = await connect(cluster.servers[1], document.pk, users[1])
     writer = await connect(cluster.servers[0], document.pk, users[0])
     try:
-        readies = idle._readies
+        readies = idle.readies
         await asyncio.sleep(IDLE_SECONDS)
-        assert idle.closed_code is None and idle._joined
+        assert idle.closed_code is None and idle.synced
         writer.insert(0, "after a quiet minute\n")
         await writer.wait_synced(timeout=20)
         await idle.wait_for_rev(writer.rev, timeout=20)
-        assert idle._readies == readies, "the idle client had to reconnect"
+        assert idle.readies == readies, "the idle client had to reconnect"
         scenario.note("the same socket, never reconnected, received the edit")
         for check in await check_document(document.pk, [idle, writer]):
             scenario.note(check)

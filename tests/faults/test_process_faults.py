@@ -8,7 +8,8 @@ import signal
 
 import pytest
 
-from .harness import check_document, close_all, connect, team, type_randomly, wait_until
+from .harness import check_document, close_all, connect, team, type_randomly
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.faults
 
@@ -43,11 +44,11 @@ async def test_a_server_that_dies_mid_typing_loses_nothing_acked_and_applies_not
     ]
     try:
         # Strike once the victim's clients have had ops acked and one is in flight.
-        await wait_until(
-            lambda: sum(len(c.acked) for c in on_one) >= 5 and any(c._outstanding for c in on_one),
-            timeout=20, what="ops in flight on the first server", step=0.001,
+        await eventually_async(
+            lambda: sum(len(c.acked) for c in on_one) >= 5 and any(c.in_flight for c in on_one),
+            timeout=20, what="ops in flight on the first server", interval=0.001,
         )
-        in_flight = sum(c._outstanding is not None for c in on_one)
+        in_flight = sum(c.in_flight for c in on_one)
         cluster.kill(0, sig)
         on_one[0].url = two.ws(document.pk)  # moves to the other process
         await asyncio.sleep(1)
