@@ -258,7 +258,7 @@ class RedisServer:
         self.workdir = workdir or Path(tempfile.gettempdir())
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning"],

@@ -47,7 +47,7 @@ async def test_the_changing_sessions_sockets_survive_the_periodic_checks(limited
         for _ in range(2):  # two rounds of the watcher, each seen refreshing the row
             long_ago = timezone.now() - timedelta(hours=1)
             Connection.objects.update(seen=long_ago)
-            await eventually_async(lambda: not Connection.objects.filter(seen=long_ago).exists(),
+            await eventually_async(lambda: not Connection.objects.filter(seen=long_ago).exists(),  # noqa: B023 - awaited in this turn
                                    what="the watcher's refresh of the connection row")
         assert mine.ws.close_code is None
         await mine.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})

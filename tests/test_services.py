@@ -16,8 +16,8 @@ from editor.domain.errors import BadBase, BadOp, DocumentNotFound, TooLarge
 from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
-from .waiting import eventually
 from .test_ot import texts
+from .waiting import eventually
 
 
 def commit(doc, user, seq, base, ops, client="c"):

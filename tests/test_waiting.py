@@ -29,7 +29,7 @@ def test_an_assertion_is_not_yet_and_the_last_one_is_told_on_timeout():
     tries = itertools.count(1)
 
     def stubborn() -> bool:
-        assert False, f"try {next(tries)}"
+        assert False, f"try {next(tries)}"  # noqa: B011 - a check that asserts, as checks may
 
     with pytest.raises(AssertionError, match="the server to agree did not hold") as failed:
         eventually(stubborn, timeout=0.05, interval=0.01, what="the server to agree")

@@ -29,8 +29,15 @@ from django.conf import settings
 
 from editor.domain import selectors
 from tests.conftest import (
-    REDIS_SERVER, ROOT, Daphne, RedisServer, closing_connections, free_port, other_sessions_ended,
-    server_env, wait_listening,
+    REDIS_SERVER,
+    ROOT,
+    Daphne,
+    RedisServer,
+    closing_connections,
+    free_port,
+    other_sessions_ended,
+    server_env,
+    wait_listening,
 )
 from tests.waiting import eventually_async, threaded
 
@@ -284,15 +291,15 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, s
         bob_typing = asyncio.create_task(bob_page.keyboard.type(words, delay=25))
         await asyncio.sleep(0.3)
         daphne.proc.send_signal(signal.SIGTERM)  # Bob keeps typing meanwhile
-        await eventually_async(lambda: daphne.proc.poll() is not None, interval=0.1, what="daphne to exit")
+        await eventually_async(lambda: daphne.proc.poll() is not None, interval=0.1, what="daphne to exit")  # noqa: B023 - awaited in this turn
         assert daphne.proc.returncode == 0
         await bob_typing
         bob_typed += words
         daphne.start()
-        await eventually_async(threaded(lambda: direct_health(daphne) == 200), interval=0.1,
+        await eventually_async(threaded(lambda: direct_health(daphne) == 200), interval=0.1,  # noqa: B023
                                what="the restarted daphne to be healthy")
         expected = bob_typed + "|middle|" + ada_typed
-        await eventually_async(lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected,
+        await eventually_async(lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected,  # noqa: B023
                                interval=0.1, what="the server to hold every keystroke")
         for page in (ada_page, bob_page):
             await wait_saved(page)

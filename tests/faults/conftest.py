@@ -20,6 +20,7 @@ from django.conf import settings
 
 from tests.conftest import REDIS_SERVER, Daphne, RedisServer, free_port, other_sessions_ended
 
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"the fault suite cannot run under CI: {reason}")

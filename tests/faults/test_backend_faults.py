@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 
 from editor.realtime.ordering import QUIET_CHECK_SECONDS
+from tests.waiting import eventually_async
 
 from .harness import check_document, close_all, connect, team, type_randomly
-from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.faults
 
@@ -52,7 +52,7 @@ async def test_servers_recover_when_every_database_connection_is_terminated(
         terminated = []
         for _ in range(5):
             acked = sum(len(c.acked) for c in clients)
-            await eventually_async(lambda: sum(len(c.acked) for c in clients) >= acked + 8,
+            await eventually_async(lambda: sum(len(c.acked) for c in clients) >= acked + 8,  # noqa: B023 - awaited in this turn
                                    timeout=20, what="eight more acks")
             terminated.append(terminate_other_sessions())
         made = sum(await asyncio.gather(*typing))

@@ -8,9 +8,9 @@ import random
 import pytest
 
 from editor.models import Connection, Document, Membership, Operation, Snapshot
+from tests.waiting import eventually_async
 
 from .harness import check_document, close_all, connect, team, type_randomly
-from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.faults
 

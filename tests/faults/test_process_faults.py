@@ -8,8 +8,9 @@ import signal
 
 import pytest
 
-from .harness import check_document, close_all, connect, team, type_randomly
 from tests.waiting import eventually_async
+
+from .harness import check_document, close_all, connect, team, type_randomly
 
 pytestmark = pytest.mark.faults
 

@@ -14,9 +14,9 @@ from websockets.exceptions import ConnectionClosed
 
 from editor.models import Connection
 from tests.conftest import session_headers
+from tests.waiting import eventually_async
 
 from .harness import check_document, close_all, connect, team
-from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.faults
 
