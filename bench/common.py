@@ -47,19 +47,24 @@ def base_parser(workload: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every workload takes."""
     parser = argparse.ArgumentParser(prog=f"python -m bench.{workload}", description=description)
     parser.add_argument(
-        "--output", type=Path, default=RESULTS / f"{workload}.json",
+        "--output",
+        type=Path,
+        default=RESULTS / f"{workload}.json",
         help="where to write the JSON figures (default: %(default)s)",
     )
     parser.add_argument(
-        "--redis-url", default="",
+        "--redis-url",
+        default="",
         help="serve through channels-redis at this URL instead of the in-memory layer",
     )
     parser.add_argument(
-        "--no-pin", action="store_true",
+        "--no-pin",
+        action="store_true",
         help="let the server and the load generator run on any core (for test runs)",
     )
     parser.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="sample the server with py-spy while measuring; raw stacks go next to the JSON",
     )
     return parser
@@ -77,7 +82,9 @@ def machine() -> dict[str, Any]:
     try:
         commit = _git("rev-parse", "--short", "HEAD").strip()
         # Changes outside bench/ would make the figures those of an unnamed server.
-        changed = [line for line in _git("status", "--porcelain", "--untracked-files=no").splitlines() if " bench/" not in line]
+        changed = [
+            line for line in _git("status", "--porcelain", "--untracked-files=no").splitlines() if " bench/" not in line
+        ]
     except (OSError, subprocess.CalledProcessError):
         commit, changed = None, []
     return {
@@ -225,7 +232,9 @@ class Workspace:
         self.template = self.path / "migrated.sqlite3"
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=ROOT, env=server_env(self.template), check=True,
+            cwd=ROOT,
+            env=server_env(self.template),
+            check=True,
         )
 
     def database(self, name: str) -> Path:
@@ -314,8 +323,16 @@ class Server:
         """The daphne command line, without the pinning."""
         max_frame = self.env.get("COLLAB_MAX_FRAME_BYTES", str(1024 * 1024))
         return [
-            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-            "--websocket-max-message-size", max_frame, "collab.asgi:application",
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "--websocket-max-message-size",
+            max_frame,
+            "collab.asgi:application",
         ]
 
     def start(self) -> Server:
@@ -462,9 +479,21 @@ def profiled(enabled: bool, server: Server, path: Path) -> Iterator[dict[str, An
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [spy, "record", "--pid", str(server.pid), "--format", "raw", "--rate", "200",
-         "--nonblocking", "--output", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            spy,
+            "record",
+            "--pid",
+            str(server.pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--output",
+            str(path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         yield summary

@@ -37,9 +37,7 @@ def filler(chars: int, rng: random.Random) -> str:
     return "".join(parts)[:chars]
 
 
-def populate(
-    *, users: int, documents: list[dict[str, Any]], seed: int = 1, verify: bool = False
-) -> dict[str, Any]:
+def populate(*, users: int, documents: list[dict[str, Any]], seed: int = 1, verify: bool = False) -> dict[str, Any]:
     """Create ``users`` users with sessions, and the ``documents`` described.
 
     Each document is ``{"owner": i, "members": [j, ...], "chars": n, "past_ops": m}``:
@@ -56,8 +54,7 @@ def populate(
 
     rng = random.Random(seed)
     people = [
-        get_user_model().objects.create_user(username=f"typist{index:05d}", password=None)
-        for index in range(users)
+        get_user_model().objects.create_user(username=f"typist{index:05d}", password=None) for index in range(users)
     ]
     cookies = []
     for person in people:
@@ -116,17 +113,21 @@ def add_history(document_id: str, user, count: int, rng: random.Random) -> tuple
             which = (index // 2) % len(clients)
             seqs[which] += 1
             revision += 1
-            rows.append(Operation(
-                document_id=document_id, revision=revision, user=user,
-                client=clients[which], seq=seqs[which], ops=op,
-            ))
+            rows.append(
+                Operation(
+                    document_id=document_id,
+                    revision=revision,
+                    user=user,
+                    client=clients[which],
+                    seq=seqs[which],
+                    ops=op,
+                )
+            )
         if count % 2:
             content = ot.apply(content, rows[-1].ops)
         Operation.objects.bulk_create(rows, batch_size=5000)
         Document.objects.filter(pk=document_id).update(revision=revision, length=len(content))
-        Snapshot.objects.update_or_create(
-            document_id=document_id, defaults={"revision": revision, "content": content}
-        )
+        Snapshot.objects.update_or_create(document_id=document_id, defaults={"revision": revision, "content": content})
     return revision, len(content)
 
 
@@ -171,9 +172,7 @@ def commit_timing(*, document_id: str, user_id: int, count: int, seed: int = 2) 
         ops = [{"pos": rng.randint(0, length), "insert": rng.choice("abcdefghij")}]
         started = time.perf_counter()
         submission = services.Submission(user=user, client=client, seq=seq, base=revision, ops=ops)
-        [committed] = services.operations_commit(
-            document_id=document_id, submissions=[submission], state=state
-        )
+        [committed] = services.operations_commit(document_id=document_id, submissions=[submission], state=state)
         totals.append(time.perf_counter() - started)
         revision, length = committed.revision, length + 1
     return {"seconds": totals, "stages": dict(stages)}

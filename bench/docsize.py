@@ -40,14 +40,23 @@ TARGET_RATIO = 1.5
 
 def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("docsize", __doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=counts, default=[1024, 1024 * 1024],
-                        help="document sizes in code points (default: 1024,1048576)")
-    parser.add_argument("--past-ops", type=counts, default=[0, 100_000],
-                        help="ops already in each document's history (default: 0,100000)")
+    parser.add_argument(
+        "--sizes",
+        type=counts,
+        default=[1024, 1024 * 1024],
+        help="document sizes in code points (default: 1024,1048576)",
+    )
+    parser.add_argument(
+        "--past-ops",
+        type=counts,
+        default=[0, 100_000],
+        help="ops already in each document's history (default: 0,100000)",
+    )
     parser.add_argument("--keystrokes", type=int, default=300, help="keystrokes measured per case")
     parser.add_argument("--warmup", type=int, default=10, help="keystrokes typed before measuring")
-    parser.add_argument("--verify", action="store_true",
-                        help="check that replaying each history gives the text (slow for large ones)")
+    parser.add_argument(
+        "--verify", action="store_true", help="check that replaying each history gives the text (slow for large ones)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
@@ -61,39 +70,61 @@ def main(argv: list[str] | None = None) -> dict:
     largest = next(c for c in cases if c["chars"] == max(args.sizes) and c["past_ops"] == max(args.past_ops))
     ratios = {
         "round_trip_p50": _ratio(largest["round_trip_ms"]["p50"], smallest["round_trip_ms"]["p50"]),
-        "server_cpu_per_keystroke": _ratio(largest["server_cpu_ms_per_keystroke"],
-                                           smallest["server_cpu_ms_per_keystroke"]),
+        "server_cpu_per_keystroke": _ratio(
+            largest["server_cpu_ms_per_keystroke"], smallest["server_cpu_ms_per_keystroke"]
+        ),
         "direct_commit_mean": _ratio(largest["direct_ms"]["mean"], smallest["direct_ms"]["mean"]),
     }
-    name = (f"keystroke in {max(args.sizes):,} code points with {max(args.past_ops):,} past ops "
-            f"<= {TARGET_RATIO}x one in {min(args.sizes):,} with {min(args.past_ops):,}")
+    name = (
+        f"keystroke in {max(args.sizes):,} code points with {max(args.past_ops):,} past ops "
+        f"<= {TARGET_RATIO}x one in {min(args.sizes):,} with {min(args.past_ops):,}"
+    )
     payload = {
         "workload": "docsize",
         "machine": info,
         "parameters": {key: value for key, value in vars(args).items() if key != "output"},
         "cases": cases,
         "ratios": ratios,
-        "targets": {name: {
-            "measured": ratios,
-            "met": all(r is not None and r <= TARGET_RATIO
-                       for r in (ratios["round_trip_p50"], ratios["server_cpu_per_keystroke"])),
-        }},
+        "targets": {
+            name: {
+                "measured": ratios,
+                "met": all(
+                    r is not None and r <= TARGET_RATIO
+                    for r in (ratios["round_trip_p50"], ratios["server_cpu_per_keystroke"])
+                ),
+            }
+        },
     }
     path = write_results(args.output, payload)
-    rows = [{
-        "chars": c["chars"], "past": c["past_ops"],
-        "rt50": c["round_trip_ms"]["p50"], "rt95": c["round_trip_ms"]["p95"], "rt99": c["round_trip_ms"]["p99"],
-        "cpu": c["server_cpu_ms_per_keystroke"],
-        "d50": c["direct_ms"]["p50"], "dmean": c["direct_ms"]["mean"],
-        **{f"s_{k}": v for k, v in c["direct_stage_mean_ms"].items()},
-    } for c in cases]
+    rows = [
+        {
+            "chars": c["chars"],
+            "past": c["past_ops"],
+            "rt50": c["round_trip_ms"]["p50"],
+            "rt95": c["round_trip_ms"]["p95"],
+            "rt99": c["round_trip_ms"]["p99"],
+            "cpu": c["server_cpu_ms_per_keystroke"],
+            "d50": c["direct_ms"]["p50"],
+            "dmean": c["direct_ms"]["mean"],
+            **{f"s_{k}": v for k, v in c["direct_stage_mean_ms"].items()},
+        }
+        for c in cases
+    ]
     stages = list(cases[0]["direct_stage_mean_ms"]) if cases else []
-    print_table(rows, [
-        ("chars", "code points"), ("past", "past ops"), ("rt50", "round trip p50"),
-        ("rt95", "p95"), ("rt99", "p99"), ("cpu", "server CPU ms/key"),
-        ("d50", "direct p50"), ("dmean", "direct mean"),
-        *[(f"s_{s}", s) for s in stages],
-    ])
+    print_table(
+        rows,
+        [
+            ("chars", "code points"),
+            ("past", "past ops"),
+            ("rt50", "round trip p50"),
+            ("rt95", "p95"),
+            ("rt99", "p99"),
+            ("cpu", "server CPU ms/key"),
+            ("d50", "direct p50"),
+            ("dmean", "direct mean"),
+            *[(f"s_{s}", s) for s in stages],
+        ],
+    )
     print(f"\nratios largest/smallest: {ratios}")
     print(f"written to {path}")
     return payload
@@ -106,14 +137,19 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 async def run(workspace: Workspace, size: int, past: int, args) -> dict:
     database = workspace.database(f"docsize-{size}-{past}")
     data = django_call(
-        database, "populate", users=1, seed=args.seed,
-        documents=[{"owner": 0, "chars": size, "past_ops": past}], verify=args.verify,
+        database,
+        "populate",
+        users=1,
+        seed=args.seed,
+        documents=[{"owner": 0, "chars": size, "past_ops": past}],
+        verify=args.verify,
     )
     document, user = data["documents"][0], data["users"][0]
     # Each keystroke waits for the previous ack, which can be faster than the
     # per-connection rate limit allows: this measures the commit, not the limit.
-    with Server(database, redis_url=args.redis_url,
-                COLLAB_OPS_PER_SECOND=UNLIMITED, COLLAB_OPS_BURST=UNLIMITED) as server:
+    with Server(
+        database, redis_url=args.redis_url, COLLAB_OPS_PER_SECOND=UNLIMITED, COLLAB_OPS_BURST=UNLIMITED
+    ) as server:
         recorder = Recorder()
         client = TimedClient(server.ws(document["id"]), headers=server.headers(user["cookie"]), recorder=recorder)
         await client.connect(timeout=120)
@@ -130,8 +166,15 @@ async def run(workspace: Workspace, size: int, past: int, args) -> dict:
         errors = len(client.errors)
         memory = server.memory_kb()
         await client.close()
-    direct = django_call(database, "commit_timing", pin=True, document_id=document["id"],
-                         user_id=user["id"], count=args.keystrokes, seed=args.seed + 1)
+    direct = django_call(
+        database,
+        "commit_timing",
+        pin=True,
+        document_id=document["id"],
+        user_id=user["id"],
+        count=args.keystrokes,
+        seed=args.seed + 1,
+    )
     stage_means = {name: round(1000 * sum(v) / len(v), 3) for name, v in direct["stages"].items() if v}
     stage_means["commit_and_rest"] = round(
         1000 * sum(direct["seconds"]) / len(direct["seconds"]) - sum(stage_means.values()), 3

@@ -43,8 +43,14 @@ def main() -> None:
     started = time.perf_counter()
     Operation.objects.bulk_create(
         [
-            Operation(document=document, revision=1 + n, user=users[n % len(users)], client="bench", seq=n,
-                      ops=[{"pos": (n * 7) % 10_000, "insert": "ab"}])
+            Operation(
+                document=document,
+                revision=1 + n,
+                user=users[n % len(users)],
+                client="bench",
+                seq=n,
+                ops=[{"pos": (n * 7) % 10_000, "insert": "ab"}],
+            )
             for n in range(1, count + 1)
         ],
         batch_size=5000,

@@ -45,12 +45,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--documents", type=int, default=100)
     parser.add_argument("--initial-chars", type=int, default=1000)
-    parser.add_argument("--idle-seconds", type=float, default=30.0,
-                        help="how long to watch the server's CPU with everyone connected")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=30.0, help="how long to watch the server's CPU with everyone connected"
+    )
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight at once")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--bare", action="store_true",
-                        help="serve an app that only accepts sockets: the floor of daphne itself")
+    parser.add_argument(
+        "--bare", action="store_true", help="serve an app that only accepts sockets: the floor of daphne itself"
+    )
     args = parser.parse_args(argv)
 
     raise_fd_limit(args.connections + 512)
@@ -64,7 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": info,
         "parameters": {key: value for key, value in vars(args).items() if key != "output"},
         "result": result,
-        "targets": {} if args.bare else {
+        "targets": {}
+        if args.bare
+        else {
             f"idle <= {TARGET_KB_PER_CONNECTION} KB per connection": {
                 "measured_kb": kb,
                 "met": kb is not None and kb <= TARGET_KB_PER_CONNECTION and result["failed"] == 0,
@@ -72,21 +76,32 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
     path = write_results(args.output, payload)
-    print_table([{
-        "connections": result["connected"],
-        "failed": result["failed"],
-        "documents": args.documents,
-        "baseline": result["rss_kb"]["baseline"] / 1024,
-        "connected": result["rss_kb"]["connected"] / 1024,
-        "kb": kb,
-        "idle_cpu": result["idle"]["server_cpu_percent"],
-        "join50": result["join_ms"]["p50"],
-        "join99": result["join_ms"]["p99"],
-    }], [
-        ("connections", "connections"), ("failed", "failed"), ("documents", "documents"),
-        ("baseline", "RSS before MB"), ("connected", "RSS connected MB"), ("kb", "KB/connection"),
-        ("idle_cpu", "idle server CPU %"), ("join50", "join p50 ms"), ("join99", "join p99 ms"),
-    ])
+    print_table(
+        [
+            {
+                "connections": result["connected"],
+                "failed": result["failed"],
+                "documents": args.documents,
+                "baseline": result["rss_kb"]["baseline"] / 1024,
+                "connected": result["rss_kb"]["connected"] / 1024,
+                "kb": kb,
+                "idle_cpu": result["idle"]["server_cpu_percent"],
+                "join50": result["join_ms"]["p50"],
+                "join99": result["join_ms"]["p99"],
+            }
+        ],
+        [
+            ("connections", "connections"),
+            ("failed", "failed"),
+            ("documents", "documents"),
+            ("baseline", "RSS before MB"),
+            ("connected", "RSS connected MB"),
+            ("kb", "KB/connection"),
+            ("idle_cpu", "idle server CPU %"),
+            ("join50", "join p50 ms"),
+            ("join99", "join p99 ms"),
+        ],
+    )
     print(f"\nwritten to {path}")
     return payload
 
@@ -127,7 +142,10 @@ async def run(workspace: Workspace, args) -> dict:
     # Connection i is user i on document i % documents; a document's users are its editors.
     members = [list(range(d, args.connections, documents)) for d in range(documents)]
     data = django_call(
-        database, "populate", users=args.connections, seed=args.seed,
+        database,
+        "populate",
+        users=args.connections,
+        seed=args.seed,
         documents=[{"owner": m[0], "members": m[1:], "chars": args.initial_chars} for m in members if m],
     )
     ids = [d["id"] for d in data["documents"]]
@@ -141,7 +159,9 @@ async def _measure(args, server: Server, ids: list[str] | None, users: list[dict
         if ids is None:
             return BareClient(server.ws("bare"))
         user = users[index]
-        return CollabClient(server.ws(ids[index % len(ids)]), headers=server.headers(user["cookie"]), reconnect=reconnect)
+        return CollabClient(
+            server.ws(ids[index % len(ids)]), headers=server.headers(user["cookie"]), reconnect=reconnect
+        )
 
     with server:
         # One connection first, so that imports and caches every connection needs are

@@ -54,8 +54,7 @@ def install() -> None:
     if not npm:
         raise RuntimeError("npm is not installed: needed once to install the ShareDB peer")
     print("installing the ShareDB peer's packages (npm ci) ...", file=sys.stderr)
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True, timeout=600,
-                   stdout=sys.stderr)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True, timeout=600, stdout=sys.stderr)
 
 
 class PeerServer:
@@ -64,8 +63,16 @@ class PeerServer:
     def __init__(self, *, documents: int = 1, initial_chars: int = 1000) -> None:
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}"
-        self.argv = [node(), "server.js", "--port", str(self.port), "--documents", str(documents),
-                     "--initial-chars", str(initial_chars)]
+        self.argv = [
+            node(),
+            "server.js",
+            "--port",
+            str(self.port),
+            "--documents",
+            str(documents),
+            "--initial-chars",
+            str(initial_chars),
+        ]
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -75,8 +82,13 @@ class PeerServer:
 
     def start(self) -> PeerServer:
         # taskset execs node, so the pid is the server's own.
-        self.proc = subprocess.Popen(common.taskset_prefix(SERVER_CORE) + self.argv, cwd=PEER,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            common.taskset_prefix(SERVER_CORE) + self.argv,
+            cwd=PEER,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         line = self.proc.stdout.readline()  # the server prints one line once it listens
         if not line.startswith("listening"):
             self.stop()
@@ -106,23 +118,44 @@ class PeerServer:
         self.stop()
 
 
-def run(workload: str, *, clients: int, seconds: float, documents: int = 1,
-        initial_chars: int = 1000, interval: float = 0.2,
-        drain_timeout: float = 60.0) -> dict[str, Any]:
+def run(
+    workload: str,
+    *,
+    clients: int,
+    seconds: float,
+    documents: int = 1,
+    initial_chars: int = 1000,
+    interval: float = 0.2,
+    drain_timeout: float = 60.0,
+) -> dict[str, Any]:
     """One run of ``workload`` ("saturation" or "typists") against a fresh ShareDB server."""
     install()
     with PeerServer(documents=documents, initial_chars=initial_chars) as server:
         argv = common.taskset_prefix(LOAD_CORE) + [
-            node(), "load.js", workload, "--url", server.url, "--server-pid", str(server.pid),
-            "--clock-ticks", str(os.sysconf("SC_CLK_TCK")), "--clients", str(clients),
-            "--seconds", str(seconds), "--documents", str(documents), "--interval", str(interval),
-            "--drain-timeout", str(drain_timeout),
+            node(),
+            "load.js",
+            workload,
+            "--url",
+            server.url,
+            "--server-pid",
+            str(server.pid),
+            "--clock-ticks",
+            str(os.sysconf("SC_CLK_TCK")),
+            "--clients",
+            str(clients),
+            "--seconds",
+            str(seconds),
+            "--documents",
+            str(documents),
+            "--interval",
+            str(interval),
+            "--drain-timeout",
+            str(drain_timeout),
         ]
         if common.taskset_prefix(SERVER_CORE):
             argv += ["--cores", f"{SERVER_CORE},{LOAD_CORE}"]
         started = time.monotonic()
-        done = subprocess.run(argv, cwd=PEER, capture_output=True, text=True,
-                              timeout=seconds + 2 * drain_timeout + 60)
+        done = subprocess.run(argv, cwd=PEER, capture_output=True, text=True, timeout=seconds + 2 * drain_timeout + 60)
         if done.returncode != 0:
             raise RuntimeError(f"the ShareDB load generator failed:\n{done.stderr[-4000:]}")
         result = json.loads(done.stdout.splitlines()[-1])
@@ -145,10 +178,14 @@ def saturation_row(result: dict[str, Any], clients: int) -> dict[str, Any]:
 
 
 SATURATION_COLUMNS = [
-    ("clients", "clients"), ("ops", "committed ops/s"), ("rt50", "round trip p50"),
-    ("rt99", "round trip p99"), ("server_cpu", "server CPU %"),
+    ("clients", "clients"),
+    ("ops", "committed ops/s"),
+    ("rt50", "round trip p50"),
+    ("rt99", "round trip p99"),
+    ("server_cpu", "server CPU %"),
     ("generator_cpu", "generator CPU %"),
-    ("cpu_per_op", "server CPU ms/op"), ("converged", "converged"),
+    ("cpu_per_op", "server CPU ms/op"),
+    ("converged", "converged"),
 ]
 
 
@@ -164,8 +201,7 @@ def typists_row(result: dict[str, Any]) -> dict[str, Any]:
         "bc_p95": result["broadcast_ms"]["p95"],
         "bc_p99": result["broadcast_ms"]["p99"],
         "all_p99": result["broadcast_last_peer_ms"]["p99"],
-        "delivered": (100.0 * receipts["delivered"] / receipts["expected"]
-                      if receipts["expected"] else None),
+        "delivered": (100.0 * receipts["delivered"] / receipts["expected"] if receipts["expected"] else None),
         "server_cpu": result["typing"]["server_cpu_percent"],
         "generator_cpu": result["typing"]["generator_cpu_percent"],
         "lag": result["generator_lag_ms"]["p99"],
@@ -175,26 +211,32 @@ def typists_row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 TYPISTS_COLUMNS = [
-    ("clients", "clients"), ("offered", "keys/s offered"), ("committed", "keys/s committed"),
-    ("ack_p50", "ack p50"), ("ack_p99", "ack p99"), ("bc_p50", "bcast p50"),
+    ("clients", "clients"),
+    ("offered", "keys/s offered"),
+    ("committed", "keys/s committed"),
+    ("ack_p50", "ack p50"),
+    ("ack_p99", "ack p99"),
+    ("bc_p50", "bcast p50"),
     ("bc_p95", "bcast p95"),
-    ("bc_p99", "bcast p99"), ("all_p99", "last-peer p99"), ("delivered", "delivered %"),
-    ("server_cpu", "server CPU %"), ("generator_cpu", "generator CPU %"), ("lag", "typing lag p99"),
-    ("rss", "peak RSS MB"), ("converged", "converged"),
+    ("bc_p99", "bcast p99"),
+    ("all_p99", "last-peer p99"),
+    ("delivered", "delivered %"),
+    ("server_cpu", "server CPU %"),
+    ("generator_cpu", "generator CPU %"),
+    ("lag", "typing lag p99"),
+    ("rss", "peak RSS MB"),
+    ("converged", "converged"),
 ]
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("peer", __doc__.split("\n\n")[0])
     parser.add_argument("workload", choices=["saturation", "typists"])
-    parser.add_argument("--clients", type=int, default=None,
-                        help="default: 8 (saturation), 50 (typists)")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="default: 15 (saturation), 20 (typists)")
+    parser.add_argument("--clients", type=int, default=None, help="default: 8 (saturation), 50 (typists)")
+    parser.add_argument("--seconds", type=float, default=None, help="default: 15 (saturation), 20 (typists)")
     parser.add_argument("--documents", type=int, default=1)
     parser.add_argument("--initial-chars", type=int, default=1000)
-    parser.add_argument("--interval", type=float, default=0.2,
-                        help="seconds between keystrokes (typists)")
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between keystrokes (typists)")
     args = parser.parse_args(argv)
     if args.output == RESULTS / "peer.json":
         args.output = RESULTS / f"peer-{args.workload}.json"
@@ -204,13 +246,22 @@ def main(argv: list[str] | None = None) -> dict:
 
     info = begin(args)
     print(f"ShareDB {args.workload}: {clients} clients for {seconds:g} s ...", file=sys.stderr)
-    result = run(args.workload, clients=clients, seconds=seconds, documents=args.documents,
-                 initial_chars=args.initial_chars, interval=args.interval)
+    result = run(
+        args.workload,
+        clients=clients,
+        seconds=seconds,
+        documents=args.documents,
+        initial_chars=args.initial_chars,
+        interval=args.interval,
+    )
     payload = {
         "workload": f"peer-{args.workload}",
         "machine": info,
-        "parameters": {**{k: v for k, v in vars(args).items() if k != "output"}, "clients": clients,
-                       "seconds": seconds},
+        "parameters": {
+            **{k: v for k, v in vars(args).items() if k != "output"},
+            "clients": clients,
+            "seconds": seconds,
+        },
         "result": result,
     }
     path = write_results(args.output, payload)

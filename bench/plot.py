@@ -28,8 +28,12 @@ SERIES = [
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", type=Path, action="append",
-                        help=f"a typists JSON; repeat to compare (default: {RESULTS / 'typists.json'})")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        help=f"a typists JSON; repeat to compare (default: {RESULTS / 'typists.json'})",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "typists.png")
     args = parser.parse_args(argv)
     inputs = args.input or [RESULTS / "typists.json"]
@@ -51,15 +55,15 @@ def main(argv: list[str] | None = None) -> Path:
         series = SERIES if index == 0 else [s for s in SERIES if s[2] == "broadcast p99"]
         for key, point, label, style, marker in series:
             values = [r[key][point] for r in runs]
-            line, = axes.plot(clients, values, linestyle=style if index == 0 else "--", marker=marker,
-                              label=f"{label} ({tag})")
+            (line,) = axes.plot(
+                clients, values, linestyle=style if index == 0 else "--", marker=marker, label=f"{label} ({tag})"
+            )
             failed = [(c, v) for c, v, r in zip(clients, values, runs) if not r["converged"]]
             if failed:
                 axes.plot(*zip(*failed), marker="x", markersize=12, color=line.get_color(), linestyle="none")
     for n, limit in TARGETS_MS.items():
         axes.plot([n], [limit], marker="*", markersize=14, color="black", linestyle="none")
-        axes.annotate(f"target p99 {limit:g} ms", (n, limit), textcoords="offset points",
-                      xytext=(6, -12), fontsize=8)
+        axes.annotate(f"target p99 {limit:g} ms", (n, limit), textcoords="offset points", xytext=(6, -12), fontsize=8)
     axes.set_yscale("log")
     axes.set_xlabel("typists in one document (each types 5 characters/s); x: did not converge")
     axes.set_ylabel("latency from keystroke, ms (log scale)")

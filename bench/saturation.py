@@ -67,22 +67,32 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
     path = write_results(args.output, payload)
-    print_table([{
-        "clients": args.clients,
-        "documents": args.documents,
-        "ops": result["committed_ops_per_second"],
-        "rt50": result["round_trip_ms"]["p50"],
-        "rt99": result["round_trip_ms"]["p99"],
-        "server_cpu": result["window"]["server_cpu_percent"],
-        "generator_cpu": result["window"]["generator_cpu_percent"],
-        "cpu_per_op": result["server_cpu_ms_per_op"],
-        "converged": result["converged"],
-    }], [
-        ("clients", "clients"), ("documents", "documents"), ("ops", "committed ops/s"),
-        ("rt50", "round trip p50"), ("rt99", "round trip p99"), ("server_cpu", "server CPU %"),
-        ("generator_cpu", "generator CPU %"), ("cpu_per_op", "server CPU ms/op"),
-        ("converged", "converged"),
-    ])
+    print_table(
+        [
+            {
+                "clients": args.clients,
+                "documents": args.documents,
+                "ops": result["committed_ops_per_second"],
+                "rt50": result["round_trip_ms"]["p50"],
+                "rt99": result["round_trip_ms"]["p99"],
+                "server_cpu": result["window"]["server_cpu_percent"],
+                "generator_cpu": result["window"]["generator_cpu_percent"],
+                "cpu_per_op": result["server_cpu_ms_per_op"],
+                "converged": result["converged"],
+            }
+        ],
+        [
+            ("clients", "clients"),
+            ("documents", "documents"),
+            ("ops", "committed ops/s"),
+            ("rt50", "round trip p50"),
+            ("rt99", "round trip p99"),
+            ("server_cpu", "server CPU %"),
+            ("generator_cpu", "generator CPU %"),
+            ("cpu_per_op", "server CPU ms/op"),
+            ("converged", "converged"),
+        ],
+    )
     print(f"\nwritten to {path}")
     return payload
 
@@ -95,8 +105,9 @@ async def run(workspace: Workspace, args) -> dict:
     ]
     data = django_call(database, "populate", users=args.clients, documents=documents, seed=args.seed)
     ids = [d["id"] for d in data["documents"]]
-    with Server(database, redis_url=args.redis_url,
-                COLLAB_OPS_PER_SECOND=UNLIMITED, COLLAB_OPS_BURST=UNLIMITED) as server:
+    with Server(
+        database, redis_url=args.redis_url, COLLAB_OPS_PER_SECOND=UNLIMITED, COLLAB_OPS_BURST=UNLIMITED
+    ) as server:
         recorder = Recorder()
         clients = [
             TimedClient(server.ws(ids[i % len(ids)]), headers=server.headers(user["cookie"]), recorder=recorder)
@@ -115,8 +126,9 @@ async def run(workspace: Workspace, args) -> dict:
         converged = True
         problem = None
         for document_id in ids:
-            ok, why = await drain([c for c in clients if document_id in c.url], database, document_id,
-                                  args.drain_timeout)
+            ok, why = await drain(
+                [c for c in clients if document_id in c.url], database, document_id, args.drain_timeout
+            )
             converged, problem = converged and ok, problem or why
         health = client_health(clients)
         memory = server.memory_kb()

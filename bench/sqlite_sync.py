@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> list[tuple[float, float]]:
             normal = per_commit(Path(folder) / "normal.sqlite3", "NORMAL", args.commits)
             full = per_commit(Path(folder) / "full.sqlite3", "FULL", args.commits)
             results.append((normal, full))
-            print(f"round {number}: NORMAL {normal:.0f} us/commit, FULL {full:.0f} us/commit, "
-                  f"FULL costs {full - normal:.0f} us more ({full / normal:.1f}x)")
+            print(
+                f"round {number}: NORMAL {normal:.0f} us/commit, FULL {full:.0f} us/commit, "
+                f"FULL costs {full - normal:.0f} us more ({full / normal:.1f}x)"
+            )
     return results
 
 

@@ -54,15 +54,21 @@ def counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("typists", __doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=counts, default=[10, 50, 100, 200],
-                        help="comma-separated numbers of typists (default: 10,50,100,200)")
+    parser.add_argument(
+        "--clients",
+        type=counts,
+        default=[10, 50, 100, 200],
+        help="comma-separated numbers of typists (default: 10,50,100,200)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="typing time per run")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between keystrokes")
     parser.add_argument("--initial-chars", type=int, default=1000, help="text the document starts with")
-    parser.add_argument("--drain-timeout", type=float, default=120.0,
-                        help="seconds to wait after typing for every client to catch up")
-    parser.add_argument("--full-clients", type=int, default=5,
-                        help="typists that keep the whole text; the others keep only its length")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=120.0, help="seconds to wait after typing for every client to catch up"
+    )
+    parser.add_argument(
+        "--full-clients", type=int, default=5, help="typists that keep the whole text; the others keep only its length"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
@@ -90,8 +96,7 @@ def targets(runs: list[dict]) -> dict:
     return {
         f"{n} typists: broadcast p99 <= {limit:g} ms": {
             "measured_ms": row["broadcast_ms"]["p99"],
-            "met": row["broadcast_ms"]["p99"] is not None and row["broadcast_ms"]["p99"] <= limit
-            and row["converged"],
+            "met": row["broadcast_ms"]["p99"] is not None and row["broadcast_ms"]["p99"] <= limit and row["converged"],
         }
         for n, limit in TARGETS_MS.items()
         for row in runs
@@ -145,7 +150,10 @@ async def run(workspace: Workspace, n: int, args) -> dict:
     """One run with ``n`` typists on a fresh database and server."""
     database = workspace.database(f"typists-{n}")
     data = django_call(
-        database, "populate", users=n, seed=args.seed,
+        database,
+        "populate",
+        users=n,
+        seed=args.seed,
         documents=[{"owner": 0, "members": list(range(1, n)), "chars": args.initial_chars}],
     )
     document = data["documents"][0]
@@ -164,9 +172,7 @@ async def run(workspace: Workspace, n: int, args) -> dict:
         start = loop.time() + 0.05
         window = CpuWindow(server)
         with profiled(args.profile, server, args.output.parent / f"typists-{n}.stacks.txt") as profile:
-            lags = await asyncio.gather(
-                *(typist(c, random.Random(rng.random()), start, args) for c in clients)
-            )
+            lags = await asyncio.gather(*(typist(c, random.Random(rng.random()), start, args) for c in clients))
         recorder.acked_until = time.perf_counter()
         typing = window.figures()
         head_after_typing = document_state(database, [document["id"]])[document["id"]][0]
@@ -252,11 +258,7 @@ def holds(client, content: str) -> bool:
 
 def client_health(clients) -> dict:
     """Errors received, reconnections, and why clients stopped for good."""
-    stopped = Counter(
-        f"{type(c._failure).__name__}: {c._failure}"
-        for c in clients
-        if c._failure is not None
-    )
+    stopped = Counter(f"{type(c._failure).__name__}: {c._failure}" for c in clients if c._failure is not None)
     return {
         "errors": sum(len(c.errors) for c in clients),
         "reconnects": sum(max(0, c._readies - 1) for c in clients),

@@ -24,19 +24,14 @@ from .common import RESULTS, ROOT, base_parser, begin, write_results
 
 # (key, label, which way is better for ours, workload, where the figure is in its result)
 METRICS: list[tuple[str, str, str, str, tuple[str, ...]]] = [
-    ("saturation_ops", "saturation: committed ops/s", "higher", "saturation",
-     ("committed_ops_per_second",)),
-    ("saturation_rt50", "saturation: round trip p50 ms", "lower", "saturation",
-     ("round_trip_ms", "p50")),
-    ("saturation_rt99", "saturation: round trip p99 ms", "lower", "saturation",
-     ("round_trip_ms", "p99")),
-    ("saturation_cpu_per_op", "saturation: server CPU ms/op", "lower", "saturation",
-     ("server_cpu_ms_per_op",)),
+    ("saturation_ops", "saturation: committed ops/s", "higher", "saturation", ("committed_ops_per_second",)),
+    ("saturation_rt50", "saturation: round trip p50 ms", "lower", "saturation", ("round_trip_ms", "p50")),
+    ("saturation_rt99", "saturation: round trip p99 ms", "lower", "saturation", ("round_trip_ms", "p99")),
+    ("saturation_cpu_per_op", "saturation: server CPU ms/op", "lower", "saturation", ("server_cpu_ms_per_op",)),
     ("typists_bc50", "typists: broadcast p50 ms", "lower", "typists", ("broadcast_ms", "p50")),
     ("typists_bc99", "typists: broadcast p99 ms", "lower", "typists", ("broadcast_ms", "p99")),
     ("typists_cpu", "typists: server CPU %", "lower", "typists", ("typing", "server_cpu_percent")),
-    ("typists_committed", "typists: keys/s committed", "higher", "typists",
-     ("committed_keystrokes_per_second",)),
+    ("typists_committed", "typists: keys/s committed", "higher", "typists", ("committed_keystrokes_per_second",)),
 ]
 
 
@@ -52,8 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (ours, peer) per workload")
     parser.add_argument("--clients", type=int, default=8, help="saturation clients")
     parser.add_argument("--typists", type=int, default=50, help="typists")
-    parser.add_argument("--full-clients", type=int, default=5,
-                        help="our typists that keep the whole text")
+    parser.add_argument("--full-clients", type=int, default=5, help="our typists that keep the whole text")
     args = parser.parse_args(argv)
 
     info = begin(args)
@@ -65,8 +59,11 @@ def main(argv: list[str] | None = None) -> dict:
     payload = {
         "workload": "versus",
         "machine": info,
-        "parameters": {key: str(value) if isinstance(value, Path) else value
-                       for key, value in vars(args).items() if key != "output"},
+        "parameters": {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items()
+            if key != "output"
+        },
         "rounds": rounds,
         "ratios": ratios(rounds),
     }
@@ -93,9 +90,21 @@ def one_round(number: int, args, folder: Path) -> dict[str, dict]:
         if args.profile:
             extra += ["--profile"]
         done = subprocess.run(
-            [sys.executable, "-m", f"bench.{workload}", "--seconds", str(args.seconds),
-             "--output", str(output), *pin, *extra],
-            cwd=ROOT, capture_output=True, text=True, timeout=args.seconds + 600,
+            [
+                sys.executable,
+                "-m",
+                f"bench.{workload}",
+                "--seconds",
+                str(args.seconds),
+                "--output",
+                str(output),
+                *pin,
+                *extra,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 600,
         )
         if done.returncode != 0:
             raise RuntimeError(f"bench.{workload} failed:\n{done.stderr[-4000:]}")
@@ -137,20 +146,24 @@ def print_comparison(rounds: list[dict], table: dict[str, dict]) -> None:
         for cell in entry["rounds"]:
             ratio = cell["ratio"]
             marked = len(rounds) > 1 and ratio is not None and ratio == entry["worse_ratio"]
-            line += [_number(cell["ours"]), _number(cell["peer"]),
-                     _ratio(cell["ratio"]) + ("*" if marked else " ")]
+            line += [_number(cell["ours"]), _number(cell["peer"]), _ratio(cell["ratio"]) + ("*" if marked else " ")]
         line.append(_ratio(entry["worse_ratio"]))
         lines.append(line)
     # Not compared: what other programs on a shared machine took from the server's core.
     for workload, window in (("saturation", "window"), ("typists", "typing")):
         line = [f"{workload}: others on server core %", "-"]
         for found in rounds:
-            others = [found[f"{side}_{workload}"][window].get("others_on_server_core_percent")
-                      for side in ("ours", "peer")]
+            others = [
+                found[f"{side}_{workload}"][window].get("others_on_server_core_percent") for side in ("ours", "peer")
+            ]
             line += [_number(value) for value in others] + [""]
         lines.append(line + [""])
-    converged = all(found[f"{side}_{w}"]["converged"] for found in rounds
-                    for side in ("ours", "peer") for w in ("saturation", "typists"))
+    converged = all(
+        found[f"{side}_{w}"]["converged"]
+        for found in rounds
+        for side in ("ours", "peer")
+        for w in ("saturation", "typists")
+    )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for index, line in enumerate(lines):
         cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]

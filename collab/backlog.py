@@ -118,8 +118,11 @@ def install(limit: int) -> bool:
         if transport is not None and buffered_bytes(transport) > WebSocketProtocol._collab_backlog_limit:
             if not getattr(self, "_collab_dropped", False):
                 self._collab_dropped = True
-                log.warning("dropping %s: it stopped reading (backlog over %d bytes)",
-                            getattr(self, "client_addr", "a client"), WebSocketProtocol._collab_backlog_limit)
+                log.warning(
+                    "dropping %s: it stopped reading (backlog over %d bytes)",
+                    getattr(self, "client_addr", "a client"),
+                    WebSocketProtocol._collab_backlog_limit,
+                )
                 transport.abortConnection()
             return
         return original(self, content, binary)

@@ -52,8 +52,12 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
     # check --deploy asks for both; left off by choice, they are not warnings here.
     SILENCED_SYSTEM_CHECKS = [
-        check for check, enabled in (("security.W005", SECURE_HSTS_INCLUDE_SUBDOMAINS),
-                                     ("security.W021", SECURE_HSTS_PRELOAD)) if not enabled
+        check
+        for check, enabled in (
+            ("security.W005", SECURE_HSTS_INCLUDE_SUBDOMAINS),
+            ("security.W021", SECURE_HSTS_PRELOAD),
+        )
+        if not enabled
     ]
     # Probes and scrapers talk to each process directly, over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
@@ -151,9 +155,7 @@ CONN_MAX_AGE = 0
 
 COLLAB_DB_POOL_MAX_SIZE = int(os.environ.get("COLLAB_DB_POOL_MAX_SIZE", 0))
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {
-        "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)
-    }
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)}
     # One test database per test run, so two runs on one machine do not share it.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
     # With COLLAB_DB_POOL_MAX_SIZE > 0, HTTP requests borrow connections from a pool
@@ -186,9 +188,7 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
                 "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    f"PRAGMA synchronous={SQLITE_SYNCHRONOUS};"
-                    "PRAGMA busy_timeout=20000;"
+                    f"PRAGMA journal_mode=WAL;PRAGMA synchronous={SQLITE_SYNCHRONOUS};PRAGMA busy_timeout=20000;"
                 ),
             },
             # A file, not memory: the tests' daphne processes open the same database.

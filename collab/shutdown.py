@@ -92,8 +92,7 @@ def _begin() -> None:
         return
     _state["draining"] = True
     grace = _state["grace"]
-    log.warning("SIGTERM: closing sockets with %d and finishing commits (at most %.0f s)",
-                CLOSE_RESTART, grace)
+    log.warning("SIGTERM: closing sockets with %d and finishing commits (at most %.0f s)", CLOSE_RESTART, grace)
     _watchdog(grace + STOP_SECONDS)
     loop = asyncio.get_event_loop()
     task = loop.create_task(_drain(grace))

@@ -61,8 +61,7 @@ class DocumentForm(forms.ModelForm):
             }
         ),
         help_text=(
-            "Saving commits your changes as one edit, merged with whatever people typed "
-            "since this page was loaded."
+            "Saving commits your changes as one edit, merged with whatever people typed since this page was loaded."
         ),
     )
     # The revision the text above was loaded at: the base of the op a save commits.
@@ -94,9 +93,7 @@ class DocumentForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from None
         limit = settings.COLLAB_MAX_DOCUMENT_CHARS
         if len(text) > limit:
-            raise forms.ValidationError(
-                f"A document holds at most {limit:,} code points (this is {len(text):,})."
-            )
+            raise forms.ValidationError(f"A document holds at most {limit:,} code points (this is {len(text):,}).")
         return text
 
     def clean_base_revision(self) -> int:
@@ -169,9 +166,7 @@ class NewestFirst:
         newest = self.head - window.start
         oldest = max(1, self.head - window.stop + 1)
         rows = (
-            Operation.objects.filter(
-                document_id=self.document_id, revision__gte=oldest, revision__lte=newest
-            )
+            Operation.objects.filter(document_id=self.document_id, revision__gte=oldest, revision__lte=newest)
             .order_by("-revision")
             .values_list("revision", "user__username", "client", "created", "ops")
         )
@@ -220,11 +215,7 @@ class DocumentAdmin(admin.ModelAdmin):
         return self.fields
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(size=F("length"), people=presence.people_connected())
-        )
+        return super().get_queryset(request).annotate(size=F("length"), people=presence.people_connected())
 
     def view_on_site(self, obj: Document) -> str:
         return reverse("editor:document_detail", kwargs={"document_id": obj.pk})
@@ -297,14 +288,8 @@ class DocumentAdmin(admin.ModelAdmin):
                 .exclude(client=form.cleaned_data["client"])
                 .count()
             )
-            since = (
-                f", merged with {merged} edit{'s' * (merged != 1)} made since the page was loaded"
-                if merged
-                else ""
-            )
-            self.message_user(
-                request, f"The text was saved as revision {committed.revision}{since}."
-            )
+            since = f", merged with {merged} edit{'s' * (merged != 1)} made since the page was loaded" if merged else ""
+            self.message_user(request, f"The text was saved as revision {committed.revision}{since}.")
 
     def delete_model(self, request, obj):
         services.documents_delete(document_ids=[obj.pk])
@@ -318,10 +303,7 @@ class DocumentAdmin(admin.ModelAdmin):
         documents = list(objs)
         ids = [d.pk for d in documents]
         shares = Membership.objects.filter(document_id__in=ids).count()
-        listed = [
-            f"{Document._meta.verbose_name.capitalize()}: {d} ({d.revision:,} revisions)"
-            for d in documents
-        ]
+        listed = [f"{Document._meta.verbose_name.capitalize()}: {d} ({d.revision:,} revisions)" for d in documents]
         model_count = {
             Document._meta.verbose_name_plural: len(documents),
             Operation._meta.verbose_name_plural: sum(d.revision for d in documents),
@@ -351,9 +333,7 @@ class DocumentAdmin(admin.ModelAdmin):
         ]
 
     def _document(self, object_id: str) -> Document:
-        document = (
-            Document.objects.only("id", "title", "revision").filter(pk=unquote(object_id)).first()
-        )
+        document = Document.objects.only("id", "title", "revision").filter(pk=unquote(object_id)).first()
         if document is None:
             raise Http404("No such document")
         return document
@@ -404,9 +384,7 @@ class DocumentAdmin(admin.ModelAdmin):
             form = RestoreForm(head=document.revision)
         preview = None
         if form.is_bound and form.is_valid():
-            preview = selectors.document_at_revision(
-                document_id=document.pk, revision=form.cleaned_data["revision"]
-            )
+            preview = selectors.document_at_revision(document_id=document.pk, revision=form.cleaned_data["revision"])
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -439,18 +417,14 @@ class DocumentAdmin(admin.ModelAdmin):
                 messages.WARNING,
             )
         else:
-            self.log_change(
-                request, document, f"Restored revision {revision} as revision {committed.revision}."
-            )
+            self.log_change(request, document, f"Restored revision {revision} as revision {committed.revision}.")
             self.message_user(
                 request,
                 f"Restored the text of revision {revision} as revision {committed.revision}.",
                 messages.SUCCESS,
             )
 
-    @admin.action(
-        description="Restore the selected document to a revision…", permissions=["change"]
-    )
+    @admin.action(description="Restore the selected document to a revision…", permissions=["change"])
     def restore_to_revision(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True)[:2])
         if len(ids) != 1:

@@ -22,9 +22,7 @@ class Document(models.Model):
 
     id = models.CharField(primary_key=True, max_length=32, default=new_document_id, editable=False)
     title = models.CharField(max_length=200)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents"
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents")
     revision = models.PositiveBigIntegerField(default=0)
     length = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
@@ -32,9 +30,7 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["-updated"]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(revision__gte=0), name="document_revision_gte_0")
-        ]
+        constraints = [models.CheckConstraint(condition=models.Q(revision__gte=0), name="document_revision_gte_0")]
 
     def __str__(self) -> str:
         return self.title
@@ -49,9 +45,7 @@ class Snapshot(models.Model):
     counter beside a 1 MB text would write the text again with each keystroke.
     """
 
-    document = models.OneToOneField(
-        Document, on_delete=models.CASCADE, primary_key=True, related_name="snapshot"
-    )
+    document = models.OneToOneField(Document, on_delete=models.CASCADE, primary_key=True, related_name="snapshot")
     revision = models.PositiveBigIntegerField(default=0)
     content = models.TextField(blank=True, default="")
 
@@ -67,16 +61,12 @@ class Membership(models.Model):
         VIEWER = "viewer", "Viewer"
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["document", "user"], name="membership_unique_user")
-        ]
+        constraints = [models.UniqueConstraint(fields=["document", "user"], name="membership_unique_user")]
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} of {self.document}"
@@ -96,9 +86,7 @@ class Operation(models.Model):
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="operations")
     revision = models.PositiveBigIntegerField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="operations"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="operations")
     client = models.CharField(max_length=64)
     seq = models.PositiveBigIntegerField()
     # The op as committed: already transformed onto revision - 1, so the history
@@ -111,9 +99,7 @@ class Operation(models.Model):
             # Two writers can never both become the same revision...
             models.UniqueConstraint(fields=["document", "revision"], name="operation_unique_revision"),
             # ...and a resent op can never be applied twice.
-            models.UniqueConstraint(
-                fields=["document", "user", "client", "seq"], name="operation_unique_submission"
-            ),
+            models.UniqueConstraint(fields=["document", "user", "client", "seq"], name="operation_unique_submission"),
             models.CheckConstraint(condition=models.Q(revision__gte=1), name="operation_revision_gte_1"),
         ]
 
@@ -133,9 +119,7 @@ class Connection(models.Model):
     # The socket's name: its process's channel plus a counter (editor.realtime.watch), unique across
     # processes on one channel layer.
     channel_name = models.CharField(max_length=200, unique=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections")
     client = models.CharField(max_length=64)
     opened = models.DateTimeField()
     seen = models.DateTimeField()
@@ -163,9 +147,7 @@ class Checkpoint(models.Model):
     authors = models.JSONField(default=list)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["document", "revision"], name="checkpoint_unique_revision")
-        ]
+        constraints = [models.UniqueConstraint(fields=["document", "revision"], name="checkpoint_unique_revision")]
 
     def __str__(self) -> str:
         return f"{self.document_id}@{self.revision}"

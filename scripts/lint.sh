@@ -2,6 +2,7 @@
 # Lint and types, run by test.sh before the tests (a finding fails the run) and on
 # their own as `bash scripts/lint.sh`:
 #   ruff check   the Python (rules in pyproject.toml, [tool.ruff.lint])
+#   ruff format  its layout (`.venv/bin/ruff format .` applies it)
 #   mypy         editor and collab, with django-stubs (pyproject.toml, [tool.mypy])
 #   eslint       the browser client's modules and their node tests (scripts/eslint)
 # ESLint's packages are installed from scripts/eslint/package-lock.json (npm ci) when the
@@ -12,6 +13,9 @@ bash scripts/setup.sh
 
 echo "== lint: ruff check"
 .venv/bin/ruff check .
+
+echo "== lint: ruff format --check"
+.venv/bin/ruff format --check .
 
 echo "== types: mypy"
 # The django-stubs plugin loads collab.settings, which outside debug wants a secret key.

@@ -29,10 +29,20 @@ import time
 from pathlib import Path
 
 SWAPS = {
-    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
-    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
-    ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.Add: ast.Sub, ast.Sub: ast.Add,
-    ast.And: ast.Or, ast.Or: ast.And,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.And: ast.Or,
+    ast.Or: ast.And,
 }
 
 
@@ -84,16 +94,19 @@ def _changes(node: ast.AST):
 
         yield f"{type(node.op).__name__} -> {new.__name__}", swap_op
     elif isinstance(node, ast.Constant) and type(node.value) is int:
+
         def bump(n):
             n.value += 1
 
         yield f"{node.value} -> {node.value + 1}", bump
     elif isinstance(node, (ast.If, ast.While)):
+
         def negate(n):
             n.test = ast.UnaryOp(op=ast.Not(), operand=n.test)
 
         yield f"{type(node).__name__.lower()} condition negated", negate
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+
         def drop_not(n):
             n.operand = ast.UnaryOp(op=ast.Not(), operand=n.operand)  # not not x: the truth of x
 
@@ -101,6 +114,7 @@ def _changes(node: ast.AST):
     if isinstance(node, (ast.Expr, ast.Assign, ast.AugAssign, ast.Return, ast.Continue, ast.Break)) and not (
         isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)  # docstrings
     ):
+
         def drop(n):
             for field in list(n._fields):
                 setattr(n, field, None)
@@ -113,7 +127,9 @@ def run_tests(pytest_args: list[str], timeout: float) -> str:
     """'killed' if the tests fail or time out, 'survived' if they pass."""
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *pytest_args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         return "survived" if process.wait(timeout=timeout) == 0 else "killed"

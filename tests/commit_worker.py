@@ -29,7 +29,11 @@ def main() -> None:
         text = selectors.document_at_revision(document_id=document_id, revision=base) if base else ""
         pos = rng.randint(0, len(text))
         committed = services.operation_commit(
-            document_id=document_id, user=user, client=client, seq=seq, base=base,
+            document_id=document_id,
+            user=user,
+            client=client,
+            seq=seq,
+            base=base,
             ops=[{"pos": pos, "insert": f"<{client}{seq}>"}],
         )
         print(seq, committed.revision, flush=True)

@@ -75,10 +75,7 @@ def other_sessions_ended(timeout: float = 10, *, application_name: str | None = 
     if connection.connection is not None and not connection.is_usable():
         connection.close()
 
-    query = (
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    )
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     if application_name is not None:
         query += " AND application_name = %s"
 
@@ -122,8 +119,15 @@ class Daphne:
     def start(self) -> Daphne:
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                "--websocket-max-message-size", str(settings.COLLAB_MAX_FRAME_BYTES),
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--websocket-max-message-size",
+                str(settings.COLLAB_MAX_FRAME_BYTES),
                 "collab.asgi:application",
             ],
             cwd=ROOT,
@@ -260,8 +264,21 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning"],
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--loglevel",
+                "warning",
+            ],
             stdout=subprocess.DEVNULL,
         )
         eventually(self.answers, timeout=20, interval=0.05, what="redis-server answering PING")
@@ -295,7 +312,9 @@ def redis_url() -> str | None:
     """A reachable Redis for tests, or None; under CI=true an unreachable one fails."""
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     try:
-        socket.create_connection(("127.0.0.1", 6379) if "REDIS_URL" not in os.environ else _hostport(url), timeout=2).close()
+        socket.create_connection(
+            ("127.0.0.1", 6379) if "REDIS_URL" not in os.environ else _hostport(url), timeout=2
+        ).close()
         return url
     except OSError:
         if os.environ.get("CI") == "true":

@@ -34,15 +34,18 @@ def strict(strict_daphne, transactional_db):
     settle()
 
 
-@pytest.mark.parametrize("origin", [
-    "http://127.0.0.1:1",  # another port
-    "https://127.0.0.1:{port}",  # another scheme
-    "https://127.0.0.1",
-    "http://127.0.0.1",  # port 80
-    "ws://127.0.0.1:{port}",
-    "http://127.0.0.1:{port}/path",
-    "null",
-])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:1",  # another port
+        "https://127.0.0.1:{port}",  # another scheme
+        "https://127.0.0.1",
+        "http://127.0.0.1",  # port 80
+        "ws://127.0.0.1:{port}",
+        "http://127.0.0.1:{port}/path",
+        "null",
+    ],
+)
 async def test_an_origin_that_differs_in_scheme_or_port_is_refused(server, doc, headers_for, ada, origin):
     """The origin is compared as scheme, host and port with the page's own (HTTP 403)."""
     headers = headers_for(ada) | {"Origin": origin.format(port=server.port)}

@@ -18,9 +18,12 @@ pytestmark = pytest.mark.usefixtures("ada_password")
 
 
 def change_password(server, headers) -> int:
-    return http.post(server.url, "/accounts/password_change/",
-                     {"old_password": OLD, "new_password1": NEW, "new_password2": NEW},
-                     cookie=headers["Cookie"])
+    return http.post(
+        server.url,
+        "/accounts/password_change/",
+        {"old_password": OLD, "new_password1": NEW, "new_password2": NEW},
+        cookie=headers["Cookie"],
+    )
 
 
 async def test_a_password_change_closes_the_other_sessions_sockets_at_once(server, doc, ada):
@@ -47,8 +50,10 @@ async def test_the_changing_sessions_sockets_survive_the_periodic_checks(limited
         for _ in range(2):  # two rounds of the watcher, each seen refreshing the row
             long_ago = timezone.now() - timedelta(hours=1)
             Connection.objects.update(seen=long_ago)
-            await eventually_async(lambda: not Connection.objects.filter(seen=long_ago).exists(),  # noqa: B023 - awaited in this turn
-                                   what="the watcher's refresh of the connection row")
+            await eventually_async(
+                lambda: not Connection.objects.filter(seen=long_ago).exists(),  # noqa: B023 - awaited in this turn
+                what="the watcher's refresh of the connection row",
+            )
         assert mine.ws.close_code is None
         await mine.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}]})
         assert (await mine.recv_until("ack"))[-1]["rev"] == 2

@@ -143,9 +143,7 @@ def history(document: Document) -> list[tuple]:
 async def test_an_admin_edit_reaches_a_connected_editor_live(socket_server, browser, root, ada):
     """The editor's text changes while it stays connected, by one op from the admin."""
     doc = services.document_create(title="Notes", owner=ada, content="Hello world\n")
-    editor = CollabClient(
-        socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False
-    )
+    editor = CollabClient(socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False)
     await editor.connect()
     try:
         page = await in_thread(browser.get, change_url(doc))
@@ -162,14 +160,10 @@ async def test_an_admin_edit_reaches_a_connected_editor_live(socket_server, brow
         await editor.close()
 
 
-async def test_typing_against_an_older_revision_than_the_admin_form_survives_the_save(
-    socket_server, browser, ada
-):
+async def test_typing_against_an_older_revision_than_the_admin_form_survives_the_save(socket_server, browser, ada):
     """An edit based before the form's revision, committed before the save, is kept in place."""
     doc = services.document_create(title="Fox", owner=ada, content="The quick fox\n")
-    editor = CollabClient(
-        socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False
-    )
+    editor = CollabClient(socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False)
     await editor.connect()
     try:
         # A revision the editor has not heard of yet (committed without an announcement).
@@ -202,9 +196,7 @@ async def test_typing_against_an_older_revision_than_the_admin_form_survives_the
 async def test_an_editor_typing_while_the_admin_saves_loses_nothing(socket_server, browser, ada):
     """Keystrokes sent during the save all land, and so does the admin's change."""
     doc = services.document_create(title="Log", owner=ada, content="title\n\nbody\n")
-    editor = CollabClient(
-        socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False
-    )
+    editor = CollabClient(socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False)
     await editor.connect()
     try:
         page = await in_thread(browser.get, change_url(doc))
@@ -215,9 +207,7 @@ async def test_an_editor_typing_while_the_admin_saves_loses_nothing(socket_serve
                 editor.insert(len(editor.text), ch)
                 await asyncio.sleep(0.02)
 
-        response, _ = await asyncio.gather(
-            in_thread(browser.post, change_url(doc), data), type_along()
-        )
+        response, _ = await asyncio.gather(in_thread(browser.post, change_url(doc), data), type_along())
         assert response.status_code == 302
         await editor.wait_synced()
         doc.refresh_from_db()
@@ -228,14 +218,10 @@ async def test_an_editor_typing_while_the_admin_saves_loses_nothing(socket_serve
         await editor.close()
 
 
-async def test_restoring_a_revision_brings_back_its_text_as_a_new_revision(
-    socket_server, browser, ada
-):
+async def test_restoring_a_revision_brings_back_its_text_as_a_new_revision(socket_server, browser, ada):
     """The old text returns live, one revision is added, and the history before it is unchanged."""
     doc = services.document_create(title="Draft", owner=ada, content="first draft\n")
-    editor = CollabClient(
-        socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False
-    )
+    editor = CollabClient(socket_server.ws(doc.pk), headers=session_headers(ada, socket_server), reconnect=False)
     await editor.connect()
     try:
         editor.insert(0, "My ")
@@ -249,9 +235,7 @@ async def test_restoring_a_revision_brings_back_its_text_as_a_new_revision(
         preview = await in_thread(browser.get, restore_url(doc), {"revision": 1})
         assert preview.context["preview"] == "first draft\n"
         client_id = preview.context["form"]["client"].value()
-        response = await in_thread(
-            browser.post, restore_url(doc), {"revision": 1, "client": client_id}
-        )
+        response = await in_thread(browser.post, restore_url(doc), {"revision": 1, "client": client_id})
         assert response.status_code == 302 and response["Location"] == change_url(doc)
 
         await editor.wait_for_rev(head + 1)
@@ -310,9 +294,7 @@ def test_the_list_costs_the_same_queries_for_two_documents_as_for_twenty(browser
     few = queries_for_list()
     for i in range(2, 20):
         doc = services.document_create(title=f"Doc {i}", owner=ada, content="x" * i)
-        presence.connection_opened(
-            document_id=doc.pk, channel_name=f"ch{i}", user_id=ada.pk, client="t"
-        )
+        presence.connection_opened(document_id=doc.pk, channel_name=f"ch{i}", user_id=ada.pk, client="t")
     assert queries_for_list() == few
 
 
@@ -359,9 +341,7 @@ def test_escaping_keeps_markup_in_titles_usernames_and_text_inert(browser, make_
     """User data is shown as text on every admin page, never as HTML."""
     owner = make_user("<b>mallory</b>")
     title = "<script>alert('title')</script>"
-    doc = services.document_create(
-        title=title, owner=owner, content="</textarea><script>alert(1)</script>"
-    )
+    doc = services.document_create(title=title, owner=owner, content="</textarea><script>alert(1)</script>")
     Membership.objects.create(document=doc, user=make_user("<i>eve</i>"), role="viewer")
     pages = [
         reverse("admin:editor_document_changelist"),
@@ -550,9 +530,7 @@ def test_adding_a_document_commits_its_text_as_revision_one(browser, root, ada):
     assert browser.post(reverse("admin:editor_document_add"), data).status_code == 302
     doc = Document.objects.get(title="Fresh")
     assert (doc.owner, doc.revision, selectors.document_text(doc)) == (ada, 1, "from the admin")
-    assert history(doc) == [
-        (1, root.pk, data["client"], 1, [{"pos": 0, "insert": "from the admin"}])
-    ]
+    assert history(doc) == [(1, root.pk, data["client"], 1, [{"pos": 0, "insert": "from the admin"}])]
 
 
 # --- history -------------------------------------------------------------------------------
@@ -614,11 +592,7 @@ def test_the_history_is_linked_from_the_change_page_and_describes_each_op(browse
         (1, "ada", "create", '+"abc" at 0'),
     ]
     page = response.content.decode()
-    assert (
-        "\u22122 at 1" in page
-        and "&quot;abc&quot; at 0" in page
-        and '<form method="post"' not in page
-    )
+    assert "\u22122 at 1" in page and "&quot;abc&quot; at 0" in page and '<form method="post"' not in page
 
 
 # --- restore -------------------------------------------------------------------------------
@@ -631,9 +605,7 @@ def test_the_restore_action_opens_the_restore_page_of_the_one_selected_document(
     url = reverse("admin:editor_document_changelist")
     response = browser.post(url, {"action": "restore_to_revision", "_selected_action": [one.pk]})
     assert response.status_code == 302 and response["Location"] == restore_url(one)
-    response = browser.post(
-        url, {"action": "restore_to_revision", "_selected_action": [one.pk, two.pk]}, follow=True
-    )
+    response = browser.post(url, {"action": "restore_to_revision", "_selected_action": [one.pk, two.pk]}, follow=True)
     assert "Choose exactly one document to restore." in messages_of(response)
 
 

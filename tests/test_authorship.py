@@ -31,7 +31,12 @@ def test_runs_match_a_code_point_by_code_point_model_on_random_edits(monkeypatch
             user = rng.randint(1, 3)
             pos = rng.randint(0, len(text))
             if text and rng.random() < 0.4:
-                op = [{"pos": min(pos, len(text) - 1), "delete": rng.randint(1, max(1, min(5, len(text) - min(pos, len(text) - 1))))}]
+                op = [
+                    {
+                        "pos": min(pos, len(text) - 1),
+                        "delete": rng.randint(1, max(1, min(5, len(text) - min(pos, len(text) - 1)))),
+                    }
+                ]
             else:
                 op = [{"pos": pos, "insert": "x" * rng.randint(1, 4)}]
             if rng.random() < 0.2 and len(text) > 3:  # two components in one op

@@ -19,7 +19,15 @@ WORKLOADS = {
     "saturation": ["--clients", "2", "--seconds", "2"],
     "idle": ["--connections", "50", "--documents", "5", "--idle-seconds", "1"],
     "docsize": [
-        "--sizes", "1024,4096", "--past-ops", "0,201", "--keystrokes", "8", "--warmup", "2", "--verify",
+        "--sizes",
+        "1024,4096",
+        "--past-ops",
+        "0,201",
+        "--keystrokes",
+        "8",
+        "--warmup",
+        "2",
+        "--verify",
     ],
 }
 
@@ -31,7 +39,10 @@ def runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]
     started = {
         name: subprocess.Popen(
             [sys.executable, "-m", f"bench.{name}", "--output", str(folder / f"{name}.json"), "--no-pin", *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name, args in WORKLOADS.items()
     }
@@ -39,8 +50,10 @@ def runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]
     try:
         for name, proc in started.items():
             stdout, stderr = proc.communicate(timeout=240)
-            finished[name] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
-                              folder / f"{name}.json")
+            finished[name] = (
+                subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                folder / f"{name}.json",
+            )
     finally:
         for proc in started.values():
             if proc.poll() is None:
@@ -99,7 +112,10 @@ def test_plot_draws_the_typists_figures(runs, tmp_path):
     png = tmp_path / "typists.png"
     done = subprocess.run(
         [sys.executable, "-m", "bench.plot", "--input", str(runs["typists"][1]), "--output", str(png)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -134,9 +150,23 @@ def test_idle_bare_run_measures_daphne_alone(tmp_path):
     """``--bare`` serves an app that only accepts: the floor, measured the same way."""
     output = tmp_path / "bare.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.idle", "--bare", "--connections", "20", "--idle-seconds", "0.5",
-         "--no-pin", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "bench.idle",
+            "--bare",
+            "--connections",
+            "20",
+            "--idle-seconds",
+            "0.5",
+            "--no-pin",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     data = json.loads(output.read_text())

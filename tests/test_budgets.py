@@ -28,15 +28,19 @@ def stored_bytes(doc) -> int:
 def test_ops_are_stored_as_utf8_not_escaped(doc, ada):
     """An op inserting 40,000 bytes of emoji is stored in little more than that, not 3x."""
     before = stored_bytes(doc)
-    services.operation_commit(document_id=doc.pk, user=ada, client="c", seq=1, base=1,
-                              ops=[{"pos": 0, "insert": EMOJI}])
+    services.operation_commit(
+        document_id=doc.pk, user=ada, client="c", seq=1, base=1, ops=[{"pos": 0, "insert": EMOJI}]
+    )
     assert stored_bytes(doc) - before < len(EMOJI.encode()) + 200
     assert Operation.objects.get(document=doc, revision=2).ops == [{"pos": 0, "insert": EMOJI}]
     assert selectors.document_text(Document.objects.get(pk=doc.pk)) == EMOJI + "hello"
 
 
-BUDGET_ENV = {"COLLAB_INSERT_CHARS_PER_SECOND": "5", "COLLAB_INSERT_CHARS_BURST": "100",
-              "COLLAB_MAX_INSERT_CHARS": "50"}
+BUDGET_ENV = {
+    "COLLAB_INSERT_CHARS_PER_SECOND": "5",
+    "COLLAB_INSERT_CHARS_BURST": "100",
+    "COLLAB_MAX_INSERT_CHARS": "50",
+}
 
 
 @pytest.fixture
@@ -100,8 +104,16 @@ def test_a_hubs_recent_messages_are_bounded_in_bytes_not_only_in_count():
     hub = Hub("d", hubs=None)
     block = "😀" * 1_000_000
     for rev in range(1, 11):
-        hub.order.hand_out({"type": "op", "rev": rev, "client": "c", "seq": rev, "user": {"id": 1, "name": "a"},
-                       "ops": [{"pos": 0, "insert": block}]})
+        hub.order.hand_out(
+            {
+                "type": "op",
+                "rev": rev,
+                "client": "c",
+                "seq": rev,
+                "user": {"id": 1, "name": "a"},
+                "ops": [{"pos": 0, "insert": block}],
+            }
+        )
     assert hub.last_rev == 10 and hub.recent[-1].rev == 10
     assert hub.order.recent_bytes <= ordering.RECENT_BYTES and len(hub.recent) < 10
     assert [item.rev for item in hub.recent] == list(range(11 - len(hub.recent), 11))

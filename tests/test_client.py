@@ -127,8 +127,13 @@ async def test_a_chunked_snapshot_is_joined_in_order() -> None:
         peer = await server.accept()
         await peer.recv()
         await peer.send({"type": "snapshot", "rev": 9, "content": "ab😀", "more": True})
-        await peer.send([{"type": "snapshot", "rev": 9, "content": "cd", "more": True},
-                         {"type": "snapshot", "rev": 9, "content": "ef"}, ready(9)])
+        await peer.send(
+            [
+                {"type": "snapshot", "rev": 9, "content": "cd", "more": True},
+                {"type": "snapshot", "rev": 9, "content": "ef"},
+                ready(9),
+            ]
+        )
         await connecting
         assert (client.text, client.rev) == ("ab😀cdef", 9)
         await client.close()
@@ -307,8 +312,7 @@ async def test_presence_and_leave_of_others_update_peers() -> None:
     """Other participants' presence is kept by client id until they leave."""
     async with joined("hello", 1) as (_, peer, client):
         user = {"id": 2, "name": "bo", "color": "#000"}
-        presence = {"type": "presence", "client": "other", "user": user, "rev": 1,
-                    "cursor": {"anchor": 1, "head": 2}}
+        presence = {"type": "presence", "client": "other", "user": user, "rev": 1, "cursor": {"anchor": 1, "head": 2}}
         own = {"type": "presence", "client": client.client_id, "rev": 1, "cursor": None}
         await peer.send([presence, own])
         client.insert(0, ">")

@@ -50,9 +50,7 @@ def test_both_clients_reconnect_after_exactly_the_close_codes_the_table_says(cod
     assert (entry["message"] is None) is entry["reconnect"]  # a final close tells the user why
 
 
-@pytest.mark.parametrize(
-    "path", ["editor/static/editor/editor.js", "editor/realtime/consumers.py"]
-)
+@pytest.mark.parametrize("path", ["editor/static/editor/editor.js", "editor/realtime/consumers.py"])
 def test_no_close_code_is_written_outside_the_table(path):
     """Close codes are named in the table only, never written as numbers in code (the
     clients' 44xx range is the protocol's rule, checked against the table above)."""

@@ -36,8 +36,12 @@ async def test_op_is_acked_and_broadcast_to_others(server, doc, headers_for, ada
         assert (await a.recv_until("ack"))[-1] == {"type": "ack", "seq": 1, "rev": 2}
         op = (await b.recv_until("op"))[-1]
     assert op == {
-        "type": "op", "rev": 2, "client": "a", "seq": 1,
-        "user": {"id": ada.pk, "name": "ada"}, "ops": [{"pos": 5, "insert": " world"}],
+        "type": "op",
+        "rev": 2,
+        "client": "a",
+        "seq": 1,
+        "user": {"id": ada.pk, "name": "ada"},
+        "ops": [{"pos": 5, "insert": " world"}],
     }
     assert await content_of(doc.pk) == (2, "hello world")
 
@@ -106,7 +110,11 @@ BAD_INPUTS = [
     ("delete zero", {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "delete": 0}]}, "bad_op"),
     ("empty insert", {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": ""}]}, "bad_op"),
     ("negative pos", {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": -1, "insert": "x"}]}, "bad_op"),
-    ("insert and delete", {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x", "delete": 1}]}, "bad_op"),
+    (
+        "insert and delete",
+        {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x", "delete": 1}]},
+        "bad_op",
+    ),
     ("NUL in text", {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "a\u0000"}]}, "bad_op"),
     ("lone surrogate", '{"type":"op","seq":1,"base":1,"ops":[{"pos":0,"insert":"\\ud800"}]}', "bad_op"),
     ("too many components", {"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "x"}] * 101}, "too_large"),
@@ -196,9 +204,7 @@ async def test_a_server_fault_closes_with_4011_and_the_resent_op_lands_once(serv
     assert await content_of(doc.pk) == (2, "hello!")
 
 
-async def test_an_op_on_a_document_deleted_meanwhile_closes_with_4404_not_a_server_fault(
-    server, doc, headers_for, ada
-):
+async def test_an_op_on_a_document_deleted_meanwhile_closes_with_4404_not_a_server_fault(server, doc, headers_for, ada):
     """The document vanishes between join and op, unannounced (as when the notice is
     lost): the commit finds no document and the socket closes with 4404, a close the
     client does not retry, not with 4011, which it would retry for ever."""

@@ -98,7 +98,10 @@ async def test_edits_made_while_the_server_restarts_are_not_lost(transactional_d
         await a.wait_for_rev(document.revision, timeout=20)
         await b.wait_for_rev(document.revision, timeout=20)
         assert a.text == b.text == selectors.document_text(document)
-        assert selectors.document_text(document).count("during😀") == 1 and selectors.document_text(document).count("B:") == 1
+        assert (
+            selectors.document_text(document).count("during😀") == 1
+            and selectors.document_text(document).count("B:") == 1
+        )
         assert selectors.document_text(document).count("before ") == 1
         await a.close()
         await b.close()

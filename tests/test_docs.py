@@ -23,9 +23,11 @@ def test_every_error_code_is_documented():
     rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.*) \|$", documented, re.MULTILINE))
     table = errors.CODES["errors"]
     assert len(table) == 8 and sorted(rows) == sorted(table)
-    assert {code for code, row in rows.items() if "retryable" in row} == {
-        code for code, entry in table.items() if entry["retryable"]
-    } == {"rate_limited"}
+    assert (
+        {code for code, row in rows.items() if "retryable" in row}
+        == {code for code, entry in table.items() if entry["retryable"]}
+        == {"rate_limited"}
+    )
 
 
 def test_every_close_code_is_documented():
@@ -39,9 +41,9 @@ def test_every_abuse_limit_is_in_the_security_page():
     """Each limit on what one client or person may cost appears in docs/security.md."""
     documented = (ROOT / "docs" / "security.md").read_text()
     limits = [
-        name for name in dir(settings)
+        name
+        for name in dir(settings)
         if name.startswith(("COLLAB_MAX_", "COLLAB_LOGIN_", "COLLAB_ABUSE_"))
         or (name.startswith("COLLAB_") and name.endswith(("_PER_SECOND", "_BURST")))
     ]
     assert len(limits) >= 12 and [n for n in limits if f"`{n}`" not in documented] == []
-

@@ -24,7 +24,7 @@ def test_download_is_the_current_text_as_utf8_named_after_the_title(client, ada)
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response.content == "¡héllo 👋\n".encode()
     disposition = response["Content-Disposition"]
-    assert disposition.startswith('attachment; filename="Caf_ notes 2024.txt"; filename*=UTF-8\'\'')
+    assert disposition.startswith("attachment; filename=\"Caf_ notes 2024.txt\"; filename*=UTF-8''")
     assert unquote(disposition.split("''", 1)[1]) == "Café notes 2024.txt"
 
 

@@ -21,7 +21,9 @@ def synchronous_in_a_fresh_process(**env: str) -> str:
         "print(c.fetchone()[0])"
     )
     environ = {"PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "1", "COLLAB_SQLITE_PATH": ":memory:", **env}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -18,8 +18,27 @@ VALID = [
     {"type": "op", "seq": 2, "base": 1, "ops": [{"pos": 1, "delete": 2}, {"pos": 0, "insert": "é😀"}]},
     {"type": "presence", "rev": 1, "cursor": {"anchor": 0, "head": 3}},
 ]
-ODD_VALUES = [None, True, False, -1, 0, 1.5, 2**64, -(2**63), 10**400, "", "x" * 1000, "\ud800", "\u0000",
-              [], {}, [[[]]], {"pos": 0}, "NaN", float("inf")]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    -1,
+    0,
+    1.5,
+    2**64,
+    -(2**63),
+    10**400,
+    "",
+    "x" * 1000,
+    "\ud800",
+    "\u0000",
+    [],
+    {},
+    [[[]]],
+    {"pos": 0},
+    "NaN",
+    float("inf"),
+]
 
 
 def mutate(value, rng: random.Random, depth: int = 0):
@@ -51,14 +70,20 @@ def hostile_frame(rng: random.Random):
     if kind < 0.1:
         return bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300)))
     if kind < 0.2:
-        return "".join(chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0x10FFFF)])) for _ in range(rng.randint(0, 200))).encode("utf-8", "replace").decode("utf-8", "replace")
+        return (
+            "".join(
+                chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0x10FFFF)])) for _ in range(rng.randint(0, 200))
+            )
+            .encode("utf-8", "replace")
+            .decode("utf-8", "replace")
+        )
     if kind < 0.25:
         depth = rng.randint(1000, 100_000)
         return "[" * depth + "]" * depth if rng.random() < 0.5 else '{"a":' * depth + "1" + "}" * depth
     if kind < 0.3:
         text = json.dumps(rng.choice(VALID))
         cut = rng.randrange(len(text))
-        return text[:cut] + rng.choice(["", "\u0000", "}", "\\", '"']) + text[cut + 1:]
+        return text[:cut] + rng.choice(["", "\u0000", "}", "\\", '"']) + text[cut + 1 :]
     message = mutate(rng.choice(VALID), rng)
     try:
         return json.dumps(message, allow_nan=True)
@@ -110,7 +135,9 @@ async def test_fuzzed_frames_do_not_disturb_another_editor(server, make_user, he
     assert frames == 3000 and typed > 0
     assert honest.errors == []
     assert honest.text == selectors.document_text(document)
-    assert selectors.document_at_revision(document_id=doc.pk, revision=document.revision) == selectors.document_text(document)
+    assert selectors.document_at_revision(document_id=doc.pk, revision=document.revision) == selectors.document_text(
+        document
+    )
     # Everything the honest client typed is there, but for what valid ops the fuzzer
     # happened to commit may have deleted.
     fuzz_ops = Operation.objects.filter(document=doc, client="fuzz").values_list("ops", flat=True)

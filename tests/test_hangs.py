@@ -28,11 +28,27 @@ def test_a_hanging_test_fails_with_the_stacks_of_its_pending_tasks(tmp_path):
     (tmp_path / "test_hanging.py").write_text(HANGING)
     done = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "-p", "tests.hangs", "-p", "no:django", "-p", "no:cacheprovider",
-            "-o", "asyncio_mode=auto", "-o", "timeout=2", "-o", "timeout_method=signal",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.hangs",
+            "-p",
+            "no:django",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "-o",
+            "timeout=2",
+            "-o",
+            "timeout_method=signal",
             str(tmp_path / "test_hanging.py"),
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
     assert "1 failed, 1 passed" in done.stdout, done.stdout + done.stderr

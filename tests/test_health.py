@@ -116,8 +116,7 @@ def test_unreachable_database_gives_503_naming_the_database(health_server, pool)
     """Nothing listens where PostgreSQL should be: 503, with no address or trace in the
     body, with or without a connection pool (which would wait rather than fail)."""
     port = free_port()
-    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/collab",
-                           COLLAB_DB_POOL_MAX_SIZE=pool)
+    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/collab", COLLAB_DB_POOL_MAX_SIZE=pool)
     status, body, _ = get_health(server)
     assert status == 503
     assert body == {"status": "unavailable", "database": "unreachable", "channel_layer": "ok"}
@@ -128,8 +127,9 @@ def test_unreachable_database_gives_503_naming_the_database(health_server, pool)
 def test_hung_database_gives_503_and_checks_do_not_pile_up(health_server, silent, pool):
     """PostgreSQL accepts but never answers: every poll answers 503 'timeout', and the
     stuck check is shared rather than started again (one connection attempt only)."""
-    server = health_server(DATABASE_URL=f"postgres://postgres@127.0.0.1:{silent.port}/collab",
-                           COLLAB_DB_POOL_MAX_SIZE=pool)
+    server = health_server(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{silent.port}/collab", COLLAB_DB_POOL_MAX_SIZE=pool
+    )
     for _ in range(3):
         status, body, _ = get_health(server)
         assert (status, body["database"], body["channel_layer"]) == (503, "timeout", "ok")

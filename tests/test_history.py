@@ -1,6 +1,5 @@
 """History for the people who may read a document: timeline, revisions, restore."""
 
-
 from editor.domain import history, selectors, services
 from editor.models import Checkpoint, Document, Membership, Operation
 
@@ -10,7 +9,11 @@ def typed(document, user, texts, *, client="typing"):
     for seq, text in enumerate(texts, 1):
         head, current = selectors.document_snapshot(document_id=document.pk)
         services.operation_commit(
-            document_id=document.pk, user=user, client=client, seq=seq, base=head,
+            document_id=document.pk,
+            user=user,
+            client=client,
+            seq=seq,
+            base=head,
             ops=[{"pos": len(current), "insert": text}],
         )
 
@@ -20,8 +23,14 @@ def many_revisions(document, user, count: int) -> None:
     start = document.revision
     Operation.objects.bulk_create(
         [
-            Operation(document=document, revision=start + n, user=user, client="bulk", seq=n,
-                      ops=[{"pos": start + n - 1, "insert": str(n % 10)}])
+            Operation(
+                document=document,
+                revision=start + n,
+                user=user,
+                client="bulk",
+                seq=n,
+                ops=[{"pos": start + n - 1, "insert": str(n % 10)}],
+            )
             for n in range(1, count + 1)
         ],
         batch_size=2000,
@@ -50,7 +59,9 @@ def test_the_timeline_pages_newest_first_with_who_and_how_much(client, ada, bob)
     document = services.document_create(title="T", owner=ada, content="héllo")
     Membership.objects.create(document=document, user=bob, role=Membership.Role.VIEWER)
     many_revisions(document, ada, 60)
-    services.operation_commit(document_id=document.pk, user=ada, client="d", seq=1, base=61, ops=[{"pos": 0, "delete": 2}])
+    services.operation_commit(
+        document_id=document.pk, user=ada, client="d", seq=1, base=61, ops=[{"pos": 0, "delete": 2}]
+    )
     client.force_login(bob)  # a viewer may read the history
     first = client.get(f"/documents/{document.pk}/history/")
     rows = first.context["rows"]
@@ -69,7 +80,11 @@ def test_a_revision_shows_its_text_with_the_change_marked(client, ada):
     """Inserted text in <ins>, deleted text in <del>, the rest as it was; escaped."""
     document = services.document_create(title="T", owner=ada, content="one <b>two</b> three")
     services.operation_commit(
-        document_id=document.pk, user=ada, client="c", seq=1, base=1,
+        document_id=document.pk,
+        user=ada,
+        client="c",
+        seq=1,
+        base=1,
         ops=[{"pos": 4, "delete": 10}, {"pos": 4, "insert": "2 & 2"}],
     )
     client.force_login(ada)
@@ -102,7 +117,11 @@ def test_history_needs_access_and_a_session(client, ada, bob):
         response = client.get(path)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     client.force_login(bob)
-    for path in (f"/documents/{document.pk}/history/", f"/documents/{document.pk}/history/1/", "/documents/nope/history/"):
+    for path in (
+        f"/documents/{document.pk}/history/",
+        f"/documents/{document.pk}/history/1/",
+        "/documents/nope/history/",
+    ):
         assert client.get(path).status_code == 404
     assert client.post(f"/documents/{document.pk}/history/1/restore/").status_code == 404
 
@@ -135,28 +154,40 @@ def test_authorship_colours_the_current_text_by_who_wrote_it(client, ada, bob, s
     settings.COLLAB_CHECKPOINT_EVERY = 2
     document = services.document_create(title="T", owner=ada, content="hello world")
     Membership.objects.create(document=document, user=bob, role=Membership.Role.EDITOR)
-    for seq, (user, op) in enumerate([
-        (bob, [{"pos": 5, "insert": ", dear"}]),  # hello, dear world
-        (ada, [{"pos": 0, "delete": 1}, {"pos": 0, "insert": "H"}]),
-        (bob, [{"pos": 17, "insert": "!"}]),
-    ], 1):
-        services.operation_commit(document_id=document.pk, user=user, client="c", seq=seq, base=document.revision + seq - 1, ops=op)
+    for seq, (user, op) in enumerate(
+        [
+            (bob, [{"pos": 5, "insert": ", dear"}]),  # hello, dear world
+            (ada, [{"pos": 0, "delete": 1}, {"pos": 0, "insert": "H"}]),
+            (bob, [{"pos": 17, "insert": "!"}]),
+        ],
+        1,
+    ):
+        services.operation_commit(
+            document_id=document.pk, user=user, client="c", seq=seq, base=document.revision + seq - 1, ops=op
+        )
     text, runs = history.authors_at(document_id=document.pk, revision=4)
     assert text == "Hello, dear world!"
     assert runs == [[ada.pk, 5], [bob.pk, 6], [ada.pk, 6], [bob.pk, 1]]
     assert Checkpoint.objects.filter(document=document, revision=2).values_list("authors", flat=True).get() == [
-        [ada.pk, 5], [bob.pk, 6], [ada.pk, 6]
+        [ada.pk, 5],
+        [bob.pk, 6],
+        [ada.pk, 6],
     ]
     client.force_login(bob)
     page = client.get(f"/documents/{document.pk}/authors/").content.decode()
     assert 'title="ada" data-author="ada">Hello</span>' in page
     assert 'title="bob" data-author="bob">, dear</span>' in page
-    assert "ada</span> <span class=\"quiet\">11 characters" in page
+    assert 'ada</span> <span class="quiet">11 characters' in page
     hostile = type(ada).objects.create_user('<b>"x"</b>', password="x")
     Membership.objects.create(document=document, user=hostile, role=Membership.Role.EDITOR)
-    services.operation_commit(document_id=document.pk, user=hostile, client="h", seq=1, base=4, ops=[{"pos": 0, "insert": "<i>"}])
+    services.operation_commit(
+        document_id=document.pk, user=hostile, client="h", seq=1, base=4, ops=[{"pos": 0, "insert": "<i>"}]
+    )
     page = client.get(f"/documents/{document.pk}/authors/").content.decode()
-    assert 'title="&lt;b&gt;&quot;x&quot;&lt;/b&gt;" data-author="&lt;b&gt;&quot;x&quot;&lt;/b&gt;">&lt;i&gt;</span>' in page
+    assert (
+        'title="&lt;b&gt;&quot;x&quot;&lt;/b&gt;" data-author="&lt;b&gt;&quot;x&quot;&lt;/b&gt;">&lt;i&gt;</span>'
+        in page
+    )
     client.force_login(type(ada).objects.create_user("eve", password="x"))
     assert client.get(f"/documents/{document.pk}/authors/").status_code == 404
 

@@ -105,7 +105,9 @@ async def test_an_idle_hub_flushes_at_once_and_a_busy_one_once_per_tick():
     hub.close()
 
 
-async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(transactional_db, django_user_model, monkeypatch):
+async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(
+    transactional_db, django_user_model, monkeypatch
+):
     """Channel layers expire group members; a document open longer still hears other processes."""
     from channels.layers import InMemoryChannelLayer
 
@@ -134,7 +136,8 @@ async def test_a_documents_group_is_joined_again_before_the_layer_drops_it(trans
 
         async def heard() -> bool:  # each try is dropped until the group was joined again
             await layer.group_send(
-                bus.document_group(doc.pk), {"type": "presence", "document": doc.pk, "origin": "elsewhere", "encoded": encoded}
+                bus.document_group(doc.pk),
+                {"type": "presence", "document": doc.pk, "origin": "elsewhere", "encoded": encoded},
             )
             await asyncio.sleep(0.02)
             return bool(frames)

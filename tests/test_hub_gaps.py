@@ -32,7 +32,11 @@ def typed(doc, user, count: int) -> None:
     """Commit ``count`` revisions appending "a", "b", ... (none of them announced)."""
     for seq in range(1, count + 1):
         services.operation_commit(
-            document_id=doc.pk, user=user, client="typist", seq=seq, base=doc.revision + seq - 1,
+            document_id=doc.pk,
+            user=user,
+            client="typist",
+            seq=seq,
+            base=doc.revision + seq - 1,
             ops=[{"pos": doc.length + seq - 1, "insert": chr(96 + seq)}],
         )
 
@@ -50,9 +54,7 @@ def a_feed(doc, user, *, last_sent: int | None = None, batch: int = feed_module.
     async def send(frame: str) -> None:
         frames.append(frame)
 
-    feed = Feed(
-        document_id=doc.pk, user_id=user.pk, client="reader", send=send, max_frame=1 << 20, batch=batch
-    )
+    feed = Feed(document_id=doc.pk, user_id=user.pk, client="reader", send=send, max_frame=1 << 20, batch=batch)
     feed.last_sent = last_sent
     return feed, frames
 

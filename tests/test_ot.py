@@ -196,9 +196,7 @@ def test_tie_rule_on_a_small_example():
 
 @PROPERTY
 @given(long_texts, inserts, st.data())
-def test_an_insert_inside_a_concurrently_deleted_range_survives_at_the_deletion_point(
-    text, x, data
-):
+def test_an_insert_inside_a_concurrently_deleted_range_survives_at_the_deletion_point(text, x, data):
     """Deleting [p, p+n) while inserting strictly inside it leaves the insert at p, either order."""
     pos = data.draw(st.integers(0, len(text) - 2))
     count = data.draw(st.integers(2, len(text) - pos))
@@ -305,14 +303,24 @@ CHAIN_VERSUS_COMPOSITION = [
     # text "x"; committed: insert Y at the end, then delete x; concurrent: insert C at 0.
     # One at a time: "CY". Against the composition [ins Y@0, del 1@1]: "YC".
     pytest.param(
-        "x", [{"pos": 1, "insert": "Y"}], [{"pos": 0, "delete": 1}], [{"pos": 0, "insert": "C"}],
-        "second", "CY", id="c second",
+        "x",
+        [{"pos": 1, "insert": "Y"}],
+        [{"pos": 0, "delete": 1}],
+        [{"pos": 0, "insert": "C"}],
+        "second",
+        "CY",
+        id="c second",
     ),
     # text "a"; chain: delete a, insert a at 0; c (first argument) inserts b at 1.
     # One at a time: "ba". Against the composition: "ab".
     pytest.param(
-        "a", [{"pos": 0, "delete": 1}], [{"pos": 0, "insert": "a"}], [{"pos": 1, "insert": "b"}],
-        "first", "ba", id="c first",
+        "a",
+        [{"pos": 0, "delete": 1}],
+        [{"pos": 0, "insert": "a"}],
+        [{"pos": 1, "insert": "b"}],
+        "first",
+        "ba",
+        id="c first",
     ),
 ]
 
@@ -335,9 +343,7 @@ def test_transform_op_by_op_gives_the_expected_text(text, b1, b2, c, c_is, one_a
 
 @pytest.mark.xfail(strict=True, reason="compose() forgets insert order around deleted text")
 @pytest.mark.parametrize(CHAIN_FIELDS, CHAIN_VERSUS_COMPOSITION)
-def test_transform_against_a_chain_matches_transform_against_its_composition(
-    text, b1, b2, c, c_is, one_at_a_time
-):
+def test_transform_against_a_chain_matches_transform_against_its_composition(text, b1, b2, c, c_is, one_at_a_time):
     """Rebasing over compose(b1, b2) gives what rebasing over b1 then b2 gives (it does not)."""
     whole = rebase_over_chain(c, [ot.compose(b1, b2)], c_is)
     assert ot.apply(chain_apply(text, b1, b2), whole) == one_at_a_time
@@ -389,7 +395,7 @@ def test_positions_count_code_points_so_an_emoji_has_length_one(text, op, expect
 
 
 def test_a_position_past_an_emoji_counted_in_utf16_units_is_refused():
-    """"😀" has length 1, so pos 2 is past its end."""
+    """ "😀" has length 1, so pos 2 is past its end."""
     with pytest.raises(OperationError, match=r"pos 2, len 1"):
         ot.apply("😀", [{"pos": 2, "insert": "x"}])
     assert ot.check_range([{"pos": 0, "delete": 1}], len("😀")) == 0
@@ -470,9 +476,7 @@ def test_transform_index_follows_inserts_and_deletes(index, op, own, expected):
         pytest.param([{"insert": "x"}], None, "pos", id="missing pos"),
         pytest.param([{"pos": 0}], None, "{pos, insert}", id="missing insert or delete"),
         pytest.param([{"pos": 0, "insert": "x", "x": 1}], None, "{pos, insert}", id="extra key"),
-        pytest.param(
-            [{"pos": 0, "insert": "x", "delete": 1}], None, "{pos, insert}", id="insert and delete"
-        ),
+        pytest.param([{"pos": 0, "insert": "x", "delete": 1}], None, "{pos, insert}", id="insert and delete"),
         pytest.param([{"pos": 0, "insert": ""}], None, "non-empty string", id="empty insert"),
         pytest.param([{"pos": 0, "insert": 5}], None, "non-empty string", id="number insert"),
         pytest.param([{"pos": 0, "insert": ["x"]}], None, "non-empty string", id="list insert"),
@@ -486,11 +490,11 @@ def test_transform_index_follows_inserts_and_deletes(index, op, own, expected):
         pytest.param([{"pos": 0, "insert": "a\ud800"}], None, "lone surrogate", id="lone high"),
         pytest.param([{"pos": 0, "insert": "\udfff"}], None, "lone surrogate", id="lone low"),
         pytest.param([{"pos": 0, "insert": "x"}] * 3, 2, "at most 2", id="over max_components"),
+        pytest.param([{"pos": 0, "insert": "x"}, {"pos": 0, "delete": 0}], None, "component 1", id="bad 2nd"),
         pytest.param(
-            [{"pos": 0, "insert": "x"}, {"pos": 0, "delete": 0}], None, "component 1", id="bad 2nd"
-        ),
-        pytest.param(
-            [{"pos": 0, "insert": "x"}, {"pos": 1, "insert": "\x00"}], None, "component 1: insert contains U+0000",
+            [{"pos": 0, "insert": "x"}, {"pos": 1, "insert": "\x00"}],
+            None,
+            "component 1: insert contains U+0000",
             id="NUL in 2nd insert",
         ),
     ],
@@ -516,11 +520,11 @@ def test_operation_error_is_a_value_error():
 @pytest.mark.parametrize(
     ("op", "length", "fragments"),
     [
+        pytest.param([{"pos": 4, "insert": "x"}], 3, ["insert past end", "pos 4", "len 3"], id="insert"),
         pytest.param(
-            [{"pos": 4, "insert": "x"}], 3, ["insert past end", "pos 4", "len 3"], id="insert"
-        ),
-        pytest.param(
-            [{"pos": 2, "delete": 2}], 3, ["delete past end", "pos 2", "delete 2", "len 3"],
+            [{"pos": 2, "delete": 2}],
+            3,
+            ["delete past end", "pos 2", "delete 2", "len 3"],
             id="delete",
         ),
         pytest.param([{"pos": 3, "delete": 1}], 3, ["pos 3", "delete 1", "len 3"], id="at end"),

@@ -40,8 +40,12 @@ async def test_revoking_access_closes_open_sockets_within_a_second(server, doc, 
     Membership.objects.create(document=doc, user=bob, role="editor")
     async with Wire(server.ws(doc.pk), headers_for(bob)) as b:
         await b.join("b")
-        status = http.post(server.url, f"/documents/{doc.pk}/sharing/",
-                           {"action": "revoke", "username": "bob"}, cookie=headers_for(ada)["Cookie"])
+        status = http.post(
+            server.url,
+            f"/documents/{doc.pk}/sharing/",
+            {"action": "revoke", "username": "bob"},
+            cookie=headers_for(ada)["Cookie"],
+        )
         assert status == 302
         assert await closed_with(b) == 4403
     assert not Membership.objects.filter(user=bob).exists()
@@ -53,8 +57,12 @@ async def test_downgrade_to_viewer_reconnects_the_socket_as_viewer(server, doc, 
     Membership.objects.create(document=doc, user=bob, role="editor")
     async with Wire(server.ws(doc.pk), headers_for(bob)) as b:
         await b.join("b")
-        http.post(server.url, f"/documents/{doc.pk}/sharing/",
-                  {"action": "set", "username": "bob", "role": "viewer"}, cookie=headers_for(ada)["Cookie"])
+        http.post(
+            server.url,
+            f"/documents/{doc.pk}/sharing/",
+            {"action": "set", "username": "bob", "role": "viewer"},
+            cookie=headers_for(ada)["Cookie"],
+        )
         assert await closed_with(b) == 4000
     async with Wire(server.ws(doc.pk), headers_for(bob)) as b:
         assert (await b.join("b"))[-1]["role"] == "viewer"
@@ -68,8 +76,12 @@ async def test_only_the_owner_can_share(server, doc, headers_for, make_user):
     bob = make_user("bob")
     make_user("eve")
     Membership.objects.create(document=doc, user=bob, role="editor")
-    status = http.post(server.url, f"/documents/{doc.pk}/sharing/",
-                       {"action": "set", "username": "eve", "role": "editor"}, cookie=headers_for(bob)["Cookie"])
+    status = http.post(
+        server.url,
+        f"/documents/{doc.pk}/sharing/",
+        {"action": "set", "username": "eve", "role": "editor"},
+        cookie=headers_for(bob)["Cookie"],
+    )
     assert status == 404
     assert not Membership.objects.filter(user__username="eve").exists()
 
@@ -173,8 +185,14 @@ def raw_handshake(port: int, path: str, headers: dict[str, str]) -> socket.socke
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
     sock.connect(("127.0.0.1", port))
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
-             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"]
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     assert b" 101 " in sock.recv(1024)
@@ -224,8 +242,12 @@ async def test_revocation_reaches_sockets_on_another_process(server_pair, doc, h
     Membership.objects.create(document=doc, user=bob, role="editor")
     async with Wire(two.ws(doc.pk), headers_for(bob, two)) as b:
         await b.join("b")
-        http.post(one.url, f"/documents/{doc.pk}/sharing/", {"action": "revoke", "username": "bob"},
-                  cookie=headers_for(ada)["Cookie"])
+        http.post(
+            one.url,
+            f"/documents/{doc.pk}/sharing/",
+            {"action": "revoke", "username": "bob"},
+            cookie=headers_for(ada)["Cookie"],
+        )
         assert await closed_with(b) == 4403
 
 
@@ -237,14 +259,20 @@ async def test_every_op_is_authorised_again_even_if_no_notice_arrives(server_pai
     Membership.objects.create(document=doc, user=bob, role="editor")
     async with Wire(two.ws(doc.pk), headers_for(bob, two)) as b:
         await b.join("b")
-        http.post(one.url, f"/documents/{doc.pk}/sharing/", {"action": "revoke", "username": "bob"},
-                  cookie=headers_for(ada)["Cookie"])
+        http.post(
+            one.url,
+            f"/documents/{doc.pk}/sharing/",
+            {"action": "revoke", "username": "bob"},
+            cookie=headers_for(ada)["Cookie"],
+        )
         await b.send(OP)
         assert await closed_with(b) == 4403
     assert text_of(doc) == (1, "hello")
 
 
-async def test_a_reader_that_reads_gets_a_catch_up_larger_than_the_backlog_limit(transactional_db, doc, headers_for, ada):
+async def test_a_reader_that_reads_gets_a_catch_up_larger_than_the_backlog_limit(
+    transactional_db, doc, headers_for, ada
+):
     """About 12 MB owed to a client that reads (backlog limit 256 kB): paced by the
     socket's flow control, every revision arrives and the socket is never dropped."""
     server = Daphne(COLLAB_MAX_BACKLOG_BYTES=str(256 * 1024)).start()
@@ -253,8 +281,9 @@ async def test_a_reader_that_reads_gets_a_catch_up_larger_than_the_backlog_limit
         rev = 1
         for seq in range(1, 61):
             ops = [{"pos": 0, "insert": block}] if seq % 2 else [{"pos": 0, "delete": len(block)}]
-            rev = services.operation_commit(document_id=doc.pk, user=ada, client="w", seq=seq, base=rev,
-                                            ops=ops).revision
+            rev = services.operation_commit(
+                document_id=doc.pk, user=ada, client="w", seq=seq, base=rev, ops=ops
+            ).revision
         async with Wire(server.ws(doc.pk), headers_for(ada, server)) as reader:
             # pending: true asks for the revisions themselves, never a snapshot instead
             await reader.send({"type": "join", "client": "r", "since": 1, "pending": True})

@@ -109,7 +109,10 @@ def test_writers_in_separate_processes_lose_nothing(transactional_db, ada):
         subprocess.Popen(
             [sys.executable, "-m", "tests.commit_worker", doc.pk, "ada", name, str(count)],
             # Frequent snapshots: each is written by one process and read by the other.
-            cwd=ROOT, env=server_env(COLLAB_SNAPSHOT_EVERY="7"), stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=server_env(COLLAB_SNAPSHOT_EVERY="7"),
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for name in ("p", "q")
     ]
@@ -154,7 +157,12 @@ def test_createdocument_command_prints_the_new_id(ada, tmp_path):
     out = StringIO()
     call_command("createdocument", "Notes", owner="ada", content_file=source, stdout=out)
     doc = Document.objects.get(pk=out.getvalue().strip())
-    assert (doc.title, doc.owner, selectors.document_text(doc), doc.revision) == ("Notes", ada, "first line\nsecond 😀\n", 1)
+    assert (doc.title, doc.owner, selectors.document_text(doc), doc.revision) == (
+        "Notes",
+        ada,
+        "first line\nsecond 😀\n",
+        1,
+    )
     with pytest.raises(CommandError, match="no user named"):
         call_command("createdocument", "X", owner="nobody")
 

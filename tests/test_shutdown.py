@@ -105,8 +105,7 @@ async def test_restart_while_two_people_type_loses_nothing(own_server, pair):
     doc, ada, bob = pair
     server = own_server()
     clients = [
-        CollabClient(server.ws(doc.pk), headers=session_headers(user, server), max_backoff=0.5)
-        for user in (ada, bob)
+        CollabClient(server.ws(doc.pk), headers=session_headers(user, server), max_backoff=0.5) for user in (ada, bob)
     ]
     for client in clients:
         await client.connect()

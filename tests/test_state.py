@@ -11,7 +11,9 @@ def entry(rev: int, ops: list, key=(1, "c"), seq: int = 1) -> Entry:
 
 
 def test_ops_since_covers_only_what_is_kept():
-    state = DocumentState(rev=2, text="ab", recent=[entry(1, [{"pos": 0, "insert": "a"}]), entry(2, [{"pos": 1, "insert": "b"}])])
+    state = DocumentState(
+        rev=2, text="ab", recent=[entry(1, [{"pos": 0, "insert": "a"}]), entry(2, [{"pos": 1, "insert": "b"}])]
+    )
     assert state.ops_since(2) == []
     assert state.ops_since(1) == [[{"pos": 1, "insert": "b"}]]
     assert state.ops_since(0) == [[{"pos": 0, "insert": "a"}], [{"pos": 1, "insert": "b"}]]
@@ -66,7 +68,11 @@ def test_pending_batch_changes_nothing_until_committed():
     pending.add(ops=[{"pos": 2, "insert": "c"}], key=(2, "d"), seq=1, text="abc")
     assert (pending.rev, pending.text) == (3, "abc")
     assert pending.max_seq(key) == 2 and pending.find(key, 2).rev == 2 and pending.find(key, 1) is None
-    assert pending.ops_since(0) == [[{"pos": 0, "insert": "a"}], [{"pos": 1, "insert": "b"}], [{"pos": 2, "insert": "c"}]]
+    assert pending.ops_since(0) == [
+        [{"pos": 0, "insert": "a"}],
+        [{"pos": 1, "insert": "b"}],
+        [{"pos": 2, "insert": "c"}],
+    ]
     assert pending.ops_since(2) == [[{"pos": 2, "insert": "c"}]]
     # Not committed (rolled back): the state is as it was.
     assert (state.rev, state.text, state.max_seq(key)) == (1, "a", 1)

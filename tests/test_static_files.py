@@ -31,7 +31,10 @@ def production_env(static_root) -> dict[str, str]:
 def collectstatic(static_root) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT, env=server_env(**production_env(static_root)), check=True, timeout=120,
+        cwd=ROOT,
+        env=server_env(**production_env(static_root)),
+        check=True,
+        timeout=120,
     )
 
 

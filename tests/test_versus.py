@@ -31,9 +31,28 @@ def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
     """One round of two saturation clients and three typists for a second on each server."""
     output = tmp_path / "versus.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.versus", "--seconds", "1", "--rounds", "1", "--clients", "2",
-         "--typists", "3", "--full-clients", "1", "--no-pin", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=360,
+        [
+            sys.executable,
+            "-m",
+            "bench.versus",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--clients",
+            "2",
+            "--typists",
+            "3",
+            "--full-clients",
+            "1",
+            "--no-pin",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=360,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-4000:]}"
     assert "ratio #1" in done.stdout and "every run converged: yes" in done.stdout
@@ -46,8 +65,10 @@ def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
     assert peer_saturation["committed_ops"] == peer_saturation["keystrokes"] > 0
     assert peer_saturation["round_trip_ms"]["count"] == peer_saturation["keystrokes"]
     assert peer_typists["keystrokes"] > 0
-    assert peer_typists["receipts"] == {"expected": 2 * peer_typists["keystrokes"],
-                                        "delivered": 2 * peer_typists["keystrokes"]}
+    assert peer_typists["receipts"] == {
+        "expected": 2 * peer_typists["keystrokes"],
+        "delivered": 2 * peer_typists["keystrokes"],
+    }
     assert peer_typists["server"]["peak_rss_kb"] > 0
     assert found["ours_saturation"]["converged"] is True
     assert found["ours_typists"]["converged"] is True

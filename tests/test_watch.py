@@ -93,8 +93,16 @@ def test_sessions_are_checked_in_two_queries_by_the_rules_of_one(ada, bob, make_
     carl.is_active = False
     carl.save()
     pairs = [
-        (good, ada.pk), (other, ada.pk), (gone, ada.pk), (expired, ada.pk), (stale, bob.pk),
-        (inactive, carl.pk), (good, bob.pk), (dora_session, dora.pk), ("", ada.pk), ("no-such-session", ada.pk),
+        (good, ada.pk),
+        (other, ada.pk),
+        (gone, ada.pk),
+        (expired, ada.pk),
+        (stale, bob.pk),
+        (inactive, carl.pk),
+        (good, bob.pk),
+        (dora_session, dora.pk),
+        ("", ada.pk),
+        ("no-such-session", ada.pk),
     ]
     with django_assert_num_queries(2):
         signed_in = access.sessions_signed_in(pairs)
@@ -132,7 +140,9 @@ def test_roles_are_read_in_three_queries_as_document_role_decides_them(ada, bob,
 # --- one round over fake sockets ----------------------------------------------------------
 
 
-async def test_one_round_closes_what_must_close_and_refreshes_the_presence_of_the_rest(watcher, ada, bob, make_user, doc):
+async def test_one_round_closes_what_must_close_and_refreshes_the_presence_of_the_rest(
+    watcher, ada, bob, make_user, doc
+):
     """Each socket gets the outcome of its own session and role; only joined survivors are refreshed."""
     carl, dora = make_user("carl"), make_user("dora")
     Membership.objects.create(document=doc, user=bob, role="editor")
@@ -151,8 +161,12 @@ async def test_one_round_closes_what_must_close_and_refreshes_the_presence_of_th
         socket.name = await watcher.register(socket)
         if socket.joined:
             Connection.objects.create(
-                document=doc, channel_name=socket.name, user_id=socket.user_id, client="c",
-                opened=timezone.now(), seen=timezone.now() - timedelta(hours=1),
+                document=doc,
+                channel_name=socket.name,
+                user_id=socket.user_id,
+                client="c",
+                opened=timezone.now(),
+                seen=timezone.now() - timedelta(hours=1),
             )
     assert len({s.name for s in sockets.values()}) == len(sockets)
     assert all(s.name.startswith(watcher.channel) for s in sockets.values())
@@ -162,8 +176,13 @@ async def test_one_round_closes_what_must_close_and_refreshes_the_presence_of_th
     await watcher.check()
 
     assert {name: s.closed for name, s in sockets.items()} == {
-        "owner": None, "not joined": None, "member": None, "downgraded": "role changed",
-        "revoked": "AccessDenied", "deleted": "DocumentNotFound", "signed out": "signed out",
+        "owner": None,
+        "not joined": None,
+        "member": None,
+        "downgraded": "role changed",
+        "revoked": "AccessDenied",
+        "deleted": "DocumentNotFound",
+        "signed out": "signed out",
     }
     fresh = timezone.now() - timedelta(minutes=1)
     refreshed = {row.channel_name for row in Connection.objects.filter(seen__gt=fresh)}
@@ -232,6 +251,7 @@ async def test_presence_rows_of_open_sockets_are_refreshed(limited_server, doc, 
     async with Wire(limited_server.ws(doc.pk), headers) as a, Wire(limited_server.ws(doc.pk), headers) as b:
         await a.join("a")
         await b.join("b")
+
         def both_rows() -> set[str]:  # written just after ``ready``
             names = set(Connection.objects.values_list("channel_name", flat=True))
             assert len(names) == 2, names

@@ -261,6 +261,7 @@ class CollabClient:
 
     async def wait_for_rev(self, rev: int, timeout: float = 10) -> None:
         """Wait until the client holds revision ``rev`` or a later one."""
+
         def holds() -> bool:
             return self.rev is not None and self.rev >= rev
 
@@ -635,7 +636,5 @@ def _login(base_url: str, username: str, password: str) -> str:
         exc.close()
     cookies = sorted(jar, key=lambda cookie: cookie.name != "sessionid")
     if status not in (301, 302, 303) or not any(c.name == "sessionid" for c in cookies):
-        raise LoginFailed(
-            f"log-in as {username!r} at {url} failed (HTTP {status}): wrong username or password?"
-        )
+        raise LoginFailed(f"log-in as {username!r} at {url} failed (HTTP {status}): wrong username or password?")
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in cookies)

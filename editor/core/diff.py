@@ -80,9 +80,7 @@ def _common(old: str, new: str, i: int, j: int, limit: int, *, forward: bool) ->
     return done
 
 
-def _pieces(
-    text: str, start: int, end: int, pattern: re.Pattern[str] | None
-) -> tuple[list[str], list[int]]:
+def _pieces(text: str, start: int, end: int, pattern: re.Pattern[str] | None) -> tuple[list[str], list[int]]:
     """Split ``text[start:end]`` into lines (no pattern) or tokens, with their offsets."""
     part = text[start:end]
     pieces = part.splitlines(keepends=True) if pattern is None else pattern.findall(part)
@@ -149,27 +147,19 @@ def _differing(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, int, 
         elif (i2 - i1) * (j2 - j1) <= MAX_ITEMWISE:
             matcher = difflib.SequenceMatcher(None, a[i1:i2], b[j1:j2], autojunk=False)
             out.extend(
-                (i1 + x1, i1 + x2, j1 + y1, j1 + y2)
-                for tag, x1, x2, y1, y2 in matcher.get_opcodes()
-                if tag != "equal"
+                (i1 + x1, i1 + x2, j1 + y1, j1 + y2) for tag, x1, x2, y1, y2 in matcher.get_opcodes() if tag != "equal"
             )
         else:
             out.append((i1, i2, j1, j2))
     return out
 
 
-def _anchors(
-    a: Sequence[str], b: Sequence[str], i1: int, i2: int, j1: int, j2: int
-) -> list[tuple[int, int]]:
+def _anchors(a: Sequence[str], b: Sequence[str], i1: int, i2: int, j1: int, j2: int) -> list[tuple[int, int]]:
     """The longest in-order run of items that occur exactly once in each range."""
     in_a = Counter(a[i1:i2])
     in_b = Counter(b[j1:j2])
     where_b = {item: j for j, item in enumerate(b[j1:j2], j1) if in_b[item] == 1}
-    pairs = [
-        (i, where_b[item])
-        for i, item in enumerate(a[i1:i2], i1)
-        if in_a[item] == 1 and item in where_b
-    ]
+    pairs = [(i, where_b[item]) for i, item in enumerate(a[i1:i2], i1) if in_a[item] == 1 and item in where_b]
     # Longest increasing subsequence of the b positions (patience sorting).
     tails: list[int] = []  # tails[n]: the pair ending the best run of length n + 1
     tail_js: list[int] = []

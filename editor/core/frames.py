@@ -61,4 +61,3 @@ def frame_too_large(text: str, *, max_frame: int) -> bool:
     if len(text) * 4 <= max_frame:
         return False
     return len(text.encode("utf-8", "surrogatepass")) > max_frame
-

@@ -108,16 +108,13 @@ def check_range(op: Sequence[Component], length: int) -> int:
         pos = comp["pos"]
         if "insert" in comp:
             if pos > length:
-                raise OperationError(
-                    f"component {index}: insert past end of text (pos {pos}, len {length})"
-                )
+                raise OperationError(f"component {index}: insert past end of text (pos {pos}, len {length})")
             length += len(comp["insert"])
         else:
             count = comp["delete"]
             if pos + count > length:
                 raise OperationError(
-                    f"component {index}: delete past end of text "
-                    f"(pos {pos}, delete {count}, len {length})"
+                    f"component {index}: delete past end of text (pos {pos}, delete {count}, len {length})"
                 )
             length -= count
     return length

@@ -29,7 +29,8 @@ def sessions_signed_in(pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]
     pairs = {(key, user_id) for key, user_id in pairs if key}
     sessions = _session_data({key for key, _ in pairs})
     theirs = {
-        (key, user_id) for key, user_id in pairs
+        (key, user_id)
+        for key, user_id in pairs
         if key in sessions
         and str(sessions[key].get(SESSION_KEY)) == str(user_id)
         and BACKEND_SESSION_KEY in sessions[key]
@@ -39,7 +40,8 @@ def sessions_signed_in(pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]
     # A password change rotates the hash and signs out every other session.
     hashes = {user.pk: user.get_session_auth_hash() for user in users}
     return {
-        (key, user_id) for key, user_id in theirs
+        (key, user_id)
+        for key, user_id in theirs
         if user_id in hashes and constant_time_compare(sessions[key].get(HASH_SESSION_KEY, ""), hashes[user_id])
     }
 
@@ -63,12 +65,16 @@ def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Excep
     ``AccessDenied`` it would raise; three queries in all."""
     pairs = set(pairs)
     owners = dict(Document.objects.filter(pk__in={d for d, _ in pairs}).values_list("pk", "owner_id"))
-    members = {
-        (document_id, user_id): role
-        for document_id, user_id, role in Membership.objects.filter(
-            document_id__in=set(owners), user_id__in={u for _, u in pairs}
-        ).values_list("document_id", "user_id", "role")
-    } if owners else {}
+    members = (
+        {
+            (document_id, user_id): role
+            for document_id, user_id, role in Membership.objects.filter(
+                document_id__in=set(owners), user_id__in={u for _, u in pairs}
+            ).values_list("document_id", "user_id", "role")
+        }
+        if owners
+        else {}
+    )
     staff = users_editing_every_document({u for _, u in pairs}) if owners else set()
     found: dict[tuple[str, int], str | Exception] = {}
     for document_id, user_id in pairs:
@@ -83,4 +89,3 @@ def roles(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str | Excep
         except Closing as exc:
             found[document_id, user_id] = exc
     return found
-

@@ -83,13 +83,9 @@ def _replay(document_id: str, revision: int, *, authors: bool) -> tuple[Text, Au
     """Replay from the checkpoint before ``revision``, following the authors too when
     asked for them or when a checkpoint (which keeps them) is to be stored on the way."""
     every = settings.COLLAB_CHECKPOINT_EVERY
-    at, content = (
-        Checkpoint.objects.filter(document_id=document_id, revision__lte=revision)
-        .order_by("-revision")
-        .values_list("revision", "content")
-        .first()
-        or (0, "")
-    )
+    at, content = Checkpoint.objects.filter(document_id=document_id, revision__lte=revision).order_by(
+        "-revision"
+    ).values_list("revision", "content").first() or (0, "")
     if authors or revision // every > at // every:
         runs = Checkpoint.objects.filter(document_id=document_id, revision=at).values_list("authors", flat=True).first()
         kept: Authors | None = Authors(runs or [])
@@ -99,7 +95,9 @@ def _replay(document_id: str, revision: int, *, authors: bool) -> tuple[Text, Au
     replayed = 0
     found: list[Checkpoint] = []
     rows = Operation.objects.filter(document_id=document_id, revision__gt=at, revision__lte=revision)
-    for rev, op, user_id in rows.order_by("revision").values_list("revision", "ops", "user_id").iterator(chunk_size=2000):
+    for rev, op, user_id in (
+        rows.order_by("revision").values_list("revision", "ops", "user_id").iterator(chunk_size=2000)
+    ):
         if op:
             text = text.apply(op)
             if kept is not None:

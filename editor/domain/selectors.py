@@ -36,9 +36,7 @@ def document_role(*, document_id: str, user: AbstractBaseUser) -> str:
     membership = None
     if owner_id is not None and owner_id != user.pk:
         membership = (
-            Membership.objects.filter(document_id=document_id, user_id=user.pk)
-            .values_list("role", flat=True)
-            .first()
+            Membership.objects.filter(document_id=document_id, user_id=user.pk).values_list("role", flat=True).first()
         )
     return decide_role(
         document_id=document_id,
@@ -86,8 +84,10 @@ def snapshot_if_smaller(*, document_id: str, since: int) -> tuple[int, str] | No
     """The current revision and text, when the text is smaller than the revisions after
     ``since`` (as stored); else None. The sizes are summed by the database."""
     history = (
-        Operation.objects.filter(document_id=document_id, revision__gt=since)
-        .aggregate(size=Sum(Length(Cast("ops", TextField()))))["size"] or 0
+        Operation.objects.filter(document_id=document_id, revision__gt=since).aggregate(
+            size=Sum(Length(Cast("ops", TextField())))
+        )["size"]
+        or 0
     )
     rev, content = document_snapshot(document_id=document_id)
     return (rev, content) if len(content) < history else None
@@ -117,10 +117,7 @@ def operations_since(*, document_id: str, since: int, until: int | None = None, 
 def document_at_revision(*, document_id: str, revision: int) -> str:
     """The document's text at ``revision``: from the snapshot when it is not later,
     else from the history's checkpoints (see :func:`editor.domain.history.text_at`)."""
-    at, content = (
-        Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first()
-        or (0, "")
-    )
+    at, content = Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first() or (0, "")
     if at > revision:
         from .history import text_at  # the history module reads through this one
 

@@ -167,8 +167,7 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_q('owner_id')}, {_q('revision')} FROM {_q(Document._meta.db_table)}"
-            f" WHERE {_q('id')} = %s{lock}",
+            f"SELECT {_q('owner_id')}, {_q('revision')} FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
             [document_id],
         )
         row = cursor.fetchone()
@@ -212,10 +211,7 @@ def _read_state(document_id: str, *, through: int | None) -> DocumentState:
     The snapshot's text and revision come from its one row, and the history is
     immutable: the reads agree with each other whether or not the document is locked.
     """
-    at, content = (
-        Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first()
-        or (0, "")
-    )
+    at, content = Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first() or (0, "")
     if through is not None and at > through:  # pragma: no cover - snapshots are written under the lock
         raise CommitConflict(f"the snapshot of {document_id} is ahead of revision {through}")
     state = DocumentState(rev=at, text=content)
@@ -371,7 +367,9 @@ def document_create(*, title: str, owner: AbstractBaseUser, content: str = "") -
     with transaction.atomic():
         document = Document.objects.create(title=title, owner=owner)  # type: ignore[misc]  # any user model
         if content:
-            _pieces_commit(document_id=document.pk, user=owner, client="create", base=0, ops=[{"pos": 0, "insert": content}])
+            _pieces_commit(
+                document_id=document.pk, user=owner, client="create", base=0, ops=[{"pos": 0, "insert": content}]
+            )
             document.refresh_from_db()
         # The initial text is the first snapshot: nothing to replay to read it.
         Snapshot.objects.update_or_create(
@@ -390,8 +388,10 @@ def documents_delete(*, document_ids: Sequence[str]) -> int:
     """
     with transaction.atomic():
         ids = list(
-            Document.objects.select_for_update().filter(pk__in=list(document_ids))
-            .order_by("pk").values_list("pk", flat=True)
+            Document.objects.select_for_update()
+            .filter(pk__in=list(document_ids))
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
         Document.objects.filter(pk__in=ids).delete()
     return len(ids)
@@ -424,14 +424,10 @@ def document_replace_text(
         old = content
     else:
         old = selectors.document_at_revision(document_id=document_id, revision=base)
-    return _text_change_commit(
-        document_id=document_id, user=user, client=client, base=base, old=old, new=text
-    )
+    return _text_change_commit(document_id=document_id, user=user, client=client, base=base, old=old, new=text)
 
 
-def document_restore(
-    *, document_id: str, user: AbstractBaseUser, revision: int, client: str
-) -> Committed | None:
+def document_restore(*, document_id: str, user: AbstractBaseUser, revision: int, client: str) -> Committed | None:
     """Make the text what it was at ``revision``, as one new revision by ``user``.
 
     The history is never rewritten: the difference from the current text is
@@ -455,9 +451,7 @@ def document_restore(
         )
 
 
-def _text_change_commit(
-    *, document_id: str, user, client: str, base: int, old: str, new: str
-) -> Committed | None:
+def _text_change_commit(*, document_id: str, user, client: str, base: int, old: str, new: str) -> Committed | None:
     ops = diff.text_diff(old, new, max_components=settings.COLLAB_MAX_COMPONENTS)
     if not ops:
         return None

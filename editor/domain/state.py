@@ -67,9 +67,7 @@ class DocumentState:
         """Keep ``entry`` for rebasing, forgetting the oldest beyond the bounds."""
         self._recent.append(entry)
         self._recent_bytes += _size(entry)
-        while len(self._recent) > 1 and (
-            len(self._recent) > RECENT_REVISIONS or self._recent_bytes > RECENT_BYTES
-        ):
+        while len(self._recent) > 1 and (len(self._recent) > RECENT_REVISIONS or self._recent_bytes > RECENT_BYTES):
             self._recent_bytes -= _size(self._recent.popleft())
 
     def ops_since(self, base: int) -> list[list] | None:
@@ -128,7 +126,7 @@ class Pending:
     def ops_since(self, base: int) -> list[list] | None:
         """As :meth:`DocumentState.ops_since`, counting this batch's revisions too."""
         if base >= self.state.rev:
-            return [entry.ops for entry in self.entries[base - self.state.rev:]]
+            return [entry.ops for entry in self.entries[base - self.state.rev :]]
         older = self.state.ops_since(base)
         return None if older is None else older + [entry.ops for entry in self.entries]
 

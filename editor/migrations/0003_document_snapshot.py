@@ -20,9 +20,9 @@ def restore_texts(apps, schema_editor):
     Snapshot = apps.get_model("editor", "Snapshot")
     Operation = apps.get_model("editor", "Operation")
     for document_id, revision in Document.objects.values_list("id", "revision").iterator():
-        at, content = (
-            Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first()
-            or (0, "")
+        at, content = Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first() or (
+            0,
+            "",
         )
         if at > revision:
             at, content = 0, ""

@@ -6,15 +6,14 @@ import editor.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('editor', '0003_document_snapshot'),
+        ("editor", "0003_document_snapshot"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='operation',
-            name='ops',
+            model_name="operation",
+            name="ops",
             field=models.JSONField(encoder=editor.models.CompactJSONEncoder),
         ),
     ]

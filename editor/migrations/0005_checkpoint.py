@@ -5,23 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('editor', '0004_operation_ops_compact'),
+        ("editor", "0004_operation_ops_compact"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Checkpoint',
+            name="Checkpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('revision', models.PositiveBigIntegerField()),
-                ('content', models.TextField(blank=True, default='')),
-                ('authors', models.JSONField(default=list)),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='editor.document')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("revision", models.PositiveBigIntegerField()),
+                ("content", models.TextField(blank=True, default="")),
+                ("authors", models.JSONField(default=list)),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="checkpoints", to="editor.document"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('document', 'revision'), name='checkpoint_unique_revision')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("document", "revision"), name="checkpoint_unique_revision")
+                ],
             },
         ),
     ]

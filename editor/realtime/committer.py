@@ -70,9 +70,7 @@ class Committer:
         """Commit on the database thread, keeping the state of the document."""
         if self.state is None:
             self.state = services.document_state(document_id=self.document_id)
-        return services.operations_commit(
-            document_id=self.document_id, submissions=submissions, state=self.state
-        )
+        return services.operations_commit(document_id=self.document_id, submissions=submissions, state=self.state)
 
     async def _commit_waiting(self) -> None:
         try:
@@ -87,8 +85,12 @@ class Committer:
                     continue
                 announcements = [
                     protocol.op_message(
-                        rev=result.revision, client=s.client, seq=s.seq, user_id=s.user.pk,
-                        user_name=s.user.get_username(), ops=result.ops,
+                        rev=result.revision,
+                        client=s.client,
+                        seq=s.seq,
+                        user_id=s.user.pk,
+                        user_name=s.user.get_username(),
+                        ops=result.ops,
                     )
                     for (s, _), result in zip(batch, results)
                     if not isinstance(result, Exception) and not result.duplicate

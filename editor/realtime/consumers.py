@@ -93,9 +93,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         try:
-            role = await dbthread.run(
-                selectors.document_role, document_id=self.document_id, user=self.user
-            )
+            role = await dbthread.run(selectors.document_role, document_id=self.document_id, user=self.user)
         except Closing as exc:
             await self._refuse(exc.close)
             return
@@ -191,8 +189,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Counted in the admin's "connected now" until disconnect (or, if this process
         # dies, until its rows go stale); the watcher keeps the row fresh.
         await dbthread.run(
-            presence.connection_opened, document_id=self.document_id, channel_name=self.name,
-            user_id=self.user.pk, client=self.client_id,
+            presence.connection_opened,
+            document_id=self.document_id,
+            channel_name=self.name,
+            user_id=self.user.pk,
+            client=self.client_id,
         )
 
     async def _introduce(self) -> None:
@@ -225,9 +226,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         inserted = sum(len(component["insert"]) for component in message.ops if "insert" in component)
         budget = self._insert_budget()
         if inserted and not budget.take(inserted):
-            raise RateLimited(
-                "too much text inserted; slow down", seq=message.seq, retry_after=budget.wait(inserted)
-            )
+            raise RateLimited("too much text inserted; slow down", seq=message.seq, retry_after=budget.wait(inserted))
         # The service checks the role again inside its transaction.
         result = await self.hub.commit(
             services.Submission(
@@ -286,9 +285,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def _recheck_role(self) -> None:
         role: str | Exception
         try:
-            role = await dbthread.run(
-                selectors.document_role, document_id=self.document_id, user=self.user
-            )
+            role = await dbthread.run(selectors.document_role, document_id=self.document_id, user=self.user)
         except Closing as exc:
             role = exc
         await self.role_checked(role)

@@ -174,9 +174,7 @@ class Feed:
             if since is None or since > head:
                 snapshot = await dbthread.run(selectors.document_snapshot, document_id=self.document_id)
             elif not pending and head - since > SNAPSHOT_CATCHUP_MIN_REVISIONS:
-                snapshot = await dbthread.run(
-                    selectors.snapshot_if_smaller, document_id=self.document_id, since=since
-                )
+                snapshot = await dbthread.run(selectors.snapshot_if_smaller, document_id=self.document_id, since=since)
             if snapshot is not None:
                 rev, content = snapshot
                 for message in protocol.snapshot_messages(rev=rev, content=content, max_frame=self.max_frame):
@@ -247,8 +245,11 @@ class Feed:
                         self.last_sent = item.rev
                     return
             revisions = await dbthread.run(
-                selectors.operations_since, document_id=self.document_id, since=self.last_sent,
-                until=until, limit=self.batch,
+                selectors.operations_since,
+                document_id=self.document_id,
+                since=self.last_sent,
+                until=until,
+                limit=self.batch,
             )
             for revision in revisions:
                 self._outbox.append(self._render(EncodedRevision.of(revision_message(revision))))

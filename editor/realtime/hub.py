@@ -180,7 +180,9 @@ class Hub:
         self.hubs = hubs
         self.feeds: dict[int, Feed] = {}
         self.rounds = Rounds(document_id, self.feeds)
-        self.order = Ordering(document_id, self._to_round, listened=lambda: bool(self.feeds), history=history, head=head)
+        self.order = Ordering(
+            document_id, self._to_round, listened=lambda: bool(self.feeds), history=history, head=head
+        )
         self.order.last_rev = last_rev
         self.announcer = Announcer(document_id, hubs)
         self.committer = Committer(document_id, publish=self.publish, on_failure=self.order.check_later, commit=commit)

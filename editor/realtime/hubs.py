@@ -136,10 +136,16 @@ async def _on_peer_event(hub: Hub, event: dict) -> None:
         for feed in list(hub.feeds.values()):
             if feed.presence is not None:
                 try:
-                    await hub.hubs.layer.send(event["origin"], {
-                        "type": "introduce", "document": hub.document_id, "to": event["from"],
-                        "origin": hub.hubs.channel, "encoded": protocol.dumps(feed.presence),
-                    })
+                    await hub.hubs.layer.send(
+                        event["origin"],
+                        {
+                            "type": "introduce",
+                            "document": hub.document_id,
+                            "to": event["from"],
+                            "origin": hub.hubs.channel,
+                            "encoded": protocol.dumps(feed.presence),
+                        },
+                    )
                 except ChannelFull:
                     # That process is flooded (a crowd rejoining at once): the newcomer
                     # sees the others at their next presence, as after a lost message.

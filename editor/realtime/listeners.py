@@ -30,8 +30,15 @@ def signed_out(sender, *, user_id: int, session_key: str | None, **kwargs) -> No
 
 
 @receiver(events.password_changed)
-def password_changed(sender, *, user_id: int, old_session_key: str | None, new_session_key: str | None, **kwargs) -> None:
-    send_from_sync(user_group(user_id), {
-        "type": "user.password_changed", "user_id": user_id,
-        "old_session_key": old_session_key, "new_session_key": new_session_key,
-    })
+def password_changed(
+    sender, *, user_id: int, old_session_key: str | None, new_session_key: str | None, **kwargs
+) -> None:
+    send_from_sync(
+        user_group(user_id),
+        {
+            "type": "user.password_changed",
+            "user_id": user_id,
+            "old_session_key": old_session_key,
+            "new_session_key": new_session_key,
+        },
+    )

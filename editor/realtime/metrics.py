@@ -34,9 +34,7 @@ COMMIT_SECONDS = Histogram(
     "From an op's arrival at its document's hub to its commit (or refusal), in seconds",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-CATCHUPS = Counter(
-    "collab_catchups", "Joins answered, by how: the missed revisions or a snapshot", ["kind"]
-)
+CATCHUPS = Counter("collab_catchups", "Joins answered, by how: the missed revisions or a snapshot", ["kind"])
 REFUSALS = Counter(
     "collab_refusals",
     "Messages refused with an error (by error code) and sockets closed for a reason (by close code)",

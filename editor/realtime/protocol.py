@@ -86,9 +86,7 @@ def parse(frame: str | bytes | None, *, max_components: int, max_insert: int) ->
         except ot.OperationError as exc:
             raise BadOp(str(exc), seq=seq) from None
         if len(ops) > max_components:
-            raise TooLarge(
-                f"an op holds at most {max_components} components, got {len(ops)}", seq=seq
-            )
+            raise TooLarge(f"an op holds at most {max_components} components, got {len(ops)}", seq=seq)
         inserted = sum(len(c["insert"]) for c in ops if "insert" in c)
         if inserted > max_insert:
             raise TooLarge(f"an op inserts at most {max_insert} code points, got {inserted}", seq=seq)

@@ -55,7 +55,7 @@ class Socket(Protocol):
 def batches(items: list, size: int = QUERY_BATCH):
     """``items`` in consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def check_interval() -> float:

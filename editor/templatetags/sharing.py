@@ -15,5 +15,10 @@ def sharing_panel(context, document):
         if is_owner
         else []
     )
-    return {"document": document, "is_owner": is_owner, "memberships": memberships,
-            "roles": Membership.Role.choices, "csrf_token": context.get("csrf_token")}
+    return {
+        "document": document,
+        "is_owner": is_owner,
+        "memberships": memberships,
+        "roles": Membership.Role.choices,
+        "csrf_token": context.get("csrf_token"),
+    }

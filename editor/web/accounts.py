@@ -49,7 +49,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         # between finds the new key with the new password's hash.
         self.request.session.save()
         events.announce_password_changed(
-            user_id=self.request.user.pk, old_session_key=old_key,
+            user_id=self.request.user.pk,
+            old_session_key=old_key,
             new_session_key=self.request.session.session_key,
         )
         return response

@@ -30,8 +30,18 @@ from ..models import Document, Membership, Operation
 
 # The colours of authors in the authorship view, as the editor's people list uses them.
 AUTHOR_COLORS = (
-    "#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#0c8599", "#c2255c",
-    "#5c940d", "#e67700", "#3b5bdb", "#a61e4d", "#087f5b", "#862e9c",
+    "#d9480f",
+    "#1971c2",
+    "#2f9e44",
+    "#9c36b5",
+    "#0c8599",
+    "#c2255c",
+    "#5c940d",
+    "#e67700",
+    "#3b5bdb",
+    "#a61e4d",
+    "#087f5b",
+    "#862e9c",
 )
 
 

@@ -29,9 +29,7 @@ def membership_set(*, document: Document, actor, username: str, role: str) -> Me
     if user.pk == document.owner_id:
         raise SharingError("The owner always has full access.")
     with transaction.atomic():
-        membership, _ = Membership.objects.update_or_create(
-            document=document, user=user, defaults={"role": role}
-        )
+        membership, _ = Membership.objects.update_or_create(document=document, user=user, defaults={"role": role})
     return membership
 
 
@@ -40,9 +38,7 @@ def membership_revoke(*, document: Document, actor, username: str) -> None:
     if actor.pk != document.owner_id:
         raise SharingError("Only the owner can share this document.")
     with transaction.atomic():
-        deleted = [
-            m.delete() for m in Membership.objects.filter(document=document, user__username=username)
-        ]
+        deleted = [m.delete() for m in Membership.objects.filter(document=document, user__username=username)]
     if not deleted:
         raise SharingError(f"{username!r} has no access to revoke.")
 

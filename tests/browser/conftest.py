@@ -80,9 +80,7 @@ async def browser():
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         await chromium.close()
 
@@ -113,9 +111,7 @@ async def signed_in(browser, server: Daphne, user, **options):
     options.setdefault("viewport", {"width": 900, "height": 640})
     context = await browser.new_context(**options)
     context.set_default_timeout(TIMEOUT_MS)
-    await context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": server.url}]
-    )
+    await context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": server.url}])
     return context
 
 
@@ -131,10 +127,7 @@ async def open_editor(context, server: Daphne, document):
 async def open_editors(browser, server: Daphne, document, *users, **options) -> list:
     """The editor page of ``document`` for each of ``users``, each signed in in a browser
     context of their own (``options`` as for :func:`signed_in`)."""
-    return [
-        await open_editor(await signed_in(browser, server, user, **options), server, document)
-        for user in users
-    ]
+    return [await open_editor(await signed_in(browser, server, user, **options), server, document) for user in users]
 
 
 async def wait_saved(page):

@@ -113,7 +113,9 @@ def test_the_caret_drawing_benchmark_runs(tmp_path):
     output = tmp_path / "carets.json"
     subprocess.run(
         [sys.executable, "-m", "bench.carets", "--sizes", "2000", "--redraws", "3", "--output", str(output)],
-        cwd=ROOT, check=True, timeout=120,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
     )
     [row] = json.loads(output.read_text())
     assert row["units"] == 2000 and row["drawn"]

@@ -76,17 +76,21 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "fullchain.pem", directory / "privkey.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -131,8 +135,9 @@ http {{
     include {workdir}/site.conf;
 }}
 """)
-    proc = subprocess.Popen([NGINX, "-p", str(workdir), "-e", str(workdir / "error.log"),
-                             "-c", str(workdir / "nginx.conf")])
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", str(workdir / "nginx.conf")]
+    )
     try:
         wait_listening(https_port, proc, "nginx")
     except (RuntimeError, AssertionError) as exc:
@@ -209,8 +214,13 @@ def deployment(transactional_db, tmp_path):
         "COLLAB_HEALTH_TIMEOUT_SECONDS": "1",
         "COLLAB_DB_POOL_MAX_SIZE": "4",  # as deploy/collab.env.example (PostgreSQL only)
     }
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-                   cwd=ROOT, env=server_env(**env), check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=server_env(**env),
+        check=True,
+        timeout=120,
+    )
     daphnes = [DeployedDaphne(**env), DeployedDaphne(**env)]
     nginx = None
     try:
@@ -218,11 +228,17 @@ def deployment(transactional_db, tmp_path):
             daphne.start()
         cert, key = self_signed_certificate(tmp_path)
         http_port, https_port = free_port(), free_port()
-        site = site_config(daphnes=daphnes, http_port=http_port, https_port=https_port,
-                           static_root=static_root, cert=cert, key=key)
+        site = site_config(
+            daphnes=daphnes, http_port=http_port, https_port=https_port, static_root=static_root, cert=cert, key=key
+        )
         nginx = start_nginx(tmp_path, site, https_port)
-        yield Deployment(url=f"https://127.0.0.1:{https_port}", http_url=f"http://127.0.0.1:{http_port}",
-                         daphnes=daphnes, redis=redis, nginx_log=tmp_path / "error.log")
+        yield Deployment(
+            url=f"https://127.0.0.1:{https_port}",
+            http_url=f"http://127.0.0.1:{http_port}",
+            daphnes=daphnes,
+            redis=redis,
+            nginx_log=tmp_path / "error.log",
+        )
     finally:
         if nginx is not None:
             nginx.terminate()
@@ -251,7 +267,7 @@ async def editor_page(browser, deployment: Deployment, user, document):
 def shown_then_saved(states: list[str], wanted: set[str]) -> bool:
     """Whether one of ``wanted`` was shown, and "saved" after it, last."""
     firsts = [i for i, state in enumerate(states) if state in wanted]
-    return bool(firsts) and "saved" in states[firsts[0]:] and states[-1] == "saved"
+    return bool(firsts) and "saved" in states[firsts[0] :] and states[-1] == "saved"
 
 
 @closing_connections
@@ -296,11 +312,17 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, s
         await bob_typing
         bob_typed += words
         daphne.start()
-        await eventually_async(threaded(lambda: direct_health(daphne) == 200), interval=0.1,  # noqa: B023
-                               what="the restarted daphne to be healthy")
+        await eventually_async(
+            threaded(lambda: direct_health(daphne) == 200),  # noqa: B023 (awaited in this turn)
+            interval=0.1,
+            what="the restarted daphne to be healthy",
+        )
         expected = bob_typed + "|middle|" + ada_typed
-        await eventually_async(lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected,  # noqa: B023
-                               interval=0.1, what="the server to hold every keystroke")
+        await eventually_async(
+            lambda: selectors.document_snapshot(document_id=document.pk)[1] == expected,  # noqa: B023
+            interval=0.1,
+            what="the server to hold every keystroke",
+        )
         for page in (ada_page, bob_page):
             await wait_saved(page)
             await page.wait_for_function("t => document.querySelector('#text').value === t", arg=expected)
@@ -329,5 +351,6 @@ async def test_rolling_restart_behind_nginx_loses_nothing(browser, deployment, s
         assert status == 503
         assert json.loads(body) == {"status": "unavailable", "database": "ok", "channel_layer": "unreachable"}
     redis.start()
-    await eventually_async(threaded(lambda: get(f"{url}/healthz")[0] == 200), interval=0.1,
-                           what="health to recover with Redis")
+    await eventually_async(
+        threaded(lambda: get(f"{url}/healthz")[0] == 200), interval=0.1, what="health to recover with Redis"
+    )

@@ -44,7 +44,8 @@ async def test_upload_opens_the_new_document_holding_the_file(browser, site, mak
     # A binary file: a clear message on the list, and no second document.
     await page.goto(f"{site.url}/")
     await page.set_input_files(
-        "input[name=file]", files=[{"name": "logo.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n\x00\x00"}]
+        "input[name=file]",
+        files=[{"name": "logo.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n\x00\x00"}],
     )
     await page.click(".upload-document button")
     assert "binary file" in await page.text_content(".messages")

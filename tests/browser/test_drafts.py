@@ -24,9 +24,7 @@ async def sign_in_as(context, server, user) -> None:
     client = Client()
     client.force_login(user)
     await context.clear_cookies()
-    await context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": server.url}]
-    )
+    await context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": server.url}])
 
 
 async def type_offline_and_close(context, server, document, words: str) -> None:

@@ -12,14 +12,10 @@ PASTE = "".join(f"pasted line {n:04d}: the quick brown fox 🦊 jumps\n" for n i
 
 async def set_caret(page, index: int) -> None:
     """Put the caret of ``page`` at UTF-16 index ``index`` of its text box."""
-    await page.eval_on_selector(
-        "#text", "(t, i) => { t.focus(); t.setSelectionRange(i, i); }", index
-    )
+    await page.eval_on_selector("#text", "(t, i) => { t.focus(); t.setSelectionRange(i, i); }", index)
 
 
-async def test_two_people_typing_at_once_end_with_the_same_text_as_the_server(
-    browser, site, shared_document
-):
+async def test_two_people_typing_at_once_end_with_the_same_text_as_the_server(browser, site, shared_document):
     """Concurrent typing with emoji, newlines, a selection deleted and a large paste converges."""
     alice, bob, document = shared_document("Shared notes", "Agenda\n\nNotes:\n", ("alice", "bob"))
     context_a = await signed_in(browser, site, alice)
@@ -53,9 +49,7 @@ async def test_two_people_typing_at_once_end_with_the_same_text_as_the_server(
     assert await page_text(page_a) == await page_text(page_b) == text
 
 
-async def test_the_caret_of_someone_typing_stays_put_while_another_inserts_before_it(
-    browser, site, shared_document
-):
+async def test_the_caret_of_someone_typing_stays_put_while_another_inserts_before_it(browser, site, shared_document):
     """Alice's words stay whole and her caret stays after them while bob types above."""
     alice, bob, document = shared_document("Shared notes", "first line\nsecond line\n", ("alice", "bob"))
     page_a, page_b = await open_editors(browser, site, document, alice, bob)
@@ -69,9 +63,7 @@ async def test_the_caret_of_someone_typing_stays_put_while_another_inserts_befor
         for typed in range(1, len(words) + 1):
             await page_a.keyboard.type(words[typed - 1])
             # After every keystroke her caret is right after what she has typed so far.
-            before_caret = await page_a.eval_on_selector(
-                "#text", "t => t.value.slice(0, t.selectionStart)"
-            )
+            before_caret = await page_a.eval_on_selector("#text", "t => t.value.slice(0, t.selectionStart)")
             assert before_caret.endswith(words[:typed])
             await asyncio.sleep(0.02)  # a person's typing pace, so bob's edits arrive meanwhile
 

@@ -68,7 +68,8 @@ async def test_who_wrote_what_colours_each_persons_text(browser, site, shared_do
     await page_a.click("#history")
     await page_a.click("#authors")
     parts = await page_a.eval_on_selector_all(
-        "#authors-text .by", "spans => spans.map(s => [s.dataset.author, s.textContent, getComputedStyle(s).getPropertyValue('--author-color')])"
+        "#authors-text .by",
+        "spans => spans.map(s => [s.dataset.author, s.textContent, getComputedStyle(s).getPropertyValue('--author-color')])",
     )
     assert [(name, text) for name, text, _ in parts] == [("ada", "ada wrote this. "), ("grace", "grace added that.")]
     assert parts[0][2] and parts[1][2] and parts[0][2] != parts[1][2]

@@ -22,11 +22,17 @@ def png_size(path) -> tuple[int, int]:
 def plan(shared_document):
     ada, grace, document = shared_document("Release plan", "Release plan\n\n- write the notes\n")
     services.document_replace_text(
-        document_id=document.pk, user=grace, base=1, client="edit-1",
+        document_id=document.pk,
+        user=grace,
+        base=1,
+        client="edit-1",
         text="Release plan\n\n- write the notes\n- tag v1.0\n",
     )
     services.document_replace_text(
-        document_id=document.pk, user=ada, base=2, client="edit-2",
+        document_id=document.pk,
+        user=ada,
+        base=2,
+        client="edit-2",
         text="Release plan (v1.0)\n\n- write the release notes\n- tag v1.0\n",
     )
     return ada, grace, document
@@ -63,7 +69,9 @@ async def test_dark_mode_follows_the_system_and_is_pictured_for_the_readme(brows
 async def test_narrow_screens_keep_every_action_in_view_and_reachable_by_keyboard(browser, site, shared_document):
     """At phone width nothing scrolls sideways, and Tab reaches undo, history, download, rename and delete."""
     ada, _, document = plan(shared_document)
-    page = await open_editor(await signed_in(browser, site, ada, viewport={"width": 360, "height": 740}), site, document)
+    page = await open_editor(
+        await signed_in(browser, site, ada, viewport={"width": 360, "height": 740}), site, document
+    )
     assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     reached = set()
     for _ in range(30):

@@ -47,8 +47,7 @@ async def test_a_refused_reconnection_shows_why_and_is_not_retried(
     assert await page.is_visible("#notice")
     assert await page.eval_on_selector("#text", "t => t.readOnly")
     socket_state = (
-        "() => { const s = window.collabEditor.socket;"
-        " return {code: s.finalCode, stopped: s.stopped, ws: s.ws}; }"
+        "() => { const s = window.collabEditor.socket; return {code: s.finalCode, stopped: s.stopped, ws: s.ws}; }"
     )
     assert await page.evaluate(socket_state) == {"code": code, "stopped": True, "ws": None}
     # The server closes the open socket itself when the change reaches it over a shared

@@ -26,9 +26,7 @@ SIDE_BY_SIDE = """<!doctype html>
 """
 
 
-async def test_two_people_editing_one_document_are_pictured_for_the_readme(
-    browser, site, shared_document
-):
+async def test_two_people_editing_one_document_are_pictured_for_the_readme(browser, site, shared_document):
     """Both pages show the same text and each other; the pair is written to docs/screenshot.png."""
     ada, grace, document = shared_document("Launch checklist", "Launch checklist\n\n")
     size = {"width": 620, "height": 440}
@@ -64,9 +62,7 @@ async def test_two_people_editing_one_document_are_pictured_for_the_readme(
             right_caption="grace's browser",
         )
     )
-    await sheet.wait_for_function(
-        "() => [...document.images].every(i => i.complete && i.naturalWidth)"
-    )
+    await sheet.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth)")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     SCREENSHOT.write_bytes(await sheet.screenshot(full_page=True))
 

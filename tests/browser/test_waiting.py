@@ -32,8 +32,9 @@ async def test_typing_past_the_rate_limit_shows_waiting_and_every_key_lands(brow
     typed = "abcdefghijkl"
     for char in typed:
         await page.keyboard.type(char)
-        await page.wait_for_function("() => window.collabEditor.client.outstanding === null"
-                                     " || window.collabEditor.client.waiting")
+        await page.wait_for_function(
+            "() => window.collabEditor.client.outstanding === null || window.collabEditor.client.waiting"
+        )
     await wait_saved(page)
     assert "waiting" in await page.evaluate("window.__states")
     document.refresh_from_db()

@@ -106,21 +106,30 @@ def make_cluster(transactional_db, own_redis, settings):
 
 # The scenarios' modules, most valuable first: a run cut short has run these.
 ORDER = [
-    "test_process_faults", "test_backend_faults", "test_layer_faults", "test_stalled_reader",
-    "test_reconnect_storm", "test_idle_socket", "test_document_deleted", "test_migrations", "test_check",
+    "test_process_faults",
+    "test_backend_faults",
+    "test_layer_faults",
+    "test_stalled_reader",
+    "test_reconnect_storm",
+    "test_idle_socket",
+    "test_document_deleted",
+    "test_migrations",
+    "test_check",
 ]
 
 
 def pytest_collection_modifyitems(config, items):
     """Run the scenarios in ORDER, in the places the suite's items already hold."""
+
     def module(item) -> str:
         return getattr(item.module, "__name__", "") if hasattr(item, "module") else ""
 
     places = [i for i, item in enumerate(items) if module(item).startswith("tests.faults.")]
     ranked = sorted(
         (items[i] for i in places),  # stable: within a module, the order of the file
-        key=lambda item: ORDER.index(module(item).rsplit(".", 1)[-1])
-        if module(item).rsplit(".", 1)[-1] in ORDER else len(ORDER),
+        key=lambda item: (
+            ORDER.index(module(item).rsplit(".", 1)[-1]) if module(item).rsplit(".", 1)[-1] in ORDER else len(ORDER)
+        ),
     )
     for i, item in zip(places, ranked):
         items[i] = item
@@ -176,15 +185,17 @@ def scenario(request):
     seconds = time.monotonic() - started
     outcome = request.node.stash.get(_outcome, "failed")
     checked = "; ".join(entry.checked) if outcome == "passed" else "; ".join(entry.checked) + " (then failed)"
-    _rows.append({
-        "scenario": entry.name or request.node.name,
-        "test": request.node.nodeid,
-        "injected": entry.injected,
-        "checked": checked,
-        "measured": "; ".join(entry.measured),
-        "result": outcome,
-        "seconds": round(seconds, 1),
-    })
+    _rows.append(
+        {
+            "scenario": entry.name or request.node.name,
+            "test": request.node.nodeid,
+            "injected": entry.injected,
+            "checked": checked,
+            "measured": "; ".join(entry.measured),
+            "result": outcome,
+            "seconds": round(seconds, 1),
+        }
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -89,9 +89,7 @@ async def type_randomly(
     return made
 
 
-async def check_document(
-    document_id: str, clients: Iterable[RecordingClient], *, timeout: float = 40
-) -> list[str]:
+async def check_document(document_id: str, clients: Iterable[RecordingClient], *, timeout: float = 40) -> list[str]:
     """Let the clients settle, then check the document's history and every client.
 
     From the database: revisions are 1..head with no gap; each (user, client, seq) is

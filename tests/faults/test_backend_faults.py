@@ -30,9 +30,7 @@ def terminate_other_sessions() -> int:
         return len(cursor.fetchall())
 
 
-async def test_servers_recover_when_every_database_connection_is_terminated(
-    make_cluster, make_user, scenario
-):
+async def test_servers_recover_when_every_database_connection_is_terminated(make_cluster, make_user, scenario):
     """Six clients type on two servers while every database session is terminated five
     times; the servers reconnect, refused commits are resent, and nothing is lost."""
     scenario.describe(
@@ -52,8 +50,11 @@ async def test_servers_recover_when_every_database_connection_is_terminated(
         terminated = []
         for _ in range(5):
             acked = sum(len(c.acked) for c in clients)
-            await eventually_async(lambda: sum(len(c.acked) for c in clients) >= acked + 8,  # noqa: B023 - awaited in this turn
-                                   timeout=20, what="eight more acks")
+            await eventually_async(
+                lambda: sum(len(c.acked) for c in clients) >= acked + 8,  # noqa: B023 - awaited in this turn
+                timeout=20,
+                what="eight more acks",
+            )
             terminated.append(terminate_other_sessions())
         made = sum(await asyncio.gather(*typing))
         scenario.note(f"{made} ops typed, {sum(terminated)} sessions terminated")
@@ -104,9 +105,11 @@ async def test_live_delivery_between_servers_resumes_after_redis_restarts_empty(
         writer.insert(0, "after the restart ")
         await writer.wait_synced(timeout=20)
         await far.wait_for_rev(writer.rev, timeout=20)
-        scenario.measure(f"the first edit after the restart reached the other server "
-                         f"{time.monotonic() - restarted:.1f} s after Redis came back "
-                         f"(of which {QUIET_CHECK_SECONDS + 0.5:.0f} s waiting on purpose)")
+        scenario.measure(
+            f"the first edit after the restart reached the other server "
+            f"{time.monotonic() - restarted:.1f} s after Redis came back "
+            f"(of which {QUIET_CHECK_SECONDS + 0.5:.0f} s waiting on purpose)"
+        )
         scenario.note("an edit after the restart reaches the other server")
         # And it stays live: each further edit arrives without anything else happening.
         for _ in range(5):

@@ -26,8 +26,14 @@ def history(transactional_db, make_user):
     ada = make_user("ada")
     document = services.document_create(title="T", owner=ada)
     for seq, letter in enumerate("abcd", start=1):
-        services.operation_commit(document_id=document.pk, user=ada, client="c", seq=seq,
-                                  base=seq - 1, ops=[{"pos": seq - 1, "insert": letter}])
+        services.operation_commit(
+            document_id=document.pk,
+            user=ada,
+            client="c",
+            seq=seq,
+            base=seq - 1,
+            ops=[{"pos": seq - 1, "insert": letter}],
+        )
     return Document.objects.get(pk=document.pk), ada
 
 
@@ -38,8 +44,10 @@ def test_a_sound_history_passes(history):
     assert "4 revisions contiguous" in check_history(document.pk, [client])
 
 
-@pytest.mark.parametrize("damage", ["gap", "lost ack", "wrong ack", "diverged client", "missed revision",
-                                    "text not the replay", "bad snapshot"])
+@pytest.mark.parametrize(
+    "damage",
+    ["gap", "lost ack", "wrong ack", "diverged client", "missed revision", "text not the replay", "bad snapshot"],
+)
 def test_each_kind_of_damage_fails_the_check(history, damage):
     document, ada = history
     client = settled_client(document, ada, text="abcd")

@@ -45,11 +45,14 @@ async def test_a_document_deleted_mid_typing_closes_its_sockets_with_4404_and_le
         await eventually_async(lambda: sum(len(c.acked) for c in victims) >= 20, timeout=20, what="20 acks")
         await eventually_async(lambda: sum(len(c.acked) for c in bystanders) >= 5, timeout=20, what="5 acks")
         services.documents_delete(document_ids=[doomed.pk])  # what the admin's delete does
-        await eventually_async(lambda: all(c.closed_code is not None for c in victims), timeout=20,
-                               what="every socket of the deleted document to close")
+        await eventually_async(
+            lambda: all(c.closed_code is not None for c in victims),
+            timeout=20,
+            what="every socket of the deleted document to close",
+        )
         assert [c.closed_code for c in victims] == [4404] * 4
         scenario.note("4 sockets closed with 4404")
-        await asyncio.gather(*typing[len(victims):])
+        await asyncio.gather(*typing[len(victims) :])
         assert not Document.objects.filter(pk=doomed.pk).exists()
         leftovers = {
             model.__name__: model.objects.filter(document_id=doomed.pk).count()

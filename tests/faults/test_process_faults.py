@@ -27,27 +27,27 @@ async def test_a_server_that_dies_mid_typing_loses_nothing_acked_and_applies_not
     ops in flight. Half of its clients move to the other server, half wait for it to be
     restarted; nothing acked is lost, nothing applied twice, everyone converges."""
     name = "kill -9 of a server" if sig == signal.SIGKILL else "SIGTERM of a server"
-    scenario.describe(name, f"{signal.Signals(sig).name} to 1 of 2 daphnes with ops in flight, "
-                            f"restart after 1 s (seed {SEED})")
+    scenario.describe(
+        name, f"{signal.Signals(sig).name} to 1 of 2 daphnes with ops in flight, restart after 1 s (seed {SEED})"
+    )
     rng = random.Random(SEED + sig)
     cluster = make_cluster()
     one, two = cluster.servers
     document, users = team(make_user)
-    clients = [
-        await connect(cluster.servers[i % 2], document.pk, users[i % 3]) for i in range(6)
-    ]
+    clients = [await connect(cluster.servers[i % 2], document.pk, users[i % 3]) for i in range(6)]
     on_one = clients[0::2]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TYPING_SECONDS
     typing = [
-        asyncio.create_task(type_randomly(c, random.Random(rng.random()), ops=OPS, deadline=deadline))
-        for c in clients
+        asyncio.create_task(type_randomly(c, random.Random(rng.random()), ops=OPS, deadline=deadline)) for c in clients
     ]
     try:
         # Strike once the victim's clients have had ops acked and one is in flight.
         await eventually_async(
             lambda: sum(len(c.acked) for c in on_one) >= 5 and any(c.in_flight for c in on_one),
-            timeout=20, what="ops in flight on the first server", interval=0.001,
+            timeout=20,
+            what="ops in flight on the first server",
+            interval=0.001,
         )
         in_flight = sum(c.in_flight for c in on_one)
         cluster.kill(0, sig)

@@ -44,22 +44,30 @@ async def test_a_reconnect_storm_of_fifty_clients_loses_nothing(make_cluster, ma
     # The per-user socket cap and the join and abuse budgets are tested elsewhere; here
     # they would turn ten people's fifty-five rejoining clients into refusals (4429).
     cluster = make_cluster(
-        COLLAB_MAX_SOCKETS_PER_USER="1000", COLLAB_JOINS_PER_SECOND="1000", COLLAB_JOINS_BURST="1000",
+        COLLAB_MAX_SOCKETS_PER_USER="1000",
+        COLLAB_JOINS_PER_SECOND="1000",
+        COLLAB_JOINS_BURST="1000",
         COLLAB_ABUSE_LIMIT="100000",
     )
     document, users = team(make_user, names=[f"user{i}" for i in range(10)])
     servers = cluster.servers
     who = [users[i % len(users)] for i in range(LISTENERS + TYPISTS)]
     headers = [session_headers(user, servers[0]) for user in who]
-    clients = await asyncio.gather(*(
-        connect(servers[i % 2], document.pk, user, headers=headers[i]) for i, user in enumerate(who)
-    ))
+    clients = await asyncio.gather(
+        *(connect(servers[i % 2], document.pk, user, headers=headers[i]) for i, user in enumerate(who))
+    )
     listeners, typists = clients[:LISTENERS], clients[LISTENERS:]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STORM_SECONDS
     tasks = [
-        *(asyncio.create_task(storm(c, random.Random(rng.random()), servers, document.pk, deadline)) for c in listeners),
-        *(asyncio.create_task(storm(c, random.Random(rng.random()), servers, document.pk, deadline)) for c in typists[:2]),
+        *(
+            asyncio.create_task(storm(c, random.Random(rng.random()), servers, document.pk, deadline))
+            for c in listeners
+        ),
+        *(
+            asyncio.create_task(storm(c, random.Random(rng.random()), servers, document.pk, deadline))
+            for c in typists[:2]
+        ),
     ]
     typing = [
         asyncio.create_task(type_randomly(c, random.Random(rng.random()), ops=200, deadline=deadline, pause=0.1))

@@ -63,15 +63,19 @@ async def test_a_stalled_reader_is_dropped_and_the_others_are_not_held_up(make_c
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", one.port))
     stalled = await ws_connect(
-        one.ws(document.pk), sock=sock, additional_headers=session_headers(users[2], one),
-        max_size=None, max_queue=1,
+        one.ws(document.pk),
+        sock=sock,
+        additional_headers=session_headers(users[2], one),
+        max_size=None,
+        max_queue=1,
     )
     stop = asyncio.Event()
     typing: list[asyncio.Task] = []
     try:
         await stalled.send(json.dumps({"type": "join", "client": "stalled", "since": None}))
-        await eventually_async(lambda: Connection.objects.filter(client="stalled").exists(), timeout=20,
-                               what="the stalled socket's join")
+        await eventually_async(
+            lambda: Connection.objects.filter(client="stalled").exists(), timeout=20, what="the stalled socket's join"
+        )
         # From here on it reads nothing.
         baseline = cluster.rss_kib(0)
         typing = [asyncio.create_task(type_big(c, random.Random(rng.random()), stop)) for c in typists]
@@ -87,15 +91,15 @@ async def test_a_stalled_reader_is_dropped_and_the_others_are_not_held_up(make_c
             return not Connection.objects.filter(client="stalled").exists()
 
         started = time.monotonic()
-        await eventually_async(dropped, timeout=STALL_SECONDS, interval=0.1,
-                               what="the server to drop the stalled socket")
+        await eventually_async(
+            dropped, timeout=STALL_SECONDS, interval=0.1, what="the server to drop the stalled socket"
+        )
         dropped_after = time.monotonic() - started
         scenario.note(f"stalled socket dropped by the server after {dropped_after:.1f} s")
         assert acked_during > 0
         scenario.note(f"{acked_during} edits acked to the typists while it stalled")
         growth_mib = (peak - baseline) / 1024
-        scenario.measure(f"server RSS {baseline // 1024} MiB before, peak {peak // 1024} MiB "
-                         f"(+{growth_mib:.0f} MiB)")
+        scenario.measure(f"server RSS {baseline // 1024} MiB before, peak {peak // 1024} MiB (+{growth_mib:.0f} MiB)")
         # A server that kept every frame for the stalled socket would hold them all;
         # what it may hold is its backlog plus working memory.
         assert growth_mib < 64, f"the server grew by {growth_mib:.0f} MiB"
