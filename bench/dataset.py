@@ -153,13 +153,13 @@ def commit_timing(*, document_id: str, user_id: int, count: int, seed: int = 2) 
     """
     from django.contrib.auth import get_user_model
 
-    from editor.domain import services
+    from editor.domain import commit, services
     from editor.models import Document
 
     stages: dict[str, list[float]] = defaultdict(list)
     for name in STAGES:
-        if callable(getattr(services, name, None)):  # stages come and go as the service evolves
-            setattr(services, name, _timed(getattr(services, name), stages[name.lstrip("_")]))
+        if callable(getattr(commit, name, None)):  # stages come and go as the service evolves
+            setattr(commit, name, _timed(getattr(commit, name), stages[name.lstrip("_")]))
     rng = random.Random(seed)
     user = get_user_model().objects.get(pk=user_id)
     document = Document.objects.get(pk=document_id)

@@ -32,7 +32,7 @@ def test_every_variable_is_in_the_environment_example_and_the_deploy_page():
 def test_nginx_body_limit_lets_the_largest_upload_and_form_through():
     """client_max_body_size is at least the largest upload (and Django's form limit), with
     at most a mebibyte of room for the form around it."""
-    from editor.web.documents import BYTES_PER_CODE_POINT
+    from editor.domain.documents import BYTES_PER_CODE_POINT
 
     site = (DEPLOY / "nginx" / "collab.conf").read_text()
     size = re.search(r"client_max_body_size (\d+)([km]?);", site)

@@ -6,8 +6,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from editor.domain import selectors, services
+from editor.domain.documents import title_from_filename
 from editor.models import Document, Membership, Operation
-from editor.web.documents import content_disposition, filename_for, title_from_filename
+from editor.web.documents import content_disposition, filename_for
 
 
 def upload(client, name: str, data: bytes, **extra):

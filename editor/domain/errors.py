@@ -128,3 +128,17 @@ class AccessDenied(Closing):
     """The user may not open that document."""
 
     close_name = "forbidden"
+
+
+class Invalid(Exception):
+    """What a person typed or chose (a title, an uploaded file) cannot be taken; the
+    message says why, in words for that person. A page shows it and lets them try again:
+    it is not a protocol refusal and has no code."""
+
+
+class UploadError(Invalid):
+    """An uploaded file that cannot become a document."""
+
+
+class ManageError(Invalid):
+    """A rename the document cannot take."""

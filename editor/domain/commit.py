@@ -1,0 +1,364 @@
+"""The commit path: the one way by which any edit becomes a revision.
+
+``operations_commit`` commits a batch of submissions to one document in one
+transaction (``operation_commit`` is the batch of one): lock the document, authorise
+each writer, recognise a resent submission, transform each op over everything committed
+since its base, validate it, apply it, and store the ops and the new text. Stages are
+small functions so each can be read on its own; whole-text changes built on top of
+them are in :mod:`editor.domain.edits`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from ..core import frames, ot
+from ..core.text import Text
+from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
+from .errors import BadBase, BadOp, DocumentNotFound, ReadOnly, Refusal, TooLarge
+from .roles import decide_role, edits_every_document
+from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
+
+log = logging.getLogger(__name__)
+
+# A lost race is retried; more than this many in a row means something else is wrong.
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a submission became: ``ops`` are as stored (transformed onto rev - 1)."""
+
+    revision: int
+    ops: list
+    duplicate: bool = False
+
+
+class CommitConflict(Exception):
+    """The commit lost its race more often than ``MAX_ATTEMPTS``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One op waiting to be committed: who sent it, under which key, against which base."""
+
+    user: AbstractBaseUser
+    client: str
+    seq: int
+    base: int
+    ops: list
+
+
+def operation_commit(
+    *,
+    document_id: str,
+    user: AbstractBaseUser,
+    client: str,
+    seq: int,
+    base: int,
+    ops: list,
+) -> Committed:
+    """Commit a parsed op (see :func:`editor.core.ot.parse`) made against revision ``base``.
+
+    Exactly-once: a submission whose (user, client, seq) is already committed returns
+    that revision with ``duplicate=True`` and changes nothing.
+    """
+    submission = Submission(user=user, client=client, seq=seq, base=base, ops=ops)
+    [result] = operations_commit(document_id=document_id, submissions=[submission])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def operations_commit(
+    *,
+    document_id: str,
+    submissions: Sequence[Submission],
+    state: DocumentState | None = None,
+) -> list[Committed | Refusal]:
+    """Commit several waiting submissions to one document in one transaction.
+
+    Group commit: the ops are rebased and applied in order, each over everything
+    committed before it (including earlier ones of the batch), stored with one insert,
+    and the document row is written once. A refused submission (its error is in its
+    place in the result) writes nothing and does not hold back the others.
+
+    ``state`` is the caller's memory of the document (a hub keeps one per document):
+    it is checked against the locked row, caught up or rebuilt when another writer
+    committed meanwhile, and extended once the transaction has committed. Without it,
+    the text is read from the database for this call alone.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return _commit_batch(document_id, submissions, state)
+        except IntegrityError:
+            # The transaction is rolled back by now (atomic exited), so a fresh try is
+            # safe: either another writer took the revision, or one of these very
+            # submissions landed through a parallel path and the retry will find it.
+            log.info("commit to %s lost a race (attempt %d)", document_id, attempt)
+    raise CommitConflict(f"could not commit to {document_id} after {MAX_ATTEMPTS} attempts")
+
+
+def document_state(*, document_id: str) -> DocumentState:
+    """The document as a hub starts out remembering it (see :mod:`editor.domain.state`)."""
+    return _read_state(document_id, through=None)
+
+
+def locked_state(*, document_id: str) -> DocumentState:
+    """Lock the document (inside the caller's transaction) and read it as it now is,
+    read afresh: nothing else can commit to it until that transaction ends."""
+    return _synced(None, _lock(document_id)[0])
+
+
+class Head(NamedTuple):
+    """The locked document row, as far as a commit needs it."""
+
+    id: str
+    owner_id: int
+    revision: int
+
+
+def _commit_batch(document_id: str, submissions: Sequence[Submission], state: DocumentState | None) -> list:
+    results: list = []
+    with transaction.atomic():
+        head, roles = _lock(document_id, {submission.user.pk for submission in submissions})
+        pending = Pending(_synced(state, head))
+        for submission in submissions:
+            try:
+                results.append(_commit_one(head, pending, roles, submission))
+            except Refusal as exc:
+                results.append(exc)
+        if pending.entries:
+            _store(head, pending)
+    pending.commit()  # only now: a rolled-back batch leaves the state as it was
+    return results
+
+
+def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submission) -> Committed:
+    """Commit one submission on top of the batch so far."""
+    user, seq, base = submission.user, submission.seq, submission.base
+    _authorise(head, roles, user, seq=seq)
+    key = (user.pk, submission.client)
+    earlier = _already_committed(head, pending, key, seq)
+    if earlier is not None:
+        return earlier
+    if base > pending.rev:
+        raise BadBase(f"base {base} is ahead of the document's revision {pending.rev}", seq=seq)
+    op = _transform(head, pending, base=base, ops=submission.ops, seq=seq)
+    _check_frame(op, seq=seq)
+    text = _apply(pending.text, op, seq=seq)
+    entry = pending.add(ops=op, key=key, seq=seq, text=text)
+    return Committed(revision=entry.rev, ops=op)
+
+
+def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -> tuple[Head, dict[int, str]]:
+    """Lock the document row; return it and the role of each of ``user_ids``.
+
+    Written out in SQL because it runs once per batch on the hottest path. On
+    PostgreSQL the row lock queues writers of one document; on SQLite the IMMEDIATE
+    transaction already holds the write lock. The roles are read by a statement of their
+    own, after the lock is held: under PostgreSQL's READ COMMITTED, a statement that
+    waited for a row lock re-reads the locked row but not the rows it joined, so a join
+    could return roles as they were before the wait.
+    """
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_q('owner_id')}, {_q('revision')} FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
+            [document_id],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise DocumentNotFound(document_id)  # deleted: its sockets close with 4404
+        head = Head(document_id, *row)
+        roles: dict[int, str] = {head.owner_id: Membership.Role.EDITOR}
+        others = sorted(user_ids - roles.keys())
+        if others:
+            cursor.execute(
+                f"SELECT {_q('user_id')}, {_q('role')} FROM {_q(Membership._meta.db_table)}"
+                f" WHERE {_q('document_id')} = %s AND {_q('user_id')} IN ({', '.join(['%s'] * len(others))})",
+                [document_id, *others],
+            )
+            roles.update(cursor.fetchall())
+    return head, roles
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _synced(state: DocumentState | None, head: Head) -> DocumentState:
+    """``state`` brought to the locked revision, or a state read afresh."""
+    if state is not None and state.rev == head.revision:
+        return state
+    if state is not None and 0 <= head.revision - state.rev <= RECENT_REVISIONS:
+        state.catch_up(_entries(head.id, after=state.rev, through=head.revision))
+        return state
+    # Cold, or too far behind (or ahead, after a restore): read it afresh.
+    fresh = _read_state(head.id, through=head.revision)
+    if state is None:
+        return fresh
+    state.replace(fresh)
+    return state
+
+
+def _read_state(document_id: str, *, through: int | None) -> DocumentState:
+    """The snapshot and the revisions after it (through ``through`` when given).
+
+    The snapshot's text and revision come from its one row, and the history is
+    immutable: the reads agree with each other whether or not the document is locked.
+    """
+    at, content = Snapshot.objects.filter(document_id=document_id).values_list("revision", "content").first() or (0, "")
+    if through is not None and at > through:  # pragma: no cover - snapshots are written under the lock
+        raise CommitConflict(f"the snapshot of {document_id} is ahead of revision {through}")
+    state = DocumentState(rev=at, text=content)
+    state.catch_up(_entries(document_id, after=at, through=through))
+    return state
+
+
+def _entries(document_id: str, *, after: int, through: int | None) -> list[Entry]:
+    """Stored revisions after ``after`` (through ``through`` when given), as the state keeps them."""
+    rows = Operation.objects.filter(document_id=document_id, revision__gt=after)
+    if through is not None:
+        rows = rows.filter(revision__lte=through)
+    entries = [
+        Entry(rev=r, ops=o, key=(u, c), seq=s)
+        for r, o, u, c, s in rows.order_by("revision").values_list("revision", "ops", "user_id", "client", "seq")
+    ]
+    last = through if through is not None else after + len(entries)
+    if len(entries) != last - after or (entries and entries[-1].rev != last):
+        raise CommitConflict(f"revisions {after + 1} to {last} of {document_id} are not all stored")
+    return entries
+
+
+def _authorise(head: Head, roles: dict[int, str], user, *, seq: int) -> None:
+    """Check the writer's role again, inside the transaction: it may have just changed."""
+    role = decide_role(
+        document_id=head.id,
+        owner_id=head.owner_id,
+        user_id=user.pk,
+        membership=roles.get(user.pk),
+        edits_every_document=lambda: edits_every_document(user),
+    )
+    if role != Membership.Role.EDITOR:
+        raise ReadOnly("viewers cannot edit this document", seq=seq)
+
+
+def _already_committed(head: Head, pending: Pending, key: tuple[int, str], seq: int) -> Committed | None:
+    """The revision a resent submission already became, if it did.
+
+    Seqs only grow per client, so a seq above the highest one committed is new
+    without a lookup; the highest is read from the history once per client.
+    """
+    known = pending.max_seq(key)
+    if known is None:
+        known = (
+            Operation.objects.filter(document_id=head.id, user_id=key[0], client=key[1])
+            .order_by("-seq")
+            .values_list("seq", flat=True)
+            .first()
+        ) or 0
+        pending.state.learn_seq(key, known)
+    if seq > known:
+        return None
+    entry = pending.find(key, seq)
+    if entry is not None:
+        return Committed(revision=entry.rev, ops=entry.ops, duplicate=True)
+    row = (
+        Operation.objects.filter(document_id=head.id, user_id=key[0], client=key[1], seq=seq)
+        .values_list("revision", "ops")
+        .first()
+    )
+    return Committed(revision=row[0], ops=row[1], duplicate=True) if row else None
+
+
+def _transform(head: Head, pending: Pending, *, base: int, ops: list, seq: int) -> list:
+    """Rebase ``ops`` from ``base`` onto the batch's current revision."""
+    concurrent = pending.ops_since(base)
+    if concurrent is None:  # older than the state keeps: read from the history
+        stored = list(
+            Operation.objects.filter(document_id=head.id, revision__gt=base, revision__lte=pending.state.rev)
+            .order_by("revision")
+            .values_list("ops", flat=True)
+        )
+        if len(stored) != pending.state.rev - base:
+            raise BadBase(f"the history after revision {base} is not kept", seq=seq)
+        concurrent = stored + pending.ops_since(pending.state.rev)  # type: ignore[operator]  # never None at state.rev
+    length_at_base = len(pending.text) - sum(ot.length_delta(c) for c in concurrent)
+    try:
+        ot.check_range(ops, length_at_base)
+    except ot.OperationError as exc:
+        raise BadOp(str(exc), seq=seq) from None
+    # One committed op at a time, as clients rebase their pending op: composing the
+    # history first would lose where an insert stood relative to text deleted later,
+    # and the server and the sender could then break a tie differently. The committed
+    # side wins ties.
+    return ot.rebase(ops, concurrent)
+
+
+def _check_frame(op: list, *, seq: int) -> None:
+    """Refuse an op whose `op` message could not be sent to the other clients.
+
+    A frame within the limit can carry an op whose rebased form, in a message with more
+    fields, is not; committed, no client could ever be sent that revision.
+    """
+    max_frame = settings.COLLAB_MAX_FRAME_BYTES
+    size = frames.op_size_over_limit(op, max_frame=max_frame)
+    if size is not None:
+        limit = frames.op_bytes_limit(max_frame)
+        raise TooLarge(f"the op would take {size:,} bytes in a message to other clients; at most {limit:,}", seq=seq)
+
+
+def _apply(content: Text, op: list, *, seq: int) -> Text:
+    try:
+        new_content = content.apply(op) if op else content
+    except ot.OperationError as exc:  # pragma: no cover - transform keeps ops in range
+        raise BadOp(str(exc), seq=seq) from None
+    limit = settings.COLLAB_MAX_DOCUMENT_CHARS
+    if len(new_content) > limit and len(new_content) > len(content):
+        raise TooLarge(f"the document would exceed {limit} code points", seq=seq)
+    return new_content
+
+
+def _store(head: Head, pending: Pending) -> None:
+    """Insert the batch's ops with one statement and write the document row once.
+
+    Written out in SQL for the same reason as :func:`_lock` (the ORM's bulk insert
+    cost more than SQLite's work). The whole text is written only every
+    ``COLLAB_SNAPSHOT_EVERY`` revisions: a keystroke in a large document does not
+    rewrite it.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    columns = ("document_id", "revision", "user_id", "client", "seq", "ops", "created")
+    values: list[Any] = []
+    for entry in pending.entries:
+        ops = connection.ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
+        values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, ops, now]
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    fields = {"revision": pending.rev, "length": len(pending.text), "updated": now}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_q(Operation._meta.db_table)} ({', '.join(map(_q, columns))})"
+            f" VALUES {', '.join([row] * len(pending.entries))}",
+            values,
+        )
+        cursor.execute(
+            f"UPDATE {_q(Document._meta.db_table)} SET {', '.join(f'{_q(k)} = %s' for k in fields)}"
+            f" WHERE {_q('id')} = %s",
+            [*fields.values(), head.id],
+        )
+    # The batch that crosses a multiple of COLLAB_SNAPSHOT_EVERY writes the snapshot:
+    # revisions are numbered in one sequence, so exactly one batch crosses each.
+    every = settings.COLLAB_SNAPSHOT_EVERY
+    if pending.rev // every > pending.state.rev // every:
+        Snapshot.objects.update_or_create(
+            document_id=head.id, defaults={"revision": pending.rev, "content": str(pending.text)}
+        )
