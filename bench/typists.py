@@ -261,7 +261,7 @@ def client_health(clients) -> dict:
     stopped = Counter(f"{type(c._failure).__name__}: {c._failure}" for c in clients if c._failure is not None)
     return {
         "errors": sum(len(c.errors) for c in clients),
-        "reconnects": sum(max(0, c._readies - 1) for c in clients),
+        "reconnects": sum(max(0, c.readies - 1) for c in clients),
         "stopped": dict(stopped.most_common(5)),
     }
 

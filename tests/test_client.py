@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from editor.client import ClosedByServer, CollabClient, ProtocolViolation
+from editor.client import ClosedByServer, CollabClient, Editing, ProtocolViolation
 
 from .waiting import TIMEOUT
 
@@ -170,6 +170,59 @@ async def test_a_repeated_ack_changes_nothing() -> None:
         await client.wait_for_rev(3, timeout=TIMEOUT)
         assert client.text == client.server_text == "xy"
         assert client.revisions == [2, 3]
+
+
+@pytest.mark.asyncio
+async def test_observers_hear_each_own_op_acknowledged_once_and_every_ready() -> None:
+    """on_ack gets (seq, rev) of an op the server acknowledged, not the repeat of a
+    resend's ack; on_ready every ready, a reconnection's too; in_flight and readies say
+    the same from outside."""
+    acks: list[tuple[int, int]] = []
+    readies: list[int] = []
+    async with fake_server() as server:
+        client = CollabClient(server.url, on_ack=lambda seq, rev: acks.append((seq, rev)))
+        client.on_ready = lambda message: readies.append(message["rev"])
+        connecting = asyncio.create_task(client.connect(timeout=TIMEOUT))
+        peer = await server.accept()
+        await peer.welcome(1, "")
+        await connecting
+        client.insert(0, "x")
+        assert client.in_flight
+        await peer.recv()
+        await peer.send([{"type": "ack", "seq": 1, "rev": 2}, {"type": "ack", "seq": 1, "rev": 2}])
+        await client.wait_synced(timeout=TIMEOUT)
+        assert not client.in_flight
+        await client.drop_connection()
+        again = await server.accept()
+        await again.recv()
+        await again.send(ready(2))
+        await client.wait_synced(timeout=TIMEOUT)
+        assert (acks, readies, client.readies) == ([(1, 2)], [1, 2], 2)
+        await client.close()
+
+
+def test_the_state_machine_runs_without_a_socket() -> None:
+    """Editing, given only somewhere to put messages, joins, edits and follows acks."""
+
+    class Wire(Editing):
+        def __init__(self) -> None:
+            super().__init__("wire")
+            self.sent: list[dict] = []
+            self.changes = 0
+
+        def _send(self, message: dict[str, Any]) -> None:
+            self.sent.append(message)
+
+        def _notify(self) -> None:
+            self.changes += 1
+
+    wire = Wire()
+    wire.socket_opened()
+    wire.receive(json.dumps([{"type": "snapshot", "rev": 3, "content": "ab"}, ready(3)]))
+    wire.insert(2, "c")
+    wire.receive(json.dumps({"type": "ack", "seq": 1, "rev": 4}))
+    assert wire.sent == [{"type": "join", "client": "wire", "since": None}, client_op(1, 3, ins(2, "c"))]
+    assert (wire.text, wire.server_text, wire.rev, wire.synced, wire.changes) == ("abc", "abc", 4, True, 3)
 
 
 @pytest.mark.asyncio

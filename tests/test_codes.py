@@ -69,7 +69,7 @@ def test_the_editor_page_carries_the_table_as_data_not_as_a_script(client, ada):
     assert data is not None and json.loads(data.group(1)) == TABLE
 
 
-@pytest.mark.parametrize("path", ["editor/static/editor/client.js", "editor/client/client.py"])
+@pytest.mark.parametrize("path", ["editor/static/editor/client.js", "editor/client/editing.py"])
 def test_both_clients_retry_exactly_the_retryable_error_codes(path):
     """The clients' state machines keep and resend an op refused with a retryable code
     (rate_limited), keep and re-apply after a re-join an op refused with a rebased one

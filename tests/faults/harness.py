@@ -21,35 +21,22 @@ MAX_LENGTH = 400
 
 
 class RecordingClient(CollabClient):
-    """A :class:`CollabClient` that remembers every ``ack`` of its own ops."""
+    """A :class:`CollabClient` that remembers every ``ack`` of its own ops and the
+    revision it first joined at."""
 
     def __init__(self, url: str, *, user, headers: dict[str, str], **kwargs) -> None:
         kwargs.setdefault("max_backoff", 0.5)
-        super().__init__(url, headers=headers, **kwargs)
+        super().__init__(url, headers=headers, on_ack=self.record_ack, on_ready=self.record_ready, **kwargs)
         self.user_id = user.pk
         self.acked: dict[int, int] = {}  # seq -> revision
         self.first_rev: int | None = None
-        self.readies = 0  # ``ready`` frames heard: one per join, so a reconnect counts one more
 
-    def _on_ack(self, message: dict) -> None:
-        seq = message.get("seq")
-        counted = self._outstanding is not None and seq == self._outstanding[0]
-        CollabClient._on_ack(self, message)
-        if counted and (self._outstanding is None or self._outstanding[0] != seq) and self.rev == message["rev"]:
-            self.acked[seq] = message["rev"]
+    def record_ack(self, seq: int, rev: int) -> None:
+        self.acked[seq] = rev
 
-    def _on_ready(self, message: dict) -> None:
+    def record_ready(self, message: dict) -> None:
         if self.first_rev is None:
             self.first_rev = message.get("rev")
-        self.readies += 1
-        CollabClient._on_ready(self, message)
-
-    @property
-    def in_flight(self) -> bool:
-        """Whether an op of this client was sent and is not acknowledged yet."""
-        return self._outstanding is not None
-
-    _handlers = {**CollabClient._handlers, "ack": _on_ack, "ready": _on_ready}
 
 
 async def connect(server, document_id: str, user, headers: dict | None = None, **kwargs) -> RecordingClient:
