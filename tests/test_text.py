@@ -33,7 +33,7 @@ def test_applying_ops_to_a_text_matches_applying_them_to_a_str(case, chunk):
             before, before_str = current, str(current)
             current, expected = current.apply(op), ot.apply(expected, op)
             assert str(current) == expected and len(current) == len(expected)
-            assert all(current._chunks)  # no empty chunk is kept
+            assert all(current.chunks)  # no empty chunk is kept
             assert str(before) == before_str  # the text applied to is untouched
     finally:
         text.CHUNK = old

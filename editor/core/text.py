@@ -34,6 +34,11 @@ class Text:
         text._chunks, text._length = chunks, length
         return text
 
+    @property
+    def chunks(self) -> tuple[str, ...]:
+        """The pieces the text is held in, in order; none is empty."""
+        return tuple(self._chunks)
+
     def __len__(self) -> int:
         return self._length
 
