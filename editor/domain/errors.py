@@ -10,6 +10,8 @@ both sides and ``docs/protocol.md`` agree with it.
   stays open.
 - :class:`Closing`: the connection (or the page, or the request) may not go on at all:
   :class:`DocumentNotFound`, :class:`AccessDenied`.
+- :class:`Invalid`: what a person typed or uploaded on a page cannot be taken
+  (:class:`UploadError`, :class:`ManageError`); not a protocol refusal, no code.
 """
 
 from __future__ import annotations
