@@ -5,8 +5,9 @@ from urllib.parse import unquote
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from editor.domain import selectors, services
+from editor.domain import documents, selectors, services
 from editor.domain.documents import title_from_filename
+from editor.domain.errors import DocumentNotFound, ManageError, UploadError
 from editor.models import Document, Membership, Operation
 from editor.web.documents import content_disposition, filename_for
 
@@ -97,6 +98,24 @@ def test_titles_from_file_names():
     assert title_from_filename(".bashrc") == ".bashrc"
     assert title_from_filename("") == "Untitled"
     assert title_from_filename("x" * 300 + ".txt") == "x" * 200
+
+
+def test_the_domain_refuses_what_the_pages_translate(ada, bob, settings):
+    """Without a page: a rename or delete by anyone but the owner finds no document, a bad
+    title or file is refused with its message, and nothing changes."""
+    doc = services.document_create(title="Ada's", owner=ada, content="x")
+    with pytest.raises(DocumentNotFound):
+        services.document_rename(document_id=doc.pk, actor=bob, title="Bob's")
+    with pytest.raises(DocumentNotFound):
+        services.document_delete(document_id=doc.pk, actor=bob)
+    with pytest.raises(ManageError, match="cannot be empty"):
+        services.document_rename(document_id=doc.pk, actor=ada, title="  ")
+    settings.COLLAB_MAX_DOCUMENT_CHARS = 4
+    with pytest.raises(UploadError, match="too large"):
+        documents.check_upload_size(17)
+    with pytest.raises(UploadError, match="NUL byte"):
+        services.document_from_upload(owner=ada, name="a.txt", data=b"a\x00")
+    assert list(Document.objects.values_list("title", flat=True)) == ["Ada's"]
 
 
 def test_the_owner_renames_and_others_cannot(client, ada, bob):
