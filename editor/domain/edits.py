@@ -24,7 +24,7 @@ def document_replace_text(
     """Make the text read ``text``, as edited by ``user`` against revision ``base``.
 
     The change from the text at ``base`` to ``text`` becomes one op (see
-    :func:`editor.core.diff.text_diff`) committed by :func:`operation_commit` under
+    :func:`editor.core.diff.text_diff`) committed by :func:`editor.domain.commit.operation_commit` under
     (``user``, ``client``, seq 1): it is rebased over everything committed since
     ``base``, so nothing typed meanwhile is lost, and a resubmission with the same
     ``client`` is recognised. The revision is announced to open sockets once the
