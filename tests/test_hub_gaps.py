@@ -14,7 +14,7 @@ import json
 import pytest
 
 from editor.domain import selectors, services
-from editor.realtime import dbthread, feed as feed_module, ordering
+from editor.realtime import dbthread, ordering
 from editor.realtime.feed import EncodedRevision, Feed, revision_message
 from editor.realtime.hub import Hub
 
@@ -47,7 +47,7 @@ def message(doc, rev: int) -> dict:
     return revision_message(revision)
 
 
-def a_feed(doc, user, *, last_sent: int | None = None, batch: int = feed_module.FILL_BATCH):
+def a_feed(doc, user, *, last_sent: int | None = None, batch: int | None = None):
     """A feed of another tab of ``user``, and the frames sent to it."""
     frames: list[str] = []
 
@@ -80,10 +80,10 @@ def ops(*revs: int) -> list[tuple[str, int]]:
     return [("op", rev) for rev in revs]
 
 
-async def test_an_announcement_after_a_gap_makes_the_hub_read_the_gap_first(ada, db_thread, monkeypatch):
+async def test_an_announcement_after_a_gap_makes_the_hub_read_the_gap_first(ada, db_thread, settings):
     """The hub reads the missed revisions (in several batches) before handing out the
     announced one, so what it keeps for catch-ups stays contiguous."""
-    monkeypatch.setattr(ordering, "FILL_BATCH", 2)
+    settings.COLLAB_CATCHUP_BATCH = 2
     doc = services.document_create(title="T", owner=ada, content="x")
     typed(doc, ada, 6)  # revisions 2 to 7
     feed, frames = a_feed(doc, ada, last_sent=1)

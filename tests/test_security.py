@@ -347,3 +347,25 @@ async def test_staff_who_may_change_documents_in_the_admin_are_editors_on_the_pa
             await w.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "S"}]})
             assert (await w.recv_until("ack"))[-1] == {"type": "ack", "seq": 1, "rev": 2}
         assert text_of(doc)[1].startswith("S")
+
+
+async def test_staff_whose_admin_rights_are_revoked_stop_editing_on_their_open_socket(
+    server, doc, headers_for, make_user
+):
+    """The socket's user was loaded at connect; the commit and the next join ask the
+    database, so a staff member who loses the admin's permission cannot edit any more."""
+    from django.contrib.auth.models import Permission
+
+    sam = make_staff(make_user("sam"), may_change_documents=True)
+    async with Wire(server.ws(doc.pk), headers_for(sam)) as w:
+        assert (await w.join("tab"))[-1]["role"] == "editor"
+        await w.send({"type": "op", "seq": 1, "base": 1, "ops": [{"pos": 0, "insert": "S"}]})
+        assert (await w.recv_until("ack"))[-1] == {"type": "ack", "seq": 1, "rev": 2}
+        sam.user_permissions.remove(Permission.objects.get(codename="change_document"))
+        # No role left at all (not a member): the op is refused and the socket closed.
+        await w.send({"type": "op", "seq": 2, "base": 2, "ops": [{"pos": 0, "insert": "T"}]})
+        with pytest.raises(ConnectionClosed):
+            await w.recv_until("ack")
+        assert w.ws.close_code == 4403
+    revision, text = text_of(doc)
+    assert revision == 2 and text.startswith("S") and not text.startswith("TS")

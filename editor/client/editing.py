@@ -13,7 +13,7 @@ Choices where the protocol leaves room:
 
 * Edits are never dropped for being old. A ``snapshot`` that differs from the text
   pending local edits were made on is merged: its difference from that text
-  (:func:`editor.diff.text_diff`) is applied to the local text, and the edits, rebased
+  (:func:`editor.core.diff.text_diff`) is applied to the local text, and the edits, rebased
   over it, become the buffer, sent as a new op after ``ready``. The op in flight is
   dropped (logged as a warning) when the snapshot's revision is not behind the
   client's, since it may be inside the snapshot; when it is behind (the server lost
@@ -294,6 +294,9 @@ class Editing(ABC):
         base, mine = self.server_text, self._buffer or []
         if self._outstanding is not None and self.rev is not None and rev >= self.rev:
             # It may be committed, and so inside the snapshot: never apply an edit twice.
+            # Only a server that answers a pending join with a snapshot where the protocol
+            # asks for revisions leads here (this project's does so only from a ``since``
+            # ahead of its head, the branch below).
             seq, ops = self._outstanding
             logger.warning("%s: snapshot %s may hold op %s: not resent", self.client_id, rev, seq)
             base = ot.apply(base, ops)

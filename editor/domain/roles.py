@@ -54,8 +54,11 @@ def decide_role(
 
 
 def edits_every_document(user) -> bool:
-    """Whether ``user`` is staff who may change documents in the admin."""
-    return bool(user.is_active and user.is_staff and user.has_perm(EDIT_EVERY_DOCUMENT))
+    """Whether ``user`` is staff who may change documents in the admin, as the database
+    says now: a socket's ``user`` was loaded when it connected, and its flags and
+    cached permissions would keep a revoked staff member an editor (one query, asked
+    only of users who are neither owner nor editing member)."""
+    return user.pk is not None and user.pk in users_editing_every_document({user.pk})
 
 
 def users_editing_every_document(user_ids: Iterable[int]) -> set[int]:

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Revisions read from the database per query when filling a gap.
-FILL_BATCH = settings.COLLAB_CATCHUP_BATCH
 # A join owed more revisions than this (and without pending edits) gets a snapshot
 # instead when the text is smaller than those revisions; shorter catch-ups are cheap.
 SNAPSHOT_CATCHUP_MIN_REVISIONS = 100
@@ -77,7 +75,7 @@ class Feed:
         client: str,
         send: Callable[[str], Awaitable[None]],
         max_frame: int,
-        batch: int = FILL_BATCH,
+        batch: int | None = None,
         on_event: Callable[[dict], Awaitable[None]] | None = None,
         writable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -87,7 +85,8 @@ class Feed:
         self.client = client
         self._send = send  # sends one text frame to the socket
         self.max_frame = max_frame
-        self.batch = batch
+        # Revisions read per query in a catch-up (COLLAB_CATCHUP_BATCH unless given).
+        self.batch = settings.COLLAB_CATCHUP_BATCH if batch is None else batch
         self.on_event = on_event  # access changes and the like, handled by the consumer
         # Waits until the socket has room (flow control): catch-ups are sent at the pace
         # the client reads them, never as one burst.

@@ -14,10 +14,12 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from django.conf import settings
+
 from ..domain import selectors
 from . import dbthread
 from .bus import spawn
-from .feed import FILL_BATCH, EncodedRevision, revision_message
+from .feed import EncodedRevision, revision_message
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +114,12 @@ class Ordering:
         self._hand_to(item)
 
     async def _fill(self, *, until: int | None) -> None:
+        batch = settings.COLLAB_CATCHUP_BATCH  # revisions per query, as in a catch-up
         while True:
-            revisions = await self._history(
-                document_id=self.document_id, since=self.last_rev, until=until, limit=FILL_BATCH
-            )
+            revisions = await self._history(document_id=self.document_id, since=self.last_rev, until=until, limit=batch)
             for revision in revisions:
                 self.hand_out(revision_message(revision))
-            if len(revisions) < FILL_BATCH:
+            if len(revisions) < batch:
                 return
 
     def recent_after(self, after: int, *, until: int | None) -> list[EncodedRevision] | None:

@@ -1,4 +1,4 @@
-// The JavaScript OT core against the vectors shared with editor/ot.py, and its laws.
+// The JavaScript OT core against the vectors shared with editor/core/ot.py, and its laws.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";

@@ -1,7 +1,7 @@
 /**
  * The editing state machine of one browser tab, version 1 of the wire protocol.
  *
- * It mirrors editor/client.py and has no DOM and no socket: the page feeds it server
+ * It mirrors editor/client/editing.py and has no DOM and no socket: the page feeds it server
  * messages (`receive`), tells it when the connection opens and closes, and gives it a
  * `send(message)` function. Three states, as in ot.js:
  *
@@ -16,7 +16,7 @@
  * buffer before it is applied locally; the server's op is always the first argument
  * of ot.transform, so its inserts win ties exactly as they do on the server.
  *
- * Resolutions of edge cases follow editor/client.py:
+ * Resolutions of edge cases follow editor/client/editing.py:
  *
  * - A person's edits are never dropped for being old. A snapshot that differs from the
  *   text the pending edits were made on is merged, not taken in their place: the
@@ -416,6 +416,9 @@ export class CollabClient {
     if (this.outstanding !== null && rev >= this.rev) {
       // The op in flight may be committed, and so inside the snapshot: it is dropped,
       // since an edit applied twice is worse than one lost; the buffer came after it.
+      // Only a server that answers a pending join with a snapshot where the protocol
+      // asks for revisions leads here (this project's answers one only from a `since`
+      // ahead of its head, the branch below).
       console.warn(`snapshot ${rev} may hold op ${this.outstanding.seq}: it is not sent again`);
       base = ot.apply(base, this.outstanding.ops);
     } else if (this.outstanding !== null) {

@@ -4,7 +4,7 @@
  *
  * `textDiff(old, new)` finds what changed as an op in the wire format of ot.js; the
  * finer it is, the better the edits merged over it keep their place, so it narrows down
- * in steps, as editor/diff.py does: the common prefix and suffix of the whole text, then
+ * in steps, as editor/core/diff.py does: the common prefix and suffix of the whole text, then
  * the lines that differ (Myers' O(ND) diff, given up for one replacement past a bound
  * of work), then the common prefix and suffix of each changed run of lines. It works
  * in UTF-16 units, never cuts a surrogate pair, and returns positions in code points.

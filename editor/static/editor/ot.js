@@ -1,7 +1,7 @@
 /**
  * Operational transformation for plain text, counted in Unicode code points.
  *
- * A port of editor/ot.py with the same semantics and the same canonical output; the
+ * A port of editor/core/ot.py with the same semantics and the same canonical output; the
  * shared vectors in tests/vectors/ot.json keep the two identical. An op is what travels
  * on the wire: a list of components applied one after another, each position relative
  * to the text left by the components before it:
