@@ -10,6 +10,7 @@ them are in :mod:`editor.domain.edits`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,14 +48,30 @@ class CommitConflict(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Ahead:
+    """A submission's op rebased before its commit, outside the lock (see
+    :func:`submission_read_ahead`): over the stored revisions after its base through
+    ``rev``, which changed the text's length by ``delta``. ``ops`` is None when the op
+    did not fit the text at its base (its commit refuses it)."""
+
+    rev: int
+    ops: list | None
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
 class Submission:
-    """One op waiting to be committed: who sent it, under which key, against which base."""
+    """One op waiting to be committed: who sent it, under which key, against which base.
+
+    ``ahead`` is the op already rebased over part of what followed its base; the
+    commit still decides on ``seq`` and ``base``, and rebases from ``ahead.rev`` on."""
 
     user: AbstractBaseUser
     client: str
     seq: int
     base: int
     ops: list
+    ahead: Ahead | None = None
 
 
 def operation_commit(
@@ -86,6 +103,10 @@ def operations_commit(
 ) -> list[Committed | Refusal]:
     """Commit several waiting submissions to one document in one transaction.
 
+    A submission whose base is older than ``state`` remembers is first rebased over the
+    history outside the transaction (:func:`submission_read_ahead`), so the lock is held
+    only to rebase it over the few revisions committed since that read.
+
     Group commit: the ops are rebased and applied in order, each over everything
     committed before it (including earlier ones of the batch), stored with one insert,
     and the document row is written once. A refused submission (its error is in its
@@ -96,6 +117,8 @@ def operations_commit(
     committed meanwhile, and extended once the transaction has committed. Without it,
     the text is read from the database for this call alone.
     """
+    if state is not None:
+        submissions = [_read_ahead_all(document_id, submission, state) for submission in submissions]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return _commit_batch(document_id, submissions, state)
@@ -105,6 +128,66 @@ def operations_commit(
             # submissions landed through a parallel path and the retry will find it.
             log.info("commit to %s lost a race (attempt %d)", document_id, attempt)
     raise CommitConflict(f"could not commit to {document_id} after {MAX_ATTEMPTS} attempts")
+
+
+def submission_read_ahead(
+    *, document_id: str, submission: Submission, state: DocumentState, revisions: int | None = None
+) -> tuple[Submission, bool]:
+    """Rebase a submission older than ``state`` remembers over the next stored revisions.
+
+    A plain read, outside any transaction's lock (on PostgreSQL and on SQLite in WAL
+    mode it does not wait for writers nor hold them up): the history is immutable, so
+    what it reads is what the commit would read under the lock. At most ``revisions``
+    (``COLLAB_CATCHUP_BATCH``) are read and held at once. Returns the submission, with
+    :attr:`Submission.ahead` moved on, and whether more remain to be read before
+    ``state`` remembers the rest. A submission that may be a resend is left alone: its
+    commit answers it with the revision it already became.
+    """
+    start = submission.ahead.rev if submission.ahead is not None else submission.base
+    if not _far_behind(start, state) or _maybe_resent(document_id, submission, state):
+        return submission, False
+    batch = revisions or settings.COLLAB_CATCHUP_BATCH
+    rows = list(
+        Operation.objects.filter(document_id=document_id, revision__gt=start, revision__lte=start + batch)
+        .order_by("revision")
+        .values_list("revision", "ops")
+    )
+    if not rows or rows[0][0] != start + 1 or rows[-1][0] != start + len(rows):
+        return submission, False  # not all stored: the commit refuses it as it would have
+    history = [ops for _, ops in rows]
+    ahead = submission.ahead or Ahead(rev=submission.base, ops=list(submission.ops), delta=0)
+    ops = ahead.ops
+    if ops is not None:
+        try:
+            ops = ot.rebase(ops, history)
+        except ot.OperationError:  # out of range at its base: the commit says where
+            ops = None
+    ahead = Ahead(rev=rows[-1][0], ops=ops, delta=ahead.delta + sum(ot.length_delta(op) for op in history))
+    return dataclasses.replace(submission, ahead=ahead), len(rows) == batch and _far_behind(ahead.rev, state)
+
+
+def _read_ahead_all(document_id: str, submission: Submission, state: DocumentState) -> Submission:
+    more = True
+    while more:
+        submission, more = submission_read_ahead(document_id=document_id, submission=submission, state=state)
+    return submission
+
+
+def _far_behind(base: int, state: DocumentState) -> bool:
+    """Whether rebasing from ``base`` needs revisions ``state`` no longer remembers."""
+    return base < state.rev and state.ops_since(base) is None
+
+
+def _maybe_resent(document_id: str, submission: Submission, state: DocumentState) -> bool:
+    """Whether ``submission`` may already be committed (its seq is not above the
+    highest its client committed): then it is not worth rebasing ahead."""
+    key = (submission.user.pk, submission.client)
+    known = state.max_seq(key)
+    if known is not None and submission.seq > known:
+        return False
+    return Operation.objects.filter(
+        document_id=document_id, user_id=key[0], client=key[1], seq__gte=submission.seq
+    ).exists()
 
 
 def document_state(*, document_id: str) -> DocumentState:
@@ -152,7 +235,7 @@ def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submissio
         return earlier
     if base > pending.rev:
         raise BadBase(f"base {base} is ahead of the document's revision {pending.rev}", seq=seq)
-    op = _transform(head, pending, base=base, ops=submission.ops, seq=seq)
+    op = _transform(head, pending, submission)
     _check_frame(op, seq=seq)
     text = _apply(pending.text, op, seq=seq)
     entry = pending.add(ops=op, key=key, seq=seq, text=text)
@@ -280,8 +363,32 @@ def _already_committed(head: Head, pending: Pending, key: tuple[int, str], seq: 
     return Committed(revision=row[0], ops=row[1], duplicate=True) if row else None
 
 
-def _transform(head: Head, pending: Pending, *, base: int, ops: list, seq: int) -> list:
-    """Rebase ``ops`` from ``base`` onto the batch's current revision."""
+def _transform(head: Head, pending: Pending, submission: Submission) -> list:
+    """Rebase the submission's op onto the batch's current revision: from its base, or
+    from where it was rebased ahead to (then only over what was committed since)."""
+    seq, ahead = submission.seq, submission.ahead
+    if ahead is not None and ahead.rev > pending.rev:  # the history went back (a restored backup)
+        ahead = None
+    concurrent = _concurrent(head, pending, submission.base if ahead is None else ahead.rev, seq)
+    length = len(pending.text) - sum(ot.length_delta(c) for c in concurrent)
+    try:
+        # The op as it was sent, against the text at its base.
+        ot.check_range(submission.ops, length if ahead is None else length - ahead.delta)
+    except ot.OperationError as exc:
+        raise BadOp(str(exc), seq=seq) from None
+    ops = submission.ops if ahead is None else ahead.ops
+    if ops is None:  # pragma: no cover - an op that fits its base rebases
+        raise BadOp("the op could not be rebased", seq=seq)
+    # One committed op at a time, as clients rebase their pending op: composing the
+    # history first would lose where an insert stood relative to text deleted later,
+    # and the server and the sender could then break a tie differently. The committed
+    # side wins ties.
+    return ot.rebase(ops, concurrent)
+
+
+def _concurrent(head: Head, pending: Pending, base: int, seq: int) -> list[list]:
+    """The ops committed after ``base``, this batch's included: from the state, else
+    (older than it remembers) read from the history."""
     concurrent = pending.ops_since(base)
     if concurrent is None:  # older than the state keeps: read from the history
         stored = list(
@@ -292,16 +399,7 @@ def _transform(head: Head, pending: Pending, *, base: int, ops: list, seq: int) 
         if len(stored) != pending.state.rev - base:
             raise BadBase(f"the history after revision {base} is not kept", seq=seq)
         concurrent = stored + pending.ops_since(pending.state.rev)  # type: ignore[operator]  # never None at state.rev
-    length_at_base = len(pending.text) - sum(ot.length_delta(c) for c in concurrent)
-    try:
-        ot.check_range(ops, length_at_base)
-    except ot.OperationError as exc:
-        raise BadOp(str(exc), seq=seq) from None
-    # One committed op at a time, as clients rebase their pending op: composing the
-    # history first would lose where an insert stood relative to text deleted later,
-    # and the server and the sender could then break a tie differently. The committed
-    # side wins ties.
-    return ot.rebase(ops, concurrent)
+    return concurrent
 
 
 def _check_frame(op: list, *, seq: int) -> None:

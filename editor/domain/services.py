@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from .commit import (
     MAX_ATTEMPTS,
+    Ahead,
     CommitConflict,
     Committed,
     Submission,
     document_state,
     operation_commit,
     operations_commit,
+    submission_read_ahead,
 )
 from .documents import (
     document_create,
@@ -34,6 +36,7 @@ from .state import Entry
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "Ahead",
     "CommitConflict",
     "Committed",
     "Entry",
@@ -49,4 +52,5 @@ __all__ = [
     "op_pieces",
     "operation_commit",
     "operations_commit",
+    "submission_read_ahead",
 ]
