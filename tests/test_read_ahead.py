@@ -1,5 +1,6 @@
 """An op far behind the head is rebased from history read outside the write lock."""
 
+import asyncio
 import contextlib
 
 import pytest
@@ -9,6 +10,8 @@ from editor.core import ot
 from editor.domain import selectors, services
 from editor.domain.errors import BadOp
 from editor.models import Operation
+from editor.realtime import dbthread
+from editor.realtime.committer import Committer
 
 S = services.Submission
 OPS_TABLE = Operation._meta.db_table
@@ -54,15 +57,13 @@ def far_behind(ada, monkeypatch, settings):
     return doc, state
 
 
-def expected_merge(doc, base: int, ops: list) -> tuple[list, str]:
-    """The op rebased over every revision after ``base``, one at a time, and the text it makes."""
-    history = list(
-        Operation.objects.filter(document_id=doc.pk, revision__gt=base)
-        .order_by("revision")
-        .values_list("ops", flat=True)
-    )
-    rebased = ot.rebase(ops, history)
-    return rebased, ot.apply(selectors.document_snapshot(document_id=doc.pk)[1], rebased)
+def expected_merge(doc, base: int, ops: list, through: int | None = None) -> tuple[list, str]:
+    """The op rebased over every revision after ``base`` (through ``through``), one at a
+    time, and the text it makes."""
+    through = through or selectors.document_snapshot(document_id=doc.pk)[0]
+    rows = Operation.objects.filter(document_id=doc.pk, revision__gt=base, revision__lte=through)
+    rebased = ot.rebase(ops, list(rows.order_by("revision").values_list("ops", flat=True)))
+    return rebased, ot.apply(selectors.document_at_revision(document_id=doc.pk, revision=through), rebased)
 
 
 def test_a_far_behind_op_is_rebased_from_history_read_outside_the_lock(far_behind, ada):
@@ -140,3 +141,47 @@ def test_a_far_behind_op_that_does_not_fit_its_base_is_refused_as_before(far_beh
     # The op as sent, against the text at its base (not as it was rebased ahead).
     assert isinstance(refused, BadOp) and "delete past end of text (pos 2, delete 5, len 3)" in str(refused)
     assert selectors.document_snapshot(document_id=doc.pk)[0] == 13
+
+
+# --- in a hub: the read ahead goes a batch at a time, others commit in between ----------
+
+
+@pytest.fixture
+async def db_thread(transactional_db):
+    """The real-time path's database thread, closed after the test."""
+    yield
+    await asyncio.to_thread(dbthread.close)
+
+
+async def test_a_hub_reads_ahead_a_batch_at_a_time_and_others_commit_meanwhile(db_thread, far_behind, ada, monkeypatch):
+    doc, _ = far_behind
+    published: list[int] = []
+
+    async def publish(messages: list[dict]) -> None:
+        published.extend(m["rev"] for m in messages)
+
+    committer = Committer(doc.pk, publish=publish, on_failure=lambda: None)
+    committer.state = await asyncio.to_thread(lambda: services.document_state(document_id=doc.pk))
+    calls: list[str] = []
+    run = dbthread.run
+
+    async def recording_run(function, /, *args, **kwargs):
+        calls.append(function.__name__)
+        return await run(function, *args, **kwargs)
+
+    monkeypatch.setattr("editor.realtime.committer.dbthread.run", recording_run)
+    far_ops = [{"pos": 3, "insert": "<late>"}]
+    far = asyncio.create_task(committer.commit(S(user=ada, client="late", seq=1, base=1, ops=far_ops)))
+    await asyncio.sleep(0)  # the far-behind op starts reading ahead
+    assert committer.busy
+    near = await committer.commit(S(user=ada, client="now", seq=13, base=13, ops=[{"pos": 0, "insert": ">"}]))
+    late = await far
+    # The op at the head did not wait for the far-behind op's history to be read.
+    assert (near.revision, late.revision, published) == (14, 15, [14, 15])
+    assert calls.count("_read_ahead_batch") == 3 and calls.count("_commit_with_state") == 2
+    assert calls.index("_commit_with_state") < len(calls) - 1 - calls[::-1].index("_read_ahead_batch")
+    merged_op, merged_text = await asyncio.to_thread(lambda: expected_merge(doc, 1, far_ops, through=14))
+    assert late.ops == merged_op
+    snapshot = await asyncio.to_thread(lambda: selectors.document_snapshot(document_id=doc.pk))
+    assert snapshot == (15, merged_text) and committer.state.text == merged_text
+    assert not committer.busy

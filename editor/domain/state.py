@@ -70,6 +70,11 @@ class DocumentState:
         while len(self._recent) > 1 and (len(self._recent) > RECENT_REVISIONS or self._recent_bytes > RECENT_BYTES):
             self._recent_bytes -= _size(self._recent.popleft())
 
+    @property
+    def oldest(self) -> int:
+        """The oldest base :meth:`ops_since` can rebase from."""
+        return self.rev - len(self._recent)
+
     def ops_since(self, base: int) -> list[list] | None:
         """The ops of revisions ``base + 1`` through ``rev``, or None if not all are kept."""
         count = self.rev - base
