@@ -294,7 +294,8 @@ COLLAB_METRICS_TOKEN = os.environ.get("COLLAB_METRICS_TOKEN", "")
 # Whether people may create their own accounts at /accounts/signup/.
 # Off unless asked for: an open sign-up lets anyone spend the server's budgets.
 COLLAB_SIGNUP_ENABLED = env_bool("COLLAB_SIGNUP_ENABLED", False)
-# How many revisions one catch-up reads from the database per query.
+# How many revisions one catch-up reads from the database per query (and the rebase
+# of an op far behind the head, ahead of its commit).
 COLLAB_CATCHUP_BATCH = 500
 # A document's text is stored whole every this many revisions (a snapshot); the
 # revisions since the last snapshot are replayed to read it.

@@ -5,7 +5,9 @@ transaction (``operation_commit`` is the batch of one): lock the document, autho
 each writer, recognise a resent submission, transform each op over everything committed
 since its base, validate it, apply it, and store the ops and the new text. Stages are
 small functions so each can be read on its own; whole-text changes built on top of
-them are in :mod:`editor.domain.edits`.
+them are in :mod:`editor.domain.edits`. An op older than the caller's state remembers
+is rebased over the history before the transaction (:func:`submission_read_ahead`),
+so the lock is never held while a long history is read.
 """
 
 from __future__ import annotations
