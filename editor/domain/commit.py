@@ -181,15 +181,16 @@ def _far_behind(base: int, state: DocumentState) -> bool:
 
 
 def _maybe_resent(document_id: str, submission: Submission, state: DocumentState) -> bool:
-    """Whether ``submission`` may already be committed (its seq is not above the
-    highest its client committed): then it is not worth rebasing ahead."""
+    """Whether ``submission`` is already committed: then it is not worth rebasing ahead.
+
+    Seqs only grow per client, so one above the highest committed is new without a
+    lookup; any other is looked up exactly (a client may skip seqs, and a seq below
+    the highest that is not stored is a new op all the same)."""
     key = (submission.user.pk, submission.client)
     known = state.max_seq(key)
     if known is not None and submission.seq > known:
         return False
-    return Operation.objects.filter(
-        document_id=document_id, user_id=key[0], client=key[1], seq__gte=submission.seq
-    ).exists()
+    return Operation.objects.filter(document_id=document_id, user_id=key[0], client=key[1], seq=submission.seq).exists()
 
 
 def document_state(*, document_id: str) -> DocumentState:
