@@ -89,6 +89,7 @@ class PeerServer:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        assert self.proc.stdout is not None  # stdout=PIPE
         line = self.proc.stdout.readline()  # the server prints one line once it listens
         if not line.startswith("listening"):
             self.stop()

@@ -24,6 +24,7 @@ import random
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 from .common import (
     CpuWindow,
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     raise_fd_limit(2 * max(args.clients) + 256)
     info = begin(args)
-    payload = {
+    payload: dict[str, Any] = {
         "workload": "typists",
         "machine": info,
         "parameters": {key: value for key, value in vars(args).items() if key != "output"},

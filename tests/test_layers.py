@@ -44,7 +44,7 @@ def imported(path: Path, name: str | None = None) -> set[str]:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
-                module = node.module
+                module = node.module or ""  # ``from . import x`` has no module only when relative
             names.add(module)
             # ``from . import x`` may import the submodule x.
             names |= {f"{module}.{alias.name}" for alias in node.names}
