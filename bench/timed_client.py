@@ -133,10 +133,13 @@ class LengthOnlyClient(TimedClient):
     def handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "op":
-            rev = self.rev
-            super().handle({**message, "ops": []})  # the revision without its text
+            # The revision without its text. The message is this client's own (decoded
+            # from the frame for it alone): emptied in place, not copied.
+            rev, ops = self.rev, message["ops"]
+            message["ops"] = []
+            super().handle(message)
             if self.rev != rev:  # applied, not a repeat skipped
-                for component in message["ops"]:
+                for component in ops:
                     if "insert" not in component:
                         raise ot.OperationError("LengthOnlyClient only follows insert-only documents")
                     self._padding += len(component["insert"])
