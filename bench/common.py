@@ -121,6 +121,78 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
             print("  ".join("-" * width for width in widths))
 
 
+# The figures of one saturation run (bench.saturation or ShareDB's) as a table row;
+# callers put the run's parameters in front (clients, documents).
+SATURATION_COLUMNS = [
+    ("ops", "committed ops/s"),
+    ("rt50", "round trip p50"),
+    ("rt99", "round trip p99"),
+    ("server_cpu", "server CPU %"),
+    ("generator_cpu", "generator CPU %"),
+    ("cpu_per_op", "server CPU ms/op"),
+    ("converged", "converged"),
+]
+
+
+def saturation_row(result: dict[str, Any], **parameters: Any) -> dict[str, Any]:
+    """``parameters`` and the figures of :data:`SATURATION_COLUMNS` from a saturation result."""
+    return {
+        **parameters,
+        "ops": result["committed_ops_per_second"],
+        "rt50": result["round_trip_ms"]["p50"],
+        "rt99": result["round_trip_ms"]["p99"],
+        "server_cpu": result["window"]["server_cpu_percent"],
+        "generator_cpu": result["window"]["generator_cpu_percent"],
+        "cpu_per_op": result["server_cpu_ms_per_op"],
+        "converged": result["converged"],
+    }
+
+
+# One typists run (bench.typists or ShareDB's) as a table row; ShareDB's runs have no
+# ``others`` (what else ran on the server's core).
+TYPISTS_COLUMNS = [
+    ("clients", "clients"),
+    ("offered", "keys/s offered"),
+    ("committed", "keys/s committed"),
+    ("ack_p50", "ack p50"),
+    ("ack_p99", "ack p99"),
+    ("bc_p50", "bcast p50"),
+    ("bc_p95", "bcast p95"),
+    ("bc_p99", "bcast p99"),
+    ("all_p99", "last-peer p99"),
+    ("delivered", "delivered %"),
+    ("server_cpu", "server CPU %"),
+    ("others", "others on server core %"),
+    ("generator_cpu", "generator CPU %"),
+    ("lag", "typing lag p99"),
+    ("rss", "peak RSS MB"),
+    ("converged", "converged"),
+]
+
+
+def typists_row(run: dict[str, Any]) -> dict[str, Any]:
+    """The figures of :data:`TYPISTS_COLUMNS` from a typists result."""
+    receipts = run["receipts"]
+    return {
+        "clients": run["clients"],
+        "offered": run["keystrokes_per_second"],
+        "committed": run["committed_keystrokes_per_second"],
+        "ack_p50": run["ack_ms"]["p50"],
+        "ack_p99": run["ack_ms"]["p99"],
+        "bc_p50": run["broadcast_ms"]["p50"],
+        "bc_p95": run["broadcast_ms"]["p95"],
+        "bc_p99": run["broadcast_ms"]["p99"],
+        "all_p99": run["broadcast_last_peer_ms"]["p99"],
+        "delivered": 100.0 * receipts["delivered"] / receipts["expected"] if receipts["expected"] else None,
+        "server_cpu": run["typing"]["server_cpu_percent"],
+        "others": run["typing"].get("others_on_server_core_percent"),
+        "generator_cpu": run["typing"]["generator_cpu_percent"],
+        "lag": run["generator_lag_ms"]["p99"],
+        "rss": run["server"]["peak_rss_kb"] / 1024,
+        "converged": run["converged"],
+    }
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -191,6 +263,27 @@ def raise_fd_limit(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         return target
     return soft
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Terminate ``proc`` if it runs, and kill it if it has not exited 10 s later."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """Resident set size now (``rss_kb``) and its peak (``peak_rss_kb``, VmHWM) of process ``pid``."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return {"rss_kb": values["VmRSS"], "peak_rss_kb": values["VmHWM"]}
 
 
 def free_port() -> int:
@@ -353,13 +446,7 @@ class Server:
         raise RuntimeError("daphne did not start listening within 30 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def __enter__(self) -> Server:
         return self.start()
@@ -375,12 +462,7 @@ class Server:
 
     def memory_kb(self) -> dict[str, int]:
         """Resident set size now (``rss_kb``) and its peak (``peak_rss_kb``, VmHWM)."""
-        values = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0])
-        return {"rss_kb": values["VmRSS"], "peak_rss_kb": values["VmHWM"]}
+        return memory_kb(self.pid)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -153,7 +153,7 @@ def commit_timing(*, document_id: str, user_id: int, count: int, seed: int = 2) 
     """
     from django.contrib.auth import get_user_model
 
-    from editor.domain import commit, services
+    from editor.domain import commit, errors, services
     from editor.models import Document
 
     stages: dict[str, list[float]] = defaultdict(list)
@@ -173,6 +173,8 @@ def commit_timing(*, document_id: str, user_id: int, count: int, seed: int = 2) 
         started = time.perf_counter()
         submission = services.Submission(user=user, client=client, seq=seq, base=revision, ops=ops)
         [committed] = services.operations_commit(document_id=document_id, submissions=[submission], state=state)
+        if isinstance(committed, errors.Refusal):
+            raise committed
         totals.append(time.perf_counter() - started)
         revision, length = committed.revision, length + 1
     return {"seconds": totals, "stages": dict(stages)}

@@ -18,7 +18,7 @@ import asyncio
 import sys
 import time
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from editor.client import CollabClient
 
@@ -118,7 +118,7 @@ class BareClient:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.socket = None
+        self.socket: ClientConnection | None = None
         self.synced = False
 
     @property

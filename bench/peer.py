@@ -89,6 +89,7 @@ class PeerServer:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        assert self.proc.stdout is not None  # stdout=PIPE
         line = self.proc.stdout.readline()  # the server prints one line once it listens
         if not line.startswith("listening"):
             self.stop()
@@ -97,19 +98,10 @@ class PeerServer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        common.stop_process(self.proc)
 
     def peak_rss_kb(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-        return 0
+        return common.memory_kb(self.pid)["peak_rss_kb"]
 
     def __enter__(self) -> PeerServer:
         return self.start()
@@ -164,71 +156,6 @@ def run(
     return result
 
 
-def saturation_row(result: dict[str, Any], clients: int) -> dict[str, Any]:
-    return {
-        "clients": clients,
-        "ops": result["committed_ops_per_second"],
-        "rt50": result["round_trip_ms"]["p50"],
-        "rt99": result["round_trip_ms"]["p99"],
-        "server_cpu": result["window"]["server_cpu_percent"],
-        "generator_cpu": result["window"]["generator_cpu_percent"],
-        "cpu_per_op": result["server_cpu_ms_per_op"],
-        "converged": result["converged"],
-    }
-
-
-SATURATION_COLUMNS = [
-    ("clients", "clients"),
-    ("ops", "committed ops/s"),
-    ("rt50", "round trip p50"),
-    ("rt99", "round trip p99"),
-    ("server_cpu", "server CPU %"),
-    ("generator_cpu", "generator CPU %"),
-    ("cpu_per_op", "server CPU ms/op"),
-    ("converged", "converged"),
-]
-
-
-def typists_row(result: dict[str, Any]) -> dict[str, Any]:
-    receipts = result["receipts"]
-    return {
-        "clients": result["clients"],
-        "offered": result["keystrokes_per_second"],
-        "committed": result["committed_keystrokes_per_second"],
-        "ack_p50": result["ack_ms"]["p50"],
-        "ack_p99": result["ack_ms"]["p99"],
-        "bc_p50": result["broadcast_ms"]["p50"],
-        "bc_p95": result["broadcast_ms"]["p95"],
-        "bc_p99": result["broadcast_ms"]["p99"],
-        "all_p99": result["broadcast_last_peer_ms"]["p99"],
-        "delivered": (100.0 * receipts["delivered"] / receipts["expected"] if receipts["expected"] else None),
-        "server_cpu": result["typing"]["server_cpu_percent"],
-        "generator_cpu": result["typing"]["generator_cpu_percent"],
-        "lag": result["generator_lag_ms"]["p99"],
-        "rss": result["server"]["peak_rss_kb"] / 1024,
-        "converged": result["converged"],
-    }
-
-
-TYPISTS_COLUMNS = [
-    ("clients", "clients"),
-    ("offered", "keys/s offered"),
-    ("committed", "keys/s committed"),
-    ("ack_p50", "ack p50"),
-    ("ack_p99", "ack p99"),
-    ("bc_p50", "bcast p50"),
-    ("bc_p95", "bcast p95"),
-    ("bc_p99", "bcast p99"),
-    ("all_p99", "last-peer p99"),
-    ("delivered", "delivered %"),
-    ("server_cpu", "server CPU %"),
-    ("generator_cpu", "generator CPU %"),
-    ("lag", "typing lag p99"),
-    ("rss", "peak RSS MB"),
-    ("converged", "converged"),
-]
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = base_parser("peer", __doc__.split("\n\n")[0])
     parser.add_argument("workload", choices=["saturation", "typists"])
@@ -266,9 +193,11 @@ def main(argv: list[str] | None = None) -> dict:
     }
     path = write_results(args.output, payload)
     if saturation:
-        print_table([saturation_row(result, clients)], SATURATION_COLUMNS)
+        print_table(
+            [common.saturation_row(result, clients=clients)], [("clients", "clients"), *common.SATURATION_COLUMNS]
+        )
     else:
-        print_table([typists_row(result)], TYPISTS_COLUMNS)
+        print_table([common.typists_row(result)], [c for c in common.TYPISTS_COLUMNS if c[0] != "others"])
     print(f"\nwritten to {path}")
     return payload
 

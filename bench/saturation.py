@@ -20,6 +20,7 @@ import sys
 import time
 
 from .common import (
+    SATURATION_COLUMNS,
     CpuWindow,
     Server,
     Workspace,
@@ -31,6 +32,7 @@ from .common import (
     percentiles,
     print_table,
     profiled,
+    saturation_row,
     write_results,
 )
 from .timed_client import Recorder, TimedClient
@@ -68,30 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     path = write_results(args.output, payload)
     print_table(
-        [
-            {
-                "clients": args.clients,
-                "documents": args.documents,
-                "ops": result["committed_ops_per_second"],
-                "rt50": result["round_trip_ms"]["p50"],
-                "rt99": result["round_trip_ms"]["p99"],
-                "server_cpu": result["window"]["server_cpu_percent"],
-                "generator_cpu": result["window"]["generator_cpu_percent"],
-                "cpu_per_op": result["server_cpu_ms_per_op"],
-                "converged": result["converged"],
-            }
-        ],
-        [
-            ("clients", "clients"),
-            ("documents", "documents"),
-            ("ops", "committed ops/s"),
-            ("rt50", "round trip p50"),
-            ("rt99", "round trip p99"),
-            ("server_cpu", "server CPU %"),
-            ("generator_cpu", "generator CPU %"),
-            ("cpu_per_op", "server CPU ms/op"),
-            ("converged", "converged"),
-        ],
+        [saturation_row(result, clients=args.clients, documents=args.documents)],
+        [("clients", "clients"), ("documents", "documents"), *SATURATION_COLUMNS],
     )
     print(f"\nwritten to {path}")
     return payload

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from typing import Any
 
 from editor.client import CollabClient
 from editor.core import ot
@@ -65,10 +66,11 @@ class Recorder:
 
 
 class TimedClient(CollabClient):
-    """A client whose keystrokes are timed into a shared :class:`Recorder`."""
+    """A client whose keystrokes are timed into a shared :class:`Recorder`, through the
+    client's observers (``on_send``, ``on_ack``, ``on_op``)."""
 
-    def __init__(self, url: str, *, recorder: Recorder, **kwargs) -> None:
-        super().__init__(url, **kwargs)
+    def __init__(self, url: str, *, recorder: Recorder, **kwargs: Any) -> None:
+        super().__init__(url, on_send=self._sent, on_ack=self._acked, on_op=self._received, **kwargs)
         self.recorder = recorder
         self._typed: list[float] = []  # keystrokes no op has carried yet
         self._seqs_sent: set[int] = set()
@@ -83,28 +85,18 @@ class TimedClient(CollabClient):
         self._typed.append(time.perf_counter())
         self.insert(pos, char)
 
-    def _send_op(self, seq: int, ops) -> None:
+    def _sent(self, seq: int, ops: ot.Op) -> None:
         # A resend after a reconnection keeps its seq and its first send time.
         if seq not in self._seqs_sent:
             self._seqs_sent.add(seq)
             self.recorder.typed(self.client_id, seq, self._typed)
             self._typed = []
-        super()._send_op(seq, ops)
 
-    def _on_ack(self, message: dict) -> None:
-        outstanding, rev = self._outstanding, self.rev
-        super()._on_ack(message)
-        if outstanding is not None and message["seq"] == outstanding[0] and self.rev != rev:
-            self.recorder.acked(self.client_id, outstanding[0])
+    def _acked(self, seq: int, rev: int) -> None:
+        self.recorder.acked(self.client_id, seq)
 
-    def _on_op(self, message: dict) -> None:
-        rev = self.rev
-        super()._on_op(message)
-        if self.rev != rev:
-            self.recorder.received(message["client"], message["seq"])
-
-    # The base class dispatches through this table, not through attribute lookup.
-    _handlers = {**CollabClient._handlers, "ack": _on_ack, "op": _on_op}
+    def _received(self, message: dict) -> None:
+        self.recorder.received(message["client"], message["seq"])
 
 
 class LengthOnlyClient(TimedClient):
@@ -112,12 +104,13 @@ class LengthOnlyClient(TimedClient):
 
     For insert-only typing: text only grows, so a position that was valid at any
     earlier revision stays valid, and ops need no transformation to stay within the
-    text. Other people's ops are not transformed or applied; they only lengthen the
-    local text with placeholders. The wire traffic is exactly a full client's, and
-    the end state is checked by revision and length instead of by content.
+    text. Other people's ops reach the state machine emptied (a revision that changes
+    nothing, which the protocol allows), so they are not transformed or applied; they
+    only lengthen the local text with placeholders. The wire traffic is exactly a full
+    client's, and the end state is checked by revision and length instead of by content.
     """
 
-    def __init__(self, url: str, **kwargs) -> None:
+    def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self._padding = 0  # placeholders owed to the text, added when it is next needed
 
@@ -137,22 +130,22 @@ class LengthOnlyClient(TimedClient):
         self._pad()
         super().type(pos, char)
 
-    def _on_op(self, message: dict) -> None:
-        if not self._accept_rev(message["rev"]):
+    def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "op":
+            # The revision without its text. The message is this client's own (decoded
+            # from the frame for it alone): emptied in place, not copied.
+            rev, ops = self.rev, message["ops"]
+            message["ops"] = []
+            super().handle(message)
+            if self.rev != rev:  # applied, not a repeat skipped
+                for component in ops:
+                    if "insert" not in component:
+                        raise ot.OperationError("LengthOnlyClient only follows insert-only documents")
+                    self._padding += len(component["insert"])
             return
-        for component in message["ops"]:
-            if "insert" not in component:
-                raise ot.OperationError("LengthOnlyClient only follows insert-only documents")
-            self._padding += len(component["insert"])
-        self._advance(message["rev"])
-        self.recorder.received(message["client"], message["seq"])
-
-    def _on_ack(self, message: dict) -> None:
-        self._pad()  # the acked op is applied to the server's text: it must be whole
-        TimedClient._on_ack(self, message)
-
-    def _on_snapshot(self, message: dict) -> None:
-        self._padding = 0  # the snapshot is the whole text
-        TimedClient._on_snapshot(self, message)
-
-    _handlers = {**TimedClient._handlers, "op": _on_op, "ack": _on_ack, "snapshot": _on_snapshot}
+        if kind == "ack":
+            self._pad()  # the acked op is applied to the server's text: it must be whole
+        elif kind == "snapshot":
+            self._padding = 0  # the snapshot is the whole text
+        super().handle(message)

@@ -24,8 +24,10 @@ import random
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 from .common import (
+    TYPISTS_COLUMNS,
     CpuWindow,
     Server,
     Workspace,
@@ -38,6 +40,7 @@ from .common import (
     print_table,
     profiled,
     raise_fd_limit,
+    typists_row,
     write_results,
 )
 from .timed_client import LengthOnlyClient, Recorder, TimedClient
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     raise_fd_limit(2 * max(args.clients) + 256)
     info = begin(args)
-    payload = {
+    payload: dict[str, Any] = {
         "workload": "typists",
         "machine": info,
         "parameters": {key: value for key, value in vars(args).items() if key != "output"},
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
             payload["runs"].append(asyncio.run(run(workspace, clients, args)))
             payload["targets"] = targets(payload["runs"])
             path = write_results(args.output, payload)  # after each run: a later one may take long
-    print_table([_row(r) for r in payload["runs"]], COLUMNS)
+    print_table([typists_row(r) for r in payload["runs"]], TYPISTS_COLUMNS)
     print(f"\nwritten to {path}")
     return payload
 
@@ -101,48 +104,6 @@ def targets(runs: list[dict]) -> dict:
         for n, limit in TARGETS_MS.items()
         for row in runs
         if row["clients"] == n
-    }
-
-
-COLUMNS = [
-    ("clients", "clients"),
-    ("offered", "keys/s offered"),
-    ("committed", "keys/s committed"),
-    ("ack_p50", "ack p50"),
-    ("ack_p99", "ack p99"),
-    ("bc_p50", "bcast p50"),
-    ("bc_p95", "bcast p95"),
-    ("bc_p99", "bcast p99"),
-    ("all_p99", "last-peer p99"),
-    ("delivered", "delivered %"),
-    ("server_cpu", "server CPU %"),
-    ("others", "others on server core %"),
-    ("generator_cpu", "generator CPU %"),
-    ("lag", "typing lag p99"),
-    ("rss", "peak RSS MB"),
-    ("converged", "converged"),
-]
-
-
-def _row(run: dict) -> dict:
-    receipts = run["receipts"]
-    return {
-        "clients": run["clients"],
-        "offered": run["keystrokes_per_second"],
-        "committed": run["committed_keystrokes_per_second"],
-        "ack_p50": run["ack_ms"]["p50"],
-        "ack_p99": run["ack_ms"]["p99"],
-        "bc_p50": run["broadcast_ms"]["p50"],
-        "bc_p95": run["broadcast_ms"]["p95"],
-        "bc_p99": run["broadcast_ms"]["p99"],
-        "all_p99": run["broadcast_last_peer_ms"]["p99"],
-        "delivered": 100.0 * receipts["delivered"] / receipts["expected"] if receipts["expected"] else None,
-        "server_cpu": run["typing"]["server_cpu_percent"],
-        "others": run["typing"].get("others_on_server_core_percent"),
-        "generator_cpu": run["typing"]["generator_cpu_percent"],
-        "lag": run["generator_lag_ms"]["p99"],
-        "rss": run["server"]["peak_rss_kb"] / 1024,
-        "converged": run["converged"],
     }
 
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="collab-versus-") as folder:
         for number in range(1, args.rounds + 1):
             rounds.append(one_round(number, args, Path(folder)))
-    payload = {
+    payload: dict[str, Any] = {
         "workload": "versus",
         "machine": info,
         "parameters": {

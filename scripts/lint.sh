@@ -3,7 +3,7 @@
 # their own as `bash scripts/lint.sh`:
 #   ruff check   the Python (rules in pyproject.toml, [tool.ruff.lint])
 #   ruff format  its layout (`.venv/bin/ruff format .` applies it)
-#   mypy         editor and collab, with django-stubs (pyproject.toml, [tool.mypy])
+#   mypy         editor, collab, tests and bench, with django-stubs (pyproject.toml, [tool.mypy])
 #   eslint       the browser client's modules and their node tests (scripts/eslint)
 # ESLint's packages are installed from scripts/eslint/package-lock.json (npm ci) when the
 # lock changed; without node and npm, or when that install fails (offline), that step is

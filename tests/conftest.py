@@ -286,6 +286,7 @@ class RedisServer:
 
     def answers(self) -> bool:
         """Whether the server answers PING; fails at once if it has exited."""
+        assert self.proc is not None, "redis-server was not started"
         if self.proc.poll() is not None:
             raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
         try:

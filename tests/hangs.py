@@ -17,7 +17,7 @@ def pending_task_stacks() -> str:
     """The stack of every asyncio task not yet done, in any event loop of this process."""
     out = io.StringIO()
     # asyncio.all_tasks() needs the running loop; a timeout may strike outside it.
-    for task in list(asyncio.tasks._all_tasks):
+    for task in list(asyncio.tasks._all_tasks):  # type: ignore[attr-defined]  # private, not in typeshed
         if not task.done():
             print(f"--- {task!r}", file=out)
             task.print_stack(file=out)

@@ -49,7 +49,7 @@ def browser(root):
 
 def layer_is_shared() -> bool:
     """Whether this process's channel layer reaches other processes (Redis)."""
-    return "redis" in django_settings.CHANNEL_LAYERS["default"]["BACKEND"].lower()
+    return "redis" in str(django_settings.CHANNEL_LAYERS["default"]["BACKEND"]).lower()
 
 
 @pytest.fixture(scope="module")

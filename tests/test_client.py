@@ -225,6 +225,63 @@ def test_the_state_machine_runs_without_a_socket() -> None:
     assert (wire.text, wire.server_text, wire.rev, wire.synced, wire.changes) == ("abc", "abc", 4, True, 3)
 
 
+class Socketless(Editing):
+    """The state machine with a list for a wire."""
+
+    def __init__(self, **observers: Any) -> None:
+        super().__init__("wire", **observers)
+        self.sent: list[dict] = []
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    def _notify(self) -> None:
+        pass
+
+
+def test_on_send_hears_each_op_put_on_the_wire_and_on_op_each_revision_applied() -> None:
+    """on_send gets (seq, ops) before the op is on the wire, again at a resend; on_op
+    every server op applied, after it is applied, and not a repeat the client skips."""
+    events: list[tuple] = []
+    wire: Socketless = Socketless(
+        on_send=lambda seq, ops: events.append(("send", seq, ops, len(wire.sent))),
+        on_op=lambda message: events.append(("op", message["rev"], wire.text)),
+    )
+    wire.socket_opened()
+    wire.receive(json.dumps([{"type": "snapshot", "rev": 3, "content": "ab"}, ready(3)]))
+    wire.insert(2, "c")
+    wire.socket_opened()  # a new socket: the op in flight goes again, same seq
+    wire.receive(json.dumps([remote_op(4, ins(0, "Z")), ready(4)]))
+    assert events == [("send", 1, ins(2, "c"), 1), ("op", 4, "Zabc"), ("send", 1, ins(3, "c"), 3)]
+    events.clear()
+    wire.receive(json.dumps({"type": "error", "code": "forbidden", "message": "no", "seq": 1}))
+    wire.receive(json.dumps([remote_op(4, ins(0, "Z")), remote_op(5, ins(0, "Y")), ready(5)]))
+    assert events == [("op", 5, "YZab")]
+
+
+def test_a_subclass_sees_each_message_through_handle() -> None:
+    """receive passes every message of a frame, in order, to handle; what handle raises
+    for a malformed message stops the client as a protocol violation."""
+
+    class Seeing(Socketless):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def handle(self, message: dict[str, Any]) -> None:
+            self.seen.append(message["type"])
+            if message["type"] == "op":
+                message = {**message, "ops": []}  # follow the revision, not its text
+            super().handle(message)
+
+    wire = Seeing()
+    wire.socket_opened()
+    wire.receive(json.dumps([{"type": "snapshot", "rev": 1, "content": "ab"}, ready(1), remote_op(2, ins(0, "Z"))]))
+    assert (wire.seen, wire.rev, wire.text) == (["snapshot", "ready", "op"], 2, "ab")
+    with pytest.raises(ProtocolViolation):
+        wire.receive(json.dumps({"client": "x"}))
+
+
 @pytest.mark.asyncio
 async def test_after_a_drop_the_unacked_op_is_resent_with_the_same_seq() -> None:
     """The unacked op goes out again with its seq, rebased onto what the catch-up brought."""

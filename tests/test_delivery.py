@@ -60,7 +60,7 @@ async def test_large_snapshot_is_split_into_frames_under_the_limit(server, heade
 
 async def collect(wire: Wire, until_rev: int) -> list[tuple[str, int]]:
     """(type, rev) of every op/ack received until ``until_rev`` has arrived."""
-    got = []
+    got: list[tuple[str, int]] = []
     while not got or got[-1][1] < until_rev:
         message = await wire.recv(timeout=10)
         if message["type"] in ("op", "ack"):

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import random
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
@@ -18,7 +19,7 @@ VALID = [
     {"type": "op", "seq": 2, "base": 1, "ops": [{"pos": 1, "delete": 2}, {"pos": 0, "insert": "é😀"}]},
     {"type": "presence", "rev": 1, "cursor": {"anchor": 0, "head": 3}},
 ]
-ODD_VALUES = [
+ODD_VALUES: list[Any] = [
     None,
     True,
     False,
@@ -41,7 +42,7 @@ ODD_VALUES = [
 ]
 
 
-def mutate(value, rng: random.Random, depth: int = 0):
+def mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
     """A random change somewhere inside a JSON value."""
     if isinstance(value, dict) and value and rng.random() < 0.7:
         key = rng.choice(list(value))
@@ -55,12 +56,12 @@ def mutate(value, rng: random.Random, depth: int = 0):
             out[key] = mutate(value[key], rng, depth + 1)
         return out
     if isinstance(value, list) and value and rng.random() < 0.7:
-        out = list(value)
-        i = rng.randrange(len(out))
-        out[i] = mutate(out[i], rng, depth + 1)
+        items = list(value)
+        i = rng.randrange(len(items))
+        items[i] = mutate(items[i], rng, depth + 1)
         if rng.random() < 0.2:
-            out = out * rng.randint(2, 200)
-        return out
+            items = items * rng.randint(2, 200)
+        return items
     return rng.choice(ODD_VALUES + [rng.randint(-5, 5), rng.randint(0, 2**70)])
 
 

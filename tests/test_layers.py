@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def imported(path: Path, name: str | None = None) -> set[str]:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
-                module = node.module
+                module = node.module or ""  # ``from . import x`` has no module only when relative
             names.add(module)
             # ``from . import x`` may import the submodule x.
             names |= {f"{module}.{alias.name}" for alias in node.names}
@@ -99,3 +100,12 @@ def test_every_module_of_the_editor_belongs_to_a_layer():
     django_places = {"admin.py", "apps.py", "models.py", "__init__.py"}
     for path in EDITOR.glob("*.py"):
         assert path.name in django_places, f"editor/{path.name} belongs in a layer's package"
+
+
+def test_the_type_checker_reads_every_python_package_of_the_tree():
+    """mypy (scripts/lint.sh) checks the tests and the benchmarks too, not only the application."""
+    root = EDITOR.parent
+    checked = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mypy"]["files"])
+    packages = {path.parent.name for path in root.glob("*/__init__.py")}
+    assert {"editor", "collab", "tests", "bench"} <= packages
+    assert sorted(packages - checked) == []

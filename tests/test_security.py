@@ -313,6 +313,7 @@ async def role_over_the_socket(server, doc, headers) -> str | int:
         try:
             return (await w.join("tab"))[-1]["role"]
         except ConnectionClosed:
+            assert w.ws.close_code is not None  # ConnectionClosed: the socket is closed
             return w.ws.close_code
 
 

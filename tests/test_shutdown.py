@@ -44,8 +44,10 @@ def pair(make_user):
 
 async def exited(server: Daphne, timeout: float = 30) -> int:
     """Wait (bounded) for the server's process to end; its exit status."""
-    await eventually_async(lambda: server.proc.poll() is not None, timeout=timeout, what="daphne to exit")
-    return server.proc.returncode
+    proc = server.proc
+    assert proc is not None, "daphne was not started"
+    await eventually_async(lambda: proc.poll() is not None, timeout=timeout, what="daphne to exit")
+    return proc.returncode
 
 
 def restart(server: Daphne) -> None:

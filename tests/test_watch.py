@@ -48,7 +48,9 @@ def session_of(user) -> str:
     """The key of a new signed-in session of ``user``."""
     client = Client()
     client.force_login(user)
-    return client.session.session_key
+    key = client.session.session_key
+    assert key is not None  # force_login saved the session
+    return key
 
 
 async def until_closed(socket) -> None:

@@ -23,6 +23,8 @@ from typing import Any, TypeGuard
 from websockets.asyncio.client import ClientConnection, connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from editor.core import ot
+
 from .editing import Editing, ProtocolViolation
 
 __all__ = ["ClosedByServer", "CollabClient", "is_final_close"]
@@ -63,8 +65,12 @@ class CollabClient(Editing):
         max_backoff: float = 5.0,
         on_ack: Callable[[int, int], None] | None = None,
         on_ready: Callable[[dict], None] | None = None,
+        on_send: Callable[[int, ot.Op], None] | None = None,
+        on_op: Callable[[dict], None] | None = None,
     ) -> None:
-        super().__init__(client_id or secrets.token_urlsafe(16), on_ack=on_ack, on_ready=on_ready)
+        super().__init__(
+            client_id or secrets.token_urlsafe(16), on_ack=on_ack, on_ready=on_ready, on_send=on_send, on_op=on_op
+        )
         self.url = url
         self.headers = dict(headers or {})
         self.reconnect = reconnect

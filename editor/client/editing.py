@@ -85,7 +85,8 @@ class Editing(ABC):
 
     A subclass puts messages on the wire (:meth:`_send`) and wakes whoever waits for a
     change (:meth:`_notify`); it calls :meth:`socket_opened` once a socket is open and hands every
-    server frame to :meth:`receive`.
+    server frame to :meth:`receive`, which passes each message to :meth:`handle` (a subclass
+    may override that to see or reshape messages before the state machine does).
 
     Attributes:
         client_id: this participant's id in ``join`` (and so in the keys of its ops).
@@ -100,6 +101,10 @@ class Editing(ABC):
         on_ack: called with ``(seq, rev)`` when the server acknowledges an op of this
             client as revision ``rev`` (not for the repeated ack of a resend).
         on_ready: called with every ``ready`` message once it is handled.
+        on_send: called with ``(seq, ops)`` just before an op of this client is put on the
+            wire: when it is first sent, and again at each resend (same seq).
+        on_op: called with every server ``op`` message applied as the next revision (not
+            for a repeat that is skipped), once it is applied.
     """
 
     def __init__(
@@ -108,10 +113,14 @@ class Editing(ABC):
         *,
         on_ack: Callable[[int, int], None] | None = None,
         on_ready: Callable[[dict], None] | None = None,
+        on_send: Callable[[int, ot.Op], None] | None = None,
+        on_op: Callable[[dict], None] | None = None,
     ) -> None:
         self.client_id = client_id
         self.on_ack = on_ack
         self.on_ready = on_ready
+        self.on_send = on_send
+        self.on_op = on_op
         self.text = ""
         self.rev: int | None = None
         self.server_text = ""
@@ -206,6 +215,8 @@ class Editing(ABC):
     # --- joining and resending -----------------------------------------------------
 
     def _send_op(self, seq: int, ops: ot.Op) -> None:
+        if self.on_send is not None:
+            self.on_send(seq, ops)
         self._send({"type": "op", "seq": seq, "base": self.rev, "ops": ops})
 
     def _join(self, since: int | None, *, replay: bool) -> None:
@@ -242,15 +253,25 @@ class Editing(ABC):
         except ValueError:
             raise ProtocolViolation(f"server frame is not JSON: {frame[:100]!r}") from None
         for message in data if isinstance(data, list) else [data]:
-            kind = message.get("type") if isinstance(message, dict) else None
-            handler = self._handlers.get(kind) if isinstance(kind, str) else None
-            if handler is None:
-                continue  # unknown types are ignored, for servers newer than this client
+            if not isinstance(message, dict):
+                continue  # not a message: ignored, as an unknown type is
             try:
-                handler(self, message)
+                self.handle(message)
             except (KeyError, TypeError, ot.OperationError) as exc:
-                raise ProtocolViolation(f"bad {kind} message {message!r}: {exc!r}") from exc
+                raise ProtocolViolation(f"bad {message.get('type')} message {message!r}: {exc!r}") from exc
         self._notify()
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """Change the state by one server message (already decoded); :meth:`receive` calls it.
+
+        Unknown types are ignored, for servers newer than this client. A malformed message
+        raises :class:`KeyError`, :class:`TypeError` or :class:`editor.core.ot.OperationError`,
+        which :meth:`receive` turns into a :class:`ProtocolViolation`.
+        """
+        kind = message.get("type")
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if handler is not None:
+            handler(self, message)
 
     def _accept_rev(self, rev: Any) -> bool:
         """Whether revision ``rev`` is the next one (``False``: a repeat to skip)."""
@@ -312,17 +333,20 @@ class Editing(ABC):
             return
         raw = message["ops"]
         ops = ot.parse(raw) if raw != [] else []
-        server_text = ot.apply(self.server_text, ops)
-        if self._outstanding is not None:
-            seq, pending = self._outstanding
-            ops, pending = ot.transform(ops, pending)
-            self._outstanding = (seq, pending)
-        if self._buffer is not None:
-            ops, buffer = ot.transform(ops, self._buffer)
-            self._buffer = buffer or None
-        self.text = ot.apply(self.text, ops)
-        self.server_text = server_text
+        if ops:  # an empty op changes nothing: no text to apply, nothing to transform over
+            server_text = ot.apply(self.server_text, ops)
+            if self._outstanding is not None:
+                seq, pending = self._outstanding
+                ops, pending = ot.transform(ops, pending)
+                self._outstanding = (seq, pending)
+            if self._buffer is not None:
+                ops, buffer = ot.transform(ops, self._buffer)
+                self._buffer = buffer or None
+            self.text = ot.apply(self.text, ops)
+            self.server_text = server_text
         self._advance(message["rev"])
+        if self.on_op is not None:
+            self.on_op(message)
 
     def _on_ack(self, message: dict) -> None:
         seq, rev = message["seq"], message["rev"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 import pytest_asyncio
@@ -103,7 +104,14 @@ def shared_document(make_user):
     return make
 
 
-async def signed_in(browser, server: Daphne, user, **options):
+class Site(Protocol):
+    """Where pages are opened: a :class:`Daphne`, or nginx in front of some."""
+
+    @property
+    def url(self) -> str: ...
+
+
+async def signed_in(browser, server: Site, user, **options):
     """A browser context (a profile: cookies, IndexedDB) in which ``user`` is signed in
     to ``server`` (a daphne, or any site with a ``url``)."""
     client = Client()
@@ -115,7 +123,7 @@ async def signed_in(browser, server: Daphne, user, **options):
     return context
 
 
-async def open_editor(context, server: Daphne, document):
+async def open_editor(context, server: Site, document):
     """Open the editor page of ``document`` and wait until it holds the server's text."""
     page = await context.new_page()
     page.on("pageerror", lambda error: print(f"page error: {error}"))

@@ -180,7 +180,9 @@ def open_sockets(daphne: Daphne) -> int:
     """collab_open_sockets of one process, from its /metrics (loopback may read it)."""
     with urllib.request.urlopen(f"{daphne.url}/metrics", timeout=20) as response:
         text = response.read().decode()
-    return int(float(re.search(r"^collab_open_sockets (\S+)$", text, re.MULTILINE).group(1)))
+    found = re.search(r"^collab_open_sockets (\S+)$", text, re.MULTILINE)
+    assert found is not None, "no collab_open_sockets in /metrics"
+    return int(float(found.group(1)))
 
 
 @dataclass

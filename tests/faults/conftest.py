@@ -62,6 +62,7 @@ class Cluster:
     def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to one server and wait until it has exited."""
         proc = self.servers[index].proc
+        assert proc is not None, "the cluster was not started"
         proc.send_signal(sig)
         try:
             proc.wait(timeout=15)
@@ -75,7 +76,9 @@ class Cluster:
 
     def rss_kib(self, index: int) -> int:
         """The resident memory of one server process, in KiB."""
-        status = Path(f"/proc/{self.servers[index].proc.pid}/status").read_text()
+        proc = self.servers[index].proc
+        assert proc is not None, "the cluster was not started"
+        status = Path(f"/proc/{proc.pid}/status").read_text()
         return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
 
 

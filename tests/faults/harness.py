@@ -137,6 +137,7 @@ def check_history(document_id: str, clients: list[RecordingClient]) -> list[str]
     for client in clients:
         assert client.rev == head, f"{client.client_id} holds {client.rev}, not {head}"
         assert client.text == client.server_text == replayed, f"{client.client_id} diverged"
+        assert client.first_rev is not None, f"{client.client_id} never joined"
         assert client.revisions == list(range(client.first_rev + 1, head + 1)), (
             f"{client.client_id} did not receive every revision once, in order"
         )
