@@ -33,6 +33,8 @@ from .realtime import presence, protocol
 
 # Revisions per page of a document's history.
 REVISIONS_PER_PAGE = 100
+# A history past this share of COLLAB_HISTORY_MAX_BYTES is shown as full: few inserts still fit.
+HISTORY_FULL_SHARE = 0.99
 
 
 # A whole client id as the protocol allows it (RegexField alone would accept a substring).
@@ -185,7 +187,7 @@ class NewestFirst:
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     form = DocumentForm
-    list_display = ["title", "owner", "revision", "size", "last_edit", "people"]
+    list_display = ["title", "owner", "revision", "size", "history_size", "last_edit", "people"]
     list_select_related = ["owner"]
     list_filter = [("owner", admin.RelatedOnlyFieldListFilter), "updated"]
     search_fields = ["title", "owner__username"]
@@ -196,6 +198,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "revision",
         "revisions",
         "size",
+        "history_size",
         "people",
         "created",
         "updated",
@@ -203,7 +206,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "base_revision",
         "client",
     ]
-    readonly_fields = ["revision", "revisions", "size", "people", "created", "updated"]
+    readonly_fields = ["revision", "revisions", "size", "history_size", "people", "created", "updated"]
     inlines = [MembershipInline]
     actions = ["restore_to_revision"]
 
@@ -225,6 +228,15 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.display(description="size (code points)", ordering="size")
     def size(self, obj: Document) -> int:
         return obj.size  # type: ignore[attr-defined]  # annotated by get_queryset
+
+    @admin.display(description="history (bytes)", ordering="history_bytes")
+    def history_size(self, obj: Document) -> str:
+        """The stored history's bytes, and whether it is full (COLLAB_HISTORY_MAX_BYTES)."""
+        limit = settings.COLLAB_HISTORY_MAX_BYTES
+        if not limit:
+            return f"{obj.history_bytes:,}"
+        full = " (full: inserts are refused)" if obj.history_bytes >= limit * HISTORY_FULL_SHARE else ""
+        return f"{obj.history_bytes:,} of {limit:,}{full}"
 
     @admin.display(description="last edit", ordering="updated")
     def last_edit(self, obj: Document):

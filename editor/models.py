@@ -25,6 +25,9 @@ class Document(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents")
     revision = models.PositiveBigIntegerField(default=0)
     length = models.PositiveBigIntegerField(default=0)
+    # Bytes of stored history (its ops as UTF-8 JSON, see ``op_bytes``), kept by the
+    # commit path's row update and held under ``COLLAB_HISTORY_MAX_BYTES``.
+    history_bytes = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -79,6 +82,11 @@ class CompactJSONEncoder(json.JSONEncoder):
     def __init__(self, *args, **kwargs) -> None:
         kwargs["ensure_ascii"] = False
         super().__init__(*args, **kwargs)
+
+
+def op_bytes(ops: list) -> int:
+    """What one stored op counts against its document's history budget: its JSON as stored, in UTF-8 bytes."""
+    return len(json.dumps(ops, cls=CompactJSONEncoder).encode("utf-8"))
 
 
 class Operation(models.Model):
