@@ -28,6 +28,10 @@ class Document(models.Model):
     # Bytes of stored history (its ops as UTF-8 JSON, see ``op_bytes``), kept by the
     # commit path's row update and held under ``COLLAB_HISTORY_MAX_BYTES``.
     history_bytes = models.PositiveBigIntegerField(default=0)
+    # Revisions up to here are folded into the checkpoint at this revision: their ops are
+    # emptied (who made each and when is kept), so the text before it cannot be rebuilt
+    # (see ``editor.domain.history.history_compact``). 0: the whole history is kept.
+    history_start = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -85,3 +85,100 @@ def test_the_admin_shows_a_full_history(admin_client, ada, settings):
     assert f"{counted(full):,} of {counted(full):,} (full" in html
     page = admin_client.get(reverse("admin:editor_document_change", args=[full.pk])).content.decode()
     assert "History (bytes)" in page and "(full: inserts are refused)" in page
+
+
+# --- compaction ---------------------------------------------------------------------------
+
+
+def edited(doc, ada):
+    """Ada's document through revisions 2 to 5: "hello" grows, shrinks, and grows again."""
+    commit(doc, ada, 1, 1, [{"pos": 5, "insert": " world" + "😀" * 100}])
+    commit(doc, ada, 2, 2, [{"pos": 11, "delete": 100}])
+    commit(doc, ada, 3, 3, [{"pos": 0, "insert": "Oh, "}])
+    commit(doc, ada, 4, 4, [{"pos": 15, "insert": "!"}])
+    return ["", "hello", "hello world" + "😀" * 100, "hello world", "Oh, hello world", "Oh, hello world!"]
+
+
+def test_compaction_frees_the_budget_and_keeps_the_text_from_its_revision_on(doc, ada, settings, client):
+    from editor.domain import history
+    from editor.domain.errors import HistoryFolded
+
+    texts = edited(doc, ada)
+    settings.COLLAB_HISTORY_MAX_BYTES = counted(doc)
+    with pytest.raises(TooLarge, match="history is full"):
+        commit(doc, ada, 5, 5, [{"pos": 0, "insert": "x"}])
+    before = counted(doc)
+    done = history.history_compact(document_id=doc.pk, through=4)
+    assert (done.start, done.revisions) == (4, 4) and done.freed_bytes > 400
+    assert counted(doc) == before - done.freed_bytes == stored(doc)
+    commit(doc, ada, 5, 5, [{"pos": 0, "insert": "x"}])  # room again
+    for revision in (4, 5):
+        assert history.text_at(document_id=doc.pk, revision=revision)[0] == texts[revision]
+        assert selectors.document_at_revision(document_id=doc.pk, revision=revision) == texts[revision]
+    assert history.authors_at(document_id=doc.pk, revision=5) == ("Oh, hello world!", [[ada.pk, 16]])
+    for revision in (0, 2, 3):
+        with pytest.raises(HistoryFolded):
+            history.text_at(document_id=doc.pk, revision=revision)
+    assert selectors.document_snapshot(document_id=doc.pk) == (6, "x" + texts[5])
+    # The timeline keeps who made each revision; the pages refuse what is gone.
+    assert [row.revision for row in history.timeline(document_id=doc.pk, head=6, page=1)] == [6, 5, 4, 3, 2, 1]
+    client.force_login(ada)
+    assert client.get(f"/documents/{doc.pk}/history/4/").status_code == 404
+    assert client.get(f"/documents/{doc.pk}/history/5/").status_code == 200
+    assert client.post(f"/documents/{doc.pk}/history/2/restore/", {"client": "restore-1"}).status_code == 302
+    assert selectors.document_snapshot(document_id=doc.pk) == (6, "x" + texts[5])  # nothing restored
+    client.post(f"/documents/{doc.pk}/history/4/restore/", {"client": "restore-2"})
+    assert selectors.document_snapshot(document_id=doc.pk) == (7, texts[4])
+
+
+def test_after_compaction_a_resent_op_is_still_recognised_and_an_old_base_is_refused(doc, ada):
+    from editor.domain import history
+    from editor.domain.errors import HistoryFolded
+
+    edited(doc, ada)
+    history.history_compact(document_id=doc.pk, through=5)
+    again = commit(doc, ada, 2, 2, [{"pos": 11, "delete": 100}])
+    assert again.duplicate and again.revision == 3  # never applied twice
+    with pytest.raises(HistoryFolded):
+        commit(doc, ada, 9, 3, [{"pos": 0, "insert": "late"}], client="other")
+    with pytest.raises(HistoryFolded):
+        selectors.operations_since(document_id=doc.pk, since=3)
+    assert [r.rev for r in selectors.operations_since(document_id=doc.pk, since=5)] == []
+    commit(doc, ada, 1, 5, [{"pos": 0, "insert": "ok "}], client="other")
+    assert selectors.document_snapshot(document_id=doc.pk) == (6, "ok Oh, hello world!")
+
+
+def test_the_command_compacts_through_the_head_by_default(doc, ada):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    edited(doc, ada)
+    out = StringIO()
+    call_command("compacthistory", doc.pk, stdout=out)
+    assert "history starts at revision 5; 5 revisions folded" in out.getvalue()
+    document = Document.objects.get(pk=doc.pk)
+    assert document.history_start == 5 and document.history_bytes == stored(doc) == 5 * op_bytes([])
+    call_command("compacthistory", doc.pk, "--through", "3", stdout=out)  # already folded: nothing to do
+    assert "0 revisions folded" in out.getvalue()
+
+
+async def test_a_join_from_a_folded_revision_gets_the_text_as_a_snapshot(server, doc, ada):
+    """Even with pending edits: the revisions after it are no longer kept to send."""
+    from asgiref.sync import sync_to_async
+
+    from editor.domain import history
+
+    from .conftest import session_headers
+    from .wire import Wire
+
+    texts = await sync_to_async(edited)(doc, ada)
+    await sync_to_async(history.history_compact)(document_id=doc.pk, through=4)
+    headers = await sync_to_async(session_headers)(ada, server)
+    async with Wire(server.ws(doc.pk), headers) as wire:
+        await wire.send({"type": "join", "client": "old", "since": 2, "pending": True})
+        seen = await wire.recv_until("ready")
+        assert [m["type"] for m in seen] == ["snapshot", "ready"]
+        assert (seen[0]["rev"], seen[0]["content"]) == (5, texts[5])
+        seen = await wire.join("fresh", since=4)  # from the compaction point on: revisions
+        assert [(m["type"], m.get("rev")) for m in seen] == [("op", 5), ("ready", 5)]

@@ -23,7 +23,7 @@ from django.utils import timezone
 from ..core import frames, ot
 from ..core.text import Text
 from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot, op_bytes
-from .errors import BadBase, BadOp, DocumentNotFound, ReadOnly, Refusal, TooLarge
+from .errors import BadBase, BadOp, DocumentNotFound, HistoryFolded, ReadOnly, Refusal, TooLarge
 from .roles import decide_role, edits_every_document
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
 
@@ -125,6 +125,7 @@ class Head(NamedTuple):
     owner_id: int
     revision: int
     history_bytes: int
+    history_start: int
 
 
 class HistoryBudget:
@@ -179,6 +180,8 @@ def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submissio
         return earlier
     if base > pending.rev:
         raise BadBase(f"base {base} is ahead of the document's revision {pending.rev}", seq=seq)
+    if base < head.history_start and pending.ops_since(base) is None:  # its stored ops are emptied
+        raise HistoryFolded(f"the history before revision {head.history_start} was compacted", seq=seq)
     op = _transform(head, pending, base=base, ops=submission.ops, seq=seq)
     _check_frame(op, seq=seq)
     text = _apply(pending.text, op, seq=seq)
@@ -200,7 +203,7 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_q('owner_id')}, {_q('revision')}, {_q('history_bytes')} FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
+            f"SELECT {_q('owner_id')}, {_q('revision')}, {_q('history_bytes')}, {_q('history_start')} FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
             [document_id],
         )
         row = cursor.fetchone()

@@ -1,4 +1,5 @@
-"""Each document counts the bytes of its stored history (COLLAB_HISTORY_MAX_BYTES)."""
+"""Each document counts the bytes of its stored history (COLLAB_HISTORY_MAX_BYTES), and
+where its folded history ends (``history_compact``)."""
 
 import json
 
@@ -28,6 +29,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="document",
             name="history_bytes",
+            field=models.PositiveBigIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name="document",
+            name="history_start",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.RunPython(count_history, migrations.RunPython.noop, elidable=True),
