@@ -33,8 +33,6 @@ from .realtime import presence, protocol
 
 # Revisions per page of a document's history.
 REVISIONS_PER_PAGE = 100
-# A history past this share of COLLAB_HISTORY_MAX_BYTES is shown as full: few inserts still fit.
-HISTORY_FULL_SHARE = 0.99
 
 
 # A whole client id as the protocol allows it (RegexField alone would accept a substring).
@@ -235,7 +233,7 @@ class DocumentAdmin(admin.ModelAdmin):
         limit = settings.COLLAB_HISTORY_MAX_BYTES
         if not limit:
             return f"{obj.history_bytes:,}"
-        full = " (full: inserts are refused)" if obj.history_bytes >= limit * HISTORY_FULL_SHARE else ""
+        full = " (full: inserts are refused)" if obj.history_full else ""
         return f"{obj.history_bytes:,} of {limit:,}{full}"
 
     @admin.display(description="last edit", ordering="updated")

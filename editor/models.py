@@ -6,6 +6,9 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+# A history past this share of COLLAB_HISTORY_MAX_BYTES is shown as full (the admin, the editor page).
+HISTORY_FULL_SHARE = 0.99
+
 
 def new_document_id() -> str:
     """A URL-safe id of 128 random bits: not guessable, short enough for a URL."""
@@ -41,6 +44,12 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def history_full(self) -> bool:
+        """Whether the history is (all but) at ``COLLAB_HISTORY_MAX_BYTES``: few inserts still fit."""
+        limit = settings.COLLAB_HISTORY_MAX_BYTES
+        return bool(limit) and self.history_bytes >= limit * HISTORY_FULL_SHARE
 
 
 class Snapshot(models.Model):

@@ -182,3 +182,15 @@ async def test_a_join_from_a_folded_revision_gets_the_text_as_a_snapshot(server,
         assert (seen[0]["rev"], seen[0]["content"]) == (5, texts[5])
         seen = await wire.join("fresh", since=4)  # from the compaction point on: revisions
         assert [(m["type"], m.get("rev")) for m in seen] == [("op", 5), ("ready", 5)]
+
+
+def test_the_editor_page_says_when_the_history_is_full(client, doc, ada, bob, settings):
+    from editor.models import Membership
+
+    Membership.objects.create(document=doc, user=bob, role=Membership.Role.VIEWER)
+    client.force_login(ada)
+    assert 'id="history-full"' not in client.get(f"/documents/{doc.pk}/").content.decode()
+    settings.COLLAB_HISTORY_MAX_BYTES = counted(doc)
+    assert "history is full" in client.get(f"/documents/{doc.pk}/").content.decode()
+    client.force_login(bob)  # a viewer cannot type anyway
+    assert 'id="history-full"' not in client.get(f"/documents/{doc.pk}/").content.decode()
