@@ -267,6 +267,9 @@ COLLAB_JOINS_BURST = int(os.environ.get("COLLAB_JOINS_BURST", 5))
 # fits in one can pass): bounds how fast one person can grow the stored history.
 COLLAB_INSERT_CHARS_PER_SECOND = float(os.environ.get("COLLAB_INSERT_CHARS_PER_SECOND", 5_000))
 COLLAB_INSERT_CHARS_BURST = int(os.environ.get("COLLAB_INSERT_CHARS_BURST", 1_000_000))
+# Bytes of stored ops one document's history may hold (0: no bound); past it, ops that
+# insert text are refused as too_large until an operator compacts the history.
+COLLAB_HISTORY_MAX_BYTES = int(os.environ.get("COLLAB_HISTORY_MAX_BYTES", 256 * 1024 * 1024))
 # Most code points one op may insert.
 COLLAB_MAX_INSERT_CHARS = int(os.environ.get("COLLAB_MAX_INSERT_CHARS", 500_000))
 # Open sockets one user may hold on one server process.

@@ -6,6 +6,9 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+# A history past this share of COLLAB_HISTORY_MAX_BYTES is shown as full (the admin, the editor page).
+HISTORY_FULL_SHARE = 0.99
+
 
 def new_document_id() -> str:
     """A URL-safe id of 128 random bits: not guessable, short enough for a URL."""
@@ -25,6 +28,13 @@ class Document(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_documents")
     revision = models.PositiveBigIntegerField(default=0)
     length = models.PositiveBigIntegerField(default=0)
+    # Bytes of stored history (its ops as UTF-8 JSON, see ``op_bytes``), kept by the
+    # commit path's row update and held under ``COLLAB_HISTORY_MAX_BYTES``.
+    history_bytes = models.PositiveBigIntegerField(default=0)
+    # Revisions up to here are folded into the checkpoint at this revision: their ops are
+    # emptied (who made each and when is kept), so the text before it cannot be rebuilt
+    # (see ``editor.domain.history.history_compact``). 0: the whole history is kept.
+    history_start = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -34,6 +44,12 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def history_full(self) -> bool:
+        """Whether the history is (all but) at ``COLLAB_HISTORY_MAX_BYTES``: few inserts still fit."""
+        limit = settings.COLLAB_HISTORY_MAX_BYTES
+        return bool(limit) and self.history_bytes >= limit * HISTORY_FULL_SHARE
 
 
 class Snapshot(models.Model):
@@ -79,6 +95,11 @@ class CompactJSONEncoder(json.JSONEncoder):
     def __init__(self, *args, **kwargs) -> None:
         kwargs["ensure_ascii"] = False
         super().__init__(*args, **kwargs)
+
+
+def op_bytes(ops: list) -> int:
+    """What one stored op counts against its document's history budget: its JSON as stored, in UTF-8 bytes."""
+    return len(json.dumps(ops, cls=CompactJSONEncoder).encode("utf-8"))
 
 
 class Operation(models.Model):

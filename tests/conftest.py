@@ -202,6 +202,16 @@ def make_user(transactional_db):
     return make
 
 
+@pytest.fixture(autouse=True)
+def _fresh_insert_budgets():
+    """Each test starts with full inserted-text budgets: users' ids repeat between tests."""
+    from editor.domain import budgets
+
+    budgets.forget_all()
+    yield
+    budgets.forget_all()
+
+
 @pytest.fixture
 def ada(make_user):
     """A user with no rights beyond her own documents."""

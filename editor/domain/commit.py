@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from ..core import frames, ot
 from ..core.text import Text
-from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot
-from .errors import BadBase, BadOp, DocumentNotFound, ReadOnly, Refusal, TooLarge
+from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot, op_bytes
+from .errors import BadBase, BadOp, DocumentNotFound, HistoryFolded, ReadOnly, Refusal, TooLarge
 from .roles import decide_role, edits_every_document
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
 
@@ -210,6 +210,33 @@ class Head(NamedTuple):
     id: str
     owner_id: int
     revision: int
+    history_bytes: int
+    history_start: int
+
+
+class HistoryBudget:
+    """The bytes of history a batch may still add (``COLLAB_HISTORY_MAX_BYTES``), and those it added."""
+
+    def __init__(self, head: Head) -> None:
+        self.used = head.history_bytes
+        self.added = 0
+        self.limit = settings.COLLAB_HISTORY_MAX_BYTES
+
+    def spend(self, op: list, *, seq: int) -> None:
+        """Count ``op``, or refuse it when it inserts text and would take the history over the budget.
+
+        An op that only deletes is always taken, so people can still remove text from a
+        full document; what such ops add is bounded by the text there is to delete.
+        """
+        size = op_bytes(op)
+        over = self.limit and self.used + self.added + size > self.limit
+        if over and any("insert" in component for component in op):
+            raise TooLarge(
+                f"this document's history is full ({self.used + self.added:,} of {self.limit:,} bytes): "
+                "nothing was saved; ask the operator to free it",
+                seq=seq,
+            )
+        self.added += size
 
 
 def _commit_batch(document_id: str, submissions: Sequence[Submission], state: DocumentState | None) -> list:
@@ -217,18 +244,19 @@ def _commit_batch(document_id: str, submissions: Sequence[Submission], state: Do
     with transaction.atomic():
         head, roles = _lock(document_id, {submission.user.pk for submission in submissions})
         pending = Pending(_synced(state, head))
+        history = HistoryBudget(head)
         for submission in submissions:
             try:
-                results.append(_commit_one(head, pending, roles, submission))
+                results.append(_commit_one(head, pending, roles, submission, history))
             except Refusal as exc:
                 results.append(exc)
         if pending.entries:
-            _store(head, pending)
+            _store(head, pending, history)
     pending.commit()  # only now: a rolled-back batch leaves the state as it was
     return results
 
 
-def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submission) -> Committed:
+def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submission, history: HistoryBudget) -> Committed:
     """Commit one submission on top of the batch so far."""
     user, seq, base = submission.user, submission.seq, submission.base
     _authorise(head, roles, user, seq=seq)
@@ -238,9 +266,12 @@ def _commit_one(head: Head, pending: Pending, roles: dict, submission: Submissio
         return earlier
     if base > pending.rev:
         raise BadBase(f"base {base} is ahead of the document's revision {pending.rev}", seq=seq)
+    if base < head.history_start and pending.ops_since(base) is None:  # its stored ops are emptied
+        raise HistoryFolded(f"the history before revision {head.history_start} was compacted", seq=seq)
     op = _transform(head, pending, submission)
     _check_frame(op, seq=seq)
     text = _apply(pending.text, op, seq=seq)
+    history.spend(op, seq=seq)
     entry = pending.add(ops=op, key=key, seq=seq, text=text)
     return Committed(revision=entry.rev, ops=op)
 
@@ -258,7 +289,7 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_q('owner_id')}, {_q('revision')} FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
+            f"SELECT {_q('owner_id')}, {_q('revision')}, {_q('history_bytes')}, {_q('history_start')} FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
             [document_id],
         )
         row = cursor.fetchone()
@@ -429,7 +460,7 @@ def _apply(content: Text, op: list, *, seq: int) -> Text:
     return new_content
 
 
-def _store(head: Head, pending: Pending) -> None:
+def _store(head: Head, pending: Pending, history: HistoryBudget) -> None:
     """Insert the batch's ops with one statement and write the document row once.
 
     Written out in SQL for the same reason as :func:`_lock` (the ORM's bulk insert
@@ -444,7 +475,12 @@ def _store(head: Head, pending: Pending) -> None:
         ops = connection.ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
         values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, ops, now]
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    fields = {"revision": pending.rev, "length": len(pending.text), "updated": now}
+    fields = {
+        "revision": pending.rev,
+        "length": len(pending.text),
+        "history_bytes": head.history_bytes + history.added,
+        "updated": now,
+    }
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_q(Operation._meta.db_table)} ({', '.join(map(_q, columns))})"

@@ -20,23 +20,30 @@ from django.utils import timezone
 from ..core import ot
 from ..models import Document, Snapshot
 from .edits import pieces_commit
-from .errors import DocumentNotFound, ManageError, UploadError
+from .errors import DocumentNotFound, ManageError, RateLimited, UploadError
 
 TITLE_MAX: int = Document._meta.get_field("title").max_length  # type: ignore[assignment]  # set on the field
 # At most four bytes a code point in UTF-8: a larger file cannot be within the limit.
 BYTES_PER_CODE_POINT = 4
 
 
-def document_create(*, title: str, owner: AbstractBaseUser, content: str = "") -> Document:
+def document_create(*, title: str, owner: AbstractBaseUser, content: str = "", charge: bool = False) -> Document:
     """Create a document; initial text becomes revision 1 (and on, for a text too
-    large for one op) so history rebuilds it."""
+    large for one op) so history rebuilds it. With ``charge`` the text is spent from
+    the owner's inserted-text budget (an upload); without it (the operator's
+    ``createdocument``, a blank new document) nothing is."""
     ot.check_text(title, what="title")
     ot.check_text(content, what="content")
     with transaction.atomic():
         document = Document.objects.create(title=title, owner=owner)  # type: ignore[misc]  # any user model
         if content:
             pieces_commit(
-                document_id=document.pk, user=owner, client="create", base=0, ops=[{"pos": 0, "insert": content}]
+                document_id=document.pk,
+                user=owner,
+                client="create",
+                base=0,
+                ops=[{"pos": 0, "insert": content}],
+                charge=charge,
             )
             document.refresh_from_db()
         # The initial text is the first snapshot: nothing to replay to read it.
@@ -101,9 +108,12 @@ def document_from_upload(*, owner, name: str, data: bytes) -> Document:
         raise UploadError(f"The file is too long: {len(text):,} characters; a document holds at most {limit:,}.")
     title = title_from_filename(name)
     try:
-        return document_create(title=title, owner=owner, content=text)
+        # Uploading a text spends the owner's inserted-text budget, as typing it would.
+        return document_create(title=title, owner=owner, content=text, charge=True)
     except ot.OperationError as exc:  # pragma: no cover - checked above
         raise UploadError(f"The file cannot be stored: {exc}.") from None
+    except RateLimited as exc:
+        raise UploadError(f"Not uploaded: {exc}.") from None
 
 
 def title_from_filename(name: str) -> str:

@@ -13,13 +13,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from ..core import diff, frames, ot
-from . import events, selectors
+from . import budgets, events, selectors
 from .commit import Committed, Submission, locked_state, operations_commit
 from .errors import BadBase, BadOp
 
 
 def document_replace_text(
-    *, document_id: str, user: AbstractBaseUser, base: int, text: str, client: str
+    *, document_id: str, user: AbstractBaseUser, base: int, text: str, client: str, charge: bool = True
 ) -> Committed | None:
     """Make the text read ``text``, as edited by ``user`` against revision ``base``.
 
@@ -29,6 +29,9 @@ def document_replace_text(
     ``base``, so nothing typed meanwhile is lost, and a resubmission with the same
     ``client`` is recognised. The revision is announced to open sockets once the
     transaction commits. Returns None when ``text`` is the text at ``base``.
+
+    With ``charge`` the text it inserts is spent from ``user``'s inserted-text budget
+    (see :func:`pieces_commit`).
     """
     try:
         ot.check_text(text, what="text")
@@ -42,16 +45,21 @@ def document_replace_text(
         old = content
     else:
         old = selectors.document_at_revision(document_id=document_id, revision=base)
-    return _text_change_commit(document_id=document_id, user=user, client=client, base=base, old=old, new=text)
+    return _text_change_commit(
+        document_id=document_id, user=user, client=client, base=base, old=old, new=text, charge=charge
+    )
 
 
-def document_restore(*, document_id: str, user: AbstractBaseUser, revision: int, client: str) -> Committed | None:
+def document_restore(
+    *, document_id: str, user: AbstractBaseUser, revision: int, client: str, charge: bool = True
+) -> Committed | None:
     """Make the text what it was at ``revision``, as one new revision by ``user``.
 
     The history is never rewritten: the difference from the current text is
     committed as one more op. The document stays locked from reading its current text
     to storing the op, so the result is exactly the old text even while people type.
-    Returns None when the text already is the text at ``revision``.
+    Returns None when the text already is the text at ``revision``. With ``charge``
+    the text it brings back is spent from ``user``'s inserted-text budget.
     """
     head = selectors.document_head(document_id=document_id)
     if not 0 <= revision <= head:
@@ -66,19 +74,27 @@ def document_restore(*, document_id: str, user: AbstractBaseUser, revision: int,
             base=current.rev,
             old=str(current.text),
             new=target,
+            charge=charge,
         )
 
 
-def _text_change_commit(*, document_id: str, user, client: str, base: int, old: str, new: str) -> Committed | None:
+def _text_change_commit(
+    *, document_id: str, user, client: str, base: int, old: str, new: str, charge: bool
+) -> Committed | None:
     ops = diff.text_diff(old, new, max_components=settings.COLLAB_MAX_COMPONENTS)
     if not ops:
         return None
-    return pieces_commit(document_id=document_id, user=user, client=client, base=base, ops=ops)
+    return pieces_commit(document_id=document_id, user=user, client=client, base=base, ops=ops, charge=charge)
 
 
-def pieces_commit(*, document_id: str, user, client: str, base: int, ops: list) -> Committed:
+def pieces_commit(*, document_id: str, user, client: str, base: int, ops: list, charge: bool) -> Committed:
     """Commit ``ops`` (made against ``base``) as the pieces of :func:`op_pieces`, seq 1,
     2, ... under ``client``, all or none, in one transaction; the last piece's result.
+
+    With ``charge`` the code points ``ops`` insert are spent first from ``user``'s
+    inserted-text budget, as typing them would be (:func:`editor.domain.budgets.spend_whole_text`:
+    refused as ``rate_limited``, nothing recorded, when the budget is short), and given
+    back if the commit is refused. Without it (the operator's own writes) nothing is spent.
 
     Each piece is rebased over everything before it, earlier pieces included, as if
     they were concurrent: pieces are in positions of the text at ``base``, in order, so
@@ -96,11 +112,17 @@ def pieces_commit(*, document_id: str, user, client: str, base: int, ops: list) 
     submissions = [
         Submission(user=user, client=client, seq=seq, base=base, ops=piece) for seq, piece in enumerate(pieces, 1)
     ]
-    with transaction.atomic():
-        results = operations_commit(document_id=document_id, submissions=submissions)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result  # and every piece before it is rolled back
+    inserted = sum(len(component["insert"]) for component in ops if "insert" in component) if charge else 0
+    budgets.spend_whole_text(user_id=user.pk, chars=inserted)
+    try:
+        with transaction.atomic():
+            results = operations_commit(document_id=document_id, submissions=submissions)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result  # and every piece before it is rolled back
+    except BaseException:
+        budgets.refund(user_id=user.pk, chars=inserted)
+        raise
     commits = cast(list[Committed], results)  # none is an exception: it was raised above
     for seq, committed in enumerate(commits, 1):
         if committed.duplicate:

@@ -104,6 +104,11 @@ class RateLimited(CollabError):
         return body
 
 
+class HistoryFolded(BadBase):
+    """A revision before the point a document's history was compacted to: its text
+    can no longer be rebuilt, nor an op made against it rebased."""
+
+
 class ReadOnly(CollabError):
     code = "read_only"
 

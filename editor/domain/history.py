@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 
 from ..core import ot
 from ..core.authorship import Authors
 from ..core.text import Text
-from ..models import Checkpoint, Operation
+from ..models import Checkpoint, Document, Operation, Snapshot, op_bytes
+from .errors import BadBase, DocumentNotFound, HistoryFolded
 
 REVISIONS_PER_PAGE = 50
 # Unchanged text kept on each side of a change when showing a revision; longer
@@ -82,6 +86,7 @@ def authors_at(*, document_id: str, revision: int) -> tuple[str, list[list[int]]
 def _replay(document_id: str, revision: int, *, authors: bool) -> tuple[Text, Authors | None, int]:
     """Replay from the checkpoint before ``revision``, following the authors too when
     asked for them or when a checkpoint (which keeps them) is to be stored on the way."""
+    check_kept(document_id=document_id, revision=revision)
     every = settings.COLLAB_CHECKPOINT_EVERY
     at, content = Checkpoint.objects.filter(document_id=document_id, revision__lte=revision).order_by(
         "-revision"
@@ -110,6 +115,71 @@ def _replay(document_id: str, revision: int, *, authors: bool) -> tuple[Text, Au
                 found = []
     _store_checkpoints(found)
     return text, kept, replayed
+
+
+def check_kept(*, document_id: str, revision: int) -> None:
+    """Refuse (:class:`HistoryFolded`) a revision whose text was folded away by :func:`history_compact`."""
+    start = Document.objects.filter(pk=document_id).values_list("history_start", flat=True).first() or 0
+    if revision < start:
+        raise HistoryFolded(
+            f"revision {revision} is before revision {start}, where this document's history was compacted"
+        )
+
+
+# --- compaction ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Compacted:
+    """What :func:`history_compact` did: the history now starts at ``start``."""
+
+    start: int
+    revisions: int
+    freed_bytes: int
+
+
+def history_compact(*, document_id: str, through: int) -> Compacted:
+    """Fold revisions up to ``through`` into a checkpoint at ``through``, freeing their
+    bytes from the document's history budget (``COLLAB_HISTORY_MAX_BYTES``).
+
+    The text (and who wrote each part) at ``through`` is stored as a checkpoint, and the
+    ops of the revisions up to it are emptied: the text at ``through`` and every later
+    revision still rebuilds, and restores to them still work. Lost: the text at each
+    revision before ``through`` and what each of those revisions changed. Kept: their
+    rows (who made each revision and when, in the timeline), so a resent op is still
+    recognised and never applied twice. An op made against a folded revision is
+    refused as ``bad_base`` (unless the server still holds the ops to rebase it), and a
+    client that joins from one gets the current text as a snapshot.
+    """
+    document = Document.objects.filter(pk=document_id).values_list("revision", "history_start").first()
+    if document is None:
+        raise DocumentNotFound(document_id)
+    head, start = document
+    if not 0 < through <= head:
+        raise BadBase(f"revision {through} is not a revision of the document (1 to {head})")
+    if through <= start:
+        return Compacted(start=start, revisions=0, freed_bytes=0)
+    # The history up to ``through`` is immutable: read it outside the lock.
+    text, runs = authors_at(document_id=document_id, revision=through)
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().filter(pk=document_id).values_list("history_start", flat=True)
+        if locked.first() != start:  # compacted meanwhile: start again from what it did
+            raise BadBase(f"the history of {document_id} was compacted meanwhile; try again")
+        Checkpoint.objects.update_or_create(
+            document_id=document_id, revision=through, defaults={"content": text, "authors": runs}
+        )
+        Checkpoint.objects.filter(document_id=document_id, revision__lt=through).delete()
+        folded = Operation.objects.filter(document_id=document_id, revision__gt=start, revision__lte=through)
+        freed = sum(
+            op_bytes(ops) - op_bytes([]) for ops in folded.values_list("ops", flat=True).iterator(chunk_size=2000)
+        )
+        folded.update(ops=[])
+        # Reading the current text starts at the snapshot: it must not need a folded revision.
+        Snapshot.objects.filter(document_id=document_id, revision__lt=through).update(revision=through, content=text)
+        Document.objects.filter(pk=document_id).update(
+            history_start=through, history_bytes=Greatest(F("history_bytes") - freed, 0)
+        )
+    return Compacted(start=through, revisions=through - start, freed_bytes=freed)
 
 
 def _store_checkpoints(checkpoints: list[Checkpoint]) -> None:

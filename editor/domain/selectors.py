@@ -13,6 +13,7 @@ from ..models import Document, Membership, Operation, Snapshot
 from .errors import (
     AccessDenied as AccessDenied,  # raised by document_role, through decide_role
     DocumentNotFound,
+    HistoryFolded,
 )
 from .roles import decide_role, edits_every_document
 
@@ -93,6 +94,11 @@ def snapshot_if_smaller(*, document_id: str, since: int) -> tuple[int, str] | No
     return (rev, content) if len(content) < history else None
 
 
+def history_start(*, document_id: str) -> int:
+    """The revision the history was compacted to (0: the whole history is kept)."""
+    return Document.objects.filter(pk=document_id).values_list("history_start", flat=True).first() or 0
+
+
 def document_head(*, document_id: str) -> int:
     """The current revision."""
     revision = Document.objects.filter(pk=document_id).values_list("revision", flat=True).first()
@@ -102,7 +108,13 @@ def document_head(*, document_id: str) -> int:
 
 
 def operations_since(*, document_id: str, since: int, until: int | None = None, limit: int = 500) -> list[Revision]:
-    """Revisions after ``since`` (up to ``until`` when given), oldest first, at most ``limit``."""
+    """Revisions after ``since`` (up to ``until`` when given), oldest first, at most ``limit``.
+
+    Refused (:class:`HistoryFolded`) from before where the history was compacted: those
+    revisions are stored without their ops.
+    """
+    if since < history_start(document_id=document_id):
+        raise HistoryFolded(f"the revisions after {since} are not all kept: the history was compacted")
     rows = Operation.objects.filter(document_id=document_id, revision__gt=since)
     if until is not None:
         rows = rows.filter(revision__lte=until)

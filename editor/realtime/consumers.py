@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from ..core import frames
-from ..domain import selectors, services
+from ..domain import budgets, selectors, services
 from ..domain.errors import (
     Closing,
     CollabError,
@@ -48,9 +48,6 @@ JOIN_MAX_WAIT_SECONDS = 5.0
 
 # Open sockets per user on this process, for COLLAB_MAX_SOCKETS_PER_USER.
 _sockets_per_user: Counter[int] = Counter()
-# Inserted-text budget per user on this process (COLLAB_INSERT_CHARS_*), shared by the
-# user's sockets; a bucket that has refilled is dropped when a socket closes.
-_insert_budgets: dict[int, TokenBucket] = {}
 
 
 class DocumentConsumer(AsyncWebsocketConsumer):
@@ -111,8 +108,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             _sockets_per_user[self.user.pk] -= 1
             if _sockets_per_user[self.user.pk] <= 0:
                 del _sockets_per_user[self.user.pk]
-                if self.user.pk in _insert_budgets and _insert_budgets[self.user.pk].full:
-                    del _insert_budgets[self.user.pk]  # a new one would be the same
+                budgets.forget_if_full(self.user.pk)  # a new one would be the same
             self.counted = False
         if self.name is not None:
             try:
@@ -224,9 +220,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if not self._take_token():
             raise RateLimited("too many ops; slow down", seq=message.seq, retry_after=self.bucket.wait())
         inserted = sum(len(component["insert"]) for component in message.ops if "insert" in component)
-        budget = self._insert_budget()
-        if inserted and not budget.take(inserted):
-            raise RateLimited("too much text inserted; slow down", seq=message.seq, retry_after=budget.wait(inserted))
+        # The user's inserted-text budget on this process, shared with their whole-text writes.
+        budgets.spend_typed(user_id=self.user.pk, chars=inserted, seq=message.seq)
         # The service checks the role again inside its transaction.
         result = await self.hub.commit(
             services.Submission(
@@ -309,16 +304,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.bucket is None:  # a new bucket is full, as it would be after idling
             self.bucket = TokenBucket(rate=settings.COLLAB_OPS_PER_SECOND, burst=settings.COLLAB_OPS_BURST)
         return self.bucket.take()
-
-    def _insert_budget(self) -> TokenBucket:
-        """The user's budget of inserted code points on this process."""
-        budget = _insert_budgets.get(self.user.pk)
-        if budget is None:
-            burst = max(settings.COLLAB_INSERT_CHARS_BURST, settings.COLLAB_MAX_INSERT_CHARS)
-            budget = _insert_budgets[self.user.pk] = TokenBucket(
-                rate=settings.COLLAB_INSERT_CHARS_PER_SECOND, burst=burst
-            )
-        return budget
 
     async def _pace_join(self) -> None:
         """Spend a token of the socket's join budget, waiting for one if need be.

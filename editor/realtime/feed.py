@@ -172,6 +172,9 @@ class Feed:
             snapshot = None
             if since is None or since > head:
                 snapshot = await dbthread.run(selectors.document_snapshot, document_id=self.document_id)
+            elif since < await dbthread.run(selectors.history_start, document_id=self.document_id):
+                # The revisions after ``since`` were folded by a compaction: only the text is left.
+                snapshot = await dbthread.run(selectors.document_snapshot, document_id=self.document_id)
             elif not pending and head - since > SNAPSHOT_CATCHUP_MIN_REVISIONS:
                 snapshot = await dbthread.run(selectors.snapshot_if_smaller, document_id=self.document_id, since=since)
             if snapshot is not None:

@@ -1,37 +1,6 @@
-"""Rate limiting: token buckets, per connection and per person."""
+"""Rate limiting: token buckets, per connection and per person (the bucket is in
+:mod:`editor.core.buckets`, so the domain budgets whole-text writes with it too)."""
 
-from __future__ import annotations
+from ..core.buckets import TokenBucket
 
-import time
-
-
-class TokenBucket:
-    """Allows ``rate`` events a second on average and bursts of up to ``burst``."""
-
-    def __init__(self, *, rate: float, burst: int, clock=time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.clock = clock
-        self.tokens = float(burst)
-        self.stamp = clock()
-
-    def take(self, cost: float = 1) -> bool:
-        """Spend ``cost`` tokens; False (spending nothing) when fewer are left."""
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < cost:
-            return False
-        self.tokens -= cost
-        return True
-
-    def wait(self, cost: float = 1) -> float:
-        """Seconds until ``cost`` tokens will be there (0 when they are now); spends nothing."""
-        now = self.clock()
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        return 0.0 if tokens >= cost else (cost - tokens) / self.rate
-
-    @property
-    def full(self) -> bool:
-        """Whether the bucket has refilled to its burst (as good as a new one)."""
-        return self.tokens + (self.clock() - self.stamp) * self.rate >= self.burst
+__all__ = ["TokenBucket"]

@@ -88,9 +88,11 @@ def document_history(request, document_id: str):
 def document_revision(request, document_id: str, revision: int):
     """The text at one revision, with that revision's change marked."""
     role = _role(request, document_id)
-    document = Document.objects.only("id", "title", "revision", "owner_id").get(pk=document_id)
+    document = Document.objects.only("id", "title", "revision", "owner_id", "history_start").get(pk=document_id)
     if not 1 <= revision <= document.revision:
         raise Http404("No such revision")
+    if revision <= document.history_start:  # its change was folded by a compaction
+        raise Http404("This revision's change is no longer kept: the history before it was compacted")
     before, _ = text_at(document_id=document_id, revision=revision - 1)
     row = (
         Operation.objects.filter(document_id=document_id, revision=revision)

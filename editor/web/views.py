@@ -60,7 +60,7 @@ def document_detail(request, document_id: str):
         role = selectors.document_role(document_id=document_id, user=request.user)
     except (selectors.DocumentNotFound, selectors.AccessDenied):
         raise Http404("No such document") from None
-    document = Document.objects.only("id", "title", "revision", "owner_id").get(pk=document_id)
+    document = Document.objects.only("id", "title", "revision", "owner_id", "history_bytes").get(pk=document_id)
     # The browser splits a large edit into ops the server accepts: within the component
     # and insert limits, and small enough for one frame whatever the text.
     limits = {
