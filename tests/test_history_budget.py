@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from editor.domain import selectors, services
-from editor.domain.errors import TooLarge
+from editor.domain.errors import RateLimited
 from editor.models import Document, Operation, op_bytes
 
 
@@ -37,8 +37,9 @@ def test_an_insert_past_the_budget_is_refused_and_records_nothing(doc, ada, sett
     op = [{"pos": 0, "insert": "y" * 100}]
     settings.COLLAB_HISTORY_MAX_BYTES = used + op_bytes(op) + 10
     commit(doc, ada, 1, 1, op)  # within the budget
-    with pytest.raises(TooLarge, match="history is full"):
+    with pytest.raises(RateLimited, match="history is full") as refused:
         commit(doc, ada, 2, 2, op)
+    assert refused.value.as_message()["retry_after"] == 60_000  # kept by the client, sent again
     document = Document.objects.get(pk=doc.pk)
     assert document.revision == 2 and document.history_bytes == used + op_bytes(op)
     assert selectors.document_text(document) == "y" * 100 + "hello"
@@ -60,7 +61,7 @@ def test_a_refused_op_in_a_batch_does_not_count(doc, ada, settings):
             services.Submission(user=ada, client="c", seq=3, base=1, ops=[{"pos": 0, "delete": 1}]),
         ],
     )
-    assert [type(r).__name__ for r in results] == ["Committed", "TooLarge", "Committed"]
+    assert [type(r).__name__ for r in results] == ["Committed", "RateLimited", "Committed"]
     assert counted(doc) == stored(doc)
 
 
@@ -105,7 +106,7 @@ def test_compaction_frees_the_budget_and_keeps_the_text_from_its_revision_on(doc
 
     texts = edited(doc, ada)
     settings.COLLAB_HISTORY_MAX_BYTES = counted(doc)
-    with pytest.raises(TooLarge, match="history is full"):
+    with pytest.raises(RateLimited, match="history is full"):
         commit(doc, ada, 5, 5, [{"pos": 0, "insert": "x"}])
     before = counted(doc)
     done = history.history_compact(document_id=doc.pk, through=4)

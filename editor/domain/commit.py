@@ -26,7 +26,7 @@ from django.utils import timezone
 from ..core import frames, ot
 from ..core.text import Text
 from ..models import CompactJSONEncoder, Document, Membership, Operation, Snapshot, op_bytes
-from .errors import BadBase, BadOp, DocumentNotFound, HistoryFolded, ReadOnly, Refusal, TooLarge
+from .errors import BadBase, BadOp, DocumentNotFound, HistoryFolded, RateLimited, ReadOnly, Refusal, TooLarge
 from .roles import decide_role, edits_every_document
 from .state import RECENT_REVISIONS, DocumentState, Entry, Pending
 
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # A lost race is retried; more than this many in a row means something else is wrong.
 MAX_ATTEMPTS = 5
+# How long a client waits before sending again an insert refused for a full history.
+HISTORY_FULL_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +233,13 @@ class HistoryBudget:
         size = op_bytes(op)
         over = self.limit and self.used + self.added + size > self.limit
         if over and any("insert" in component for component in op):
-            raise TooLarge(
+            # Retryable, like the other budgets: the clients keep the edit and send it
+            # again every minute, so it lands once the operator has freed the history.
+            raise RateLimited(
                 f"this document's history is full ({self.used + self.added:,} of {self.limit:,} bytes): "
-                "nothing was saved; ask the operator to free it",
+                "nothing was saved yet; ask the operator to free it",
                 seq=seq,
+                retry_after=HISTORY_FULL_RETRY_SECONDS,
             )
         self.added += size
 
