@@ -7,7 +7,9 @@ from asgiref.sync import sync_to_async
 from .conftest import open_editor, page_text, signed_in, wait_saved
 
 
-async def test_the_page_says_the_history_is_full_keeps_what_is_typed_and_sends_it_once_freed(browser, site, shared_document):
+async def test_the_page_says_the_history_is_full_keeps_what_is_typed_and_sends_it_once_freed(
+    browser, site, shared_document
+):
     from django.conf import settings
 
     from editor.domain import selectors
