@@ -3,7 +3,7 @@
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from editor.domain import selectors
+from editor.domain import selectors, services
 from editor.models import Connection, Document, Membership
 
 from .waiting import eventually_async
@@ -225,3 +225,23 @@ async def test_an_op_on_a_document_deleted_meanwhile_closes_with_4404_not_a_serv
         with pytest.raises(ConnectionClosed):
             await w.recv(10)
         assert w.ws.close_code == 4404
+
+
+async def test_a_resend_committed_by_another_process_is_acked_after_the_revisions_under_it(
+    server, doc, headers_for, ada
+):
+    """The tab's op was committed by another process (its socket there dropped before the
+    ack), and this process has not heard of that commit nor of the one before it: the
+    repeated ack comes after revision 2, never before it (no gap at the client)."""
+    async with Wire(server.ws(doc.pk), headers_for(ada)) as w:
+        await w.join("tab", since=1)
+        op = [{"pos": 5, "insert": "!"}]
+        # Committed outside this server, and not announced to it (the test process has
+        # a channel layer of its own in this pass; over Redis the announcement may come).
+        services.operation_commit(
+            document_id=doc.pk, user=ada, client="other", seq=1, base=1, ops=[{"pos": 0, "insert": ">"}]
+        )
+        services.operation_commit(document_id=doc.pk, user=ada, client="tab", seq=1, base=1, ops=op)
+        await w.send({"type": "op", "seq": 1, "base": 1, "ops": op})
+        seen = await w.recv_until("ack")
+        assert [(m["type"], m["rev"]) for m in seen if m["type"] in ("op", "ack")] == [("op", 2), ("ack", 3)]

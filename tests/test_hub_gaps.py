@@ -212,3 +212,24 @@ async def test_a_feed_still_joining_gets_the_revisions_handed_out_meanwhile_afte
         assert received(frames) == ops(2, 3) + [("ready", 3)]
     finally:
         hub.close()
+
+
+async def test_a_repeated_ack_waits_for_the_revisions_under_it(ada, db_thread, settings):
+    """A resend of an op another process committed is acked at once: the hub first hands
+    out every revision through it, read from the history when no announcement brought
+    them, and a caller arriving while a fill runs waits for it to get there."""
+    settings.COLLAB_CATCHUP_BATCH = 2
+    doc = services.document_create(title="T", owner=ada, content="x")
+    typed(doc, ada, 5)  # revisions 2 to 6, committed elsewhere and never announced here
+    feed, frames = a_feed(doc, ada, last_sent=1)
+    hub = a_hub(doc, feed, last_rev=1)
+    try:
+        first = asyncio.create_task(hub.through(4))
+        second = asyncio.create_task(hub.through(6))  # starts while the first fill runs
+        await asyncio.gather(first, second)
+        assert hub.last_rev >= 6
+        await hub.through(3)  # already handed out: nothing more to read
+        await feed.reply({"type": "ack", "seq": 9, "rev": 6})
+        assert received(frames) == [*ops(2, 3, 4, 5, 6), ("ack", 6)]
+    finally:
+        hub.close()

@@ -231,7 +231,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if isinstance(result, Exception):
             raise result
         if result.duplicate:
-            # A reply to a resend: the ack is repeated even if this connection sent it.
+            # A reply to a resend: the ack is repeated even if this connection sent it,
+            # after every revision under it (another process may have committed it, and
+            # its announcements may not have come yet).
+            await self.hub.through(result.revision)
             await self._reply(protocol.ack_message(seq=message.seq, rev=result.revision))
         # Otherwise the ack reaches this connection through its feed, in revision order.
 

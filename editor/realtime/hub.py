@@ -217,6 +217,10 @@ class Hub:
         finally:  # the other processes hear of them even if delivering here failed
             self.announcer.revisions(messages)
 
+    async def through(self, rev: int) -> None:
+        """Return once every revision through ``rev`` is handed out to the feeds."""
+        await self.order.through(rev)
+
     async def deliver(self, messages: list[dict]) -> None:
         """Hand revisions, in any order and possibly repeated or with gaps, to the feeds."""
         await self.order.deliver(messages)

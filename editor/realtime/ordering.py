@@ -74,6 +74,7 @@ class Ordering:
         self.recent_bytes = 0  # memory held by the encoded messages in ``recent``
         self._pending: list[dict] = []  # announcements waiting while a gap is filled
         self._filling = False
+        self._filled: list[asyncio.Future] = []  # waiting for the running fill to end
         self._quiet: asyncio.TimerHandle | None = None
 
     async def deliver(self, messages: list[dict]) -> None:
@@ -97,8 +98,28 @@ class Ordering:
                         self.hand_out(message)
         finally:
             self._filling = False
+            filled, self._filled = self._filled, []
+            for waiter in filled:
+                if not waiter.done():
+                    waiter.set_result(None)
         if any(not m.get("missing") for m in messages):
             self.check_later()  # a quiet check does not re-arm itself
+
+    async def through(self, rev: int) -> None:
+        """Return once every revision through ``rev`` is handed out, reading from the
+        history what no announcement has brought yet.
+
+        A resend of an op that another process committed is answered with its ``ack`` at
+        once; this comes first, so that the ack never reaches a connection before the
+        revisions under it.
+        """
+        while self.last_rev is not None and self.last_rev < rev:
+            if self._filling:  # the running fill may get there: wait for it, then look again
+                waiter = asyncio.get_running_loop().create_future()
+                self._filled.append(waiter)
+                await waiter
+            else:
+                await self.deliver([{"rev": rev, "missing": True}])
 
     def hand_out(self, message: dict) -> None:
         """Hand out the next revision (``last_rev`` + 1, or the first one)."""
