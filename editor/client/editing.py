@@ -96,6 +96,8 @@ class Editing(ABC):
         role: ``"editor"`` or ``"viewer"``, from the last ``ready``.
         revisions: every revision received after the first ``ready``, as ``op`` or
             ``ack``, in arrival order.
+        snapshots: the revision of every snapshot received after the first ``ready``
+            (a re-join may be answered with one instead of the revisions it skips).
         errors: every ``error`` message received.
         peers: other participants' last ``presence`` message, by client id.
         on_ack: called with ``(seq, rev)`` when the server acknowledges an op of this
@@ -126,6 +128,7 @@ class Editing(ABC):
         self.server_text = ""
         self.role: str | None = None
         self.revisions: list[int] = []
+        self.snapshots: list[int] = []
         self.errors: list[dict] = []
         self.peers: dict[str, dict] = {}
         self._seq = 0
@@ -307,6 +310,8 @@ class Editing(ABC):
         if pending and (rev, content) != (self.rev, self.server_text):
             self._merge(rev, content)
         self.rev, self.server_text, self._awaiting_snapshot = rev, content, False
+        if self._readies:
+            self.snapshots.append(rev)
         if self._outstanding is None and self._buffer is None:
             self.text = content
 

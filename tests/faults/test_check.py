@@ -44,9 +44,26 @@ def test_a_sound_history_passes(history):
     assert "4 revisions contiguous" in check_history(document.pk, [client])
 
 
+def test_revisions_a_snapshot_brought_the_client_past_are_not_missed(history):
+    document, ada = history
+    client = settled_client(document, ada, text="abcd")
+    client.revisions, client.snapshots = [1, 4], [3]  # a re-join answered with a snapshot at 3
+    assert "4 revisions contiguous" in check_history(document.pk, [client])
+
+
 @pytest.mark.parametrize(
     "damage",
-    ["gap", "lost ack", "wrong ack", "diverged client", "missed revision", "text not the replay", "bad snapshot"],
+    [
+        "gap",
+        "lost ack",
+        "wrong ack",
+        "diverged client",
+        "missed revision",
+        "repeated revision",
+        "gap past a snapshot",
+        "text not the replay",
+        "bad snapshot",
+    ],
 )
 def test_each_kind_of_damage_fails_the_check(history, damage):
     document, ada = history
@@ -61,6 +78,10 @@ def test_each_kind_of_damage_fails_the_check(history, damage):
         client.text = client.server_text = "abdc"
     elif damage == "missed revision":
         client.revisions = [1, 2, 4]
+    elif damage == "repeated revision":
+        client.revisions = [1, 2, 2, 3, 4]
+    elif damage == "gap past a snapshot":
+        client.revisions, client.snapshots = [1, 4], [2]  # revision 3 neither received nor covered
     elif damage == "text not the replay":
         Operation.objects.filter(document=document, revision=3).update(ops=[{"pos": 2, "insert": "X"}])
         Snapshot.objects.filter(document=document).update(revision=4, content="abcd")
