@@ -11,6 +11,13 @@ It also gives each WebSocket's scope a ``collab.buffered`` callable returning th
 buffer's size now, so that the application can pace a long catch-up by the socket's
 own flow control (send while the client reads, wait while it does not) instead of
 writing it in one burst that the guard would take for a client that stopped reading.
+
+And it gives each WebSocket's scope a ``collab.write_frame`` callable that writes a
+ready-made text frame (``editor.realtime.protocol.text_frame``) to the socket, under the same guard: a round
+of revisions is framed once and written to every connection that is owed it, where
+Channels' ``send`` would encode and frame it again per connection and Twisted would
+schedule each write for the next turn of the loop. It declines (returns False, and the
+caller sends the usual way) whenever the connection is not a plain open one.
 """
 
 from __future__ import annotations
@@ -32,8 +39,18 @@ PATCHED = {
     "daphne.server.Server.create_application": ["self", "protocol", "scope"],
 }
 # Attributes of Twisted's TCP transport (twisted.internet.tcp.Server) read here.
-TRANSPORT_CLASS_ATTRIBUTES = ("dataBuffer", "offset", "connected", "disconnected", "abortConnection")
+TRANSPORT_CLASS_ATTRIBUTES = (
+    "dataBuffer",
+    "offset",
+    "connected",
+    "disconnected",
+    "disconnecting",
+    "TLS",
+    "abortConnection",
+)
 TRANSPORT_INSTANCE_ATTRIBUTES = ("_tempDataLen",)  # set by FileDescriptor.__init__
+# Attributes of autobahn's WebSocket protocol (daphne's base class) read by the frame writer.
+PROTOCOL_ATTRIBUTES = ("STATE_OPEN", "state", "send_queue", "_perMessageCompress")
 
 
 def buffered_bytes(transport: Any) -> int:
@@ -74,6 +91,16 @@ def check_servers() -> None:
         for attribute in TRANSPORT_CLASS_ATTRIBUTES
         if not hasattr(tcp.Server, attribute)
     ]
+    from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
+
+    made = inspect.getsource(Autobahn._connectionMade)
+    missing += [
+        f"autobahn.websocket.protocol.WebSocketProtocol.{attribute}"
+        for attribute in PROTOCOL_ATTRIBUTES
+        if not hasattr(Autobahn, attribute) and f"self.{attribute}" not in made
+    ]
+    if "self.socket" not in inspect.getsource(tcp.Connection.__init__):
+        missing.append("twisted.internet.tcp.Connection().socket")
     descriptor = abstract.FileDescriptor(reactor=_NO_REACTOR)  # only to see what __init__ sets
     missing += [
         f"twisted.internet.abstract.FileDescriptor().{attribute}"
@@ -116,14 +143,7 @@ def install(limit: int) -> bool:
     def server_send(self, content, binary=False):
         transport = getattr(self, "transport", None)
         if transport is not None and buffered_bytes(transport) > WebSocketProtocol._collab_backlog_limit:
-            if not getattr(self, "_collab_dropped", False):
-                self._collab_dropped = True
-                log.warning(
-                    "dropping %s: it stopped reading (backlog over %d bytes)",
-                    getattr(self, "client_addr", "a client"),
-                    WebSocketProtocol._collab_backlog_limit,
-                )
-                transport.abortConnection()
+            _drop(self, transport)
             return
         return original(self, content, binary)
 
@@ -142,6 +162,7 @@ def _give_scopes_the_buffer() -> None:
     def create_application(self, protocol, scope):
         if scope.get("type") == "websocket":
             scope["collab.buffered"] = lambda: _still_buffered(protocol)
+            scope["collab.write_frame"] = lambda frame: _write_frame(protocol, frame)
         return original(self, protocol, scope)
 
     _ORIGINALS["daphne.server.Server.create_application"] = original
@@ -156,3 +177,50 @@ def _still_buffered(protocol) -> int:
     if isinstance(transport, _TCP_TRANSPORT) and (transport.disconnected or not transport.connected):
         return 0
     return buffered_bytes(transport)
+
+
+def _write_frame(protocol, frame: bytes) -> bool:
+    """Write a ready-made text frame to an open WebSocket; False (nothing written) when
+    the connection is not a plain open one: the caller then sends through daphne.
+
+    Bytes go straight to the socket when nothing is queued before them (the common
+    case), else behind what is, through the transport: order is kept either way.
+    """
+    transport: Any = getattr(protocol, "transport", None)
+    if (
+        transport is None
+        or protocol.state != protocol.STATE_OPEN
+        or protocol._perMessageCompress is not None
+        or protocol.send_queue
+        or not isinstance(transport, _TCP_TRANSPORT)
+        or transport.TLS  # started on this very connection: its writes encrypt
+        or transport.disconnecting
+        or not transport.connected
+    ):
+        return False
+    buffered = buffered_bytes(transport)
+    if buffered > protocol._collab_backlog_limit:
+        _drop(protocol, transport)
+        return True
+    if not buffered:
+        try:
+            sent = transport.socket.send(frame)
+        except OSError:  # full (the rest waits in the transport), or going: Twisted finds out as usual
+            sent = 0
+        if sent == len(frame):
+            return True
+        frame = frame[sent:]
+    transport.write(frame)
+    return True
+
+
+def _drop(protocol, transport) -> None:
+    """Abort a connection whose client stopped reading (once)."""
+    if not getattr(protocol, "_collab_dropped", False):
+        protocol._collab_dropped = True
+        log.warning(
+            "dropping %s: it stopped reading (backlog over %d bytes)",
+            getattr(protocol, "client_addr", "a client"),
+            protocol._collab_backlog_limit,
+        )
+        transport.abortConnection()

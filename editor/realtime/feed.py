@@ -78,12 +78,16 @@ class Feed:
         batch: int | None = None,
         on_event: Callable[[dict], Awaitable[None]] | None = None,
         writable: Callable[[], Awaitable[None]] | None = None,
+        write: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.id = next(_feed_ids)
         self.document_id = document_id
         self.user_id = user_id
         self.client = client
         self._send = send  # sends one text frame to the socket
+        # Writes a frame already framed for the wire (protocol.text_frame) straight to
+        # the socket, or declines (False): the server's fast path, when it has one.
+        self._write = write
         self.max_frame = max_frame
         # Revisions read per query in a catch-up (COLLAB_CATCHUP_BATCH unless given).
         self.batch = settings.COLLAB_CATCHUP_BATCH if batch is None else batch
@@ -143,9 +147,11 @@ class Feed:
         self._outbox.append(protocol.dumps(message))
         await self.flush()
 
-    async def send_frame(self, frame: str) -> None:
-        """Send one ready-made frame."""
-        await self._send(frame)
+    async def send_frame(self, frame: str, wire: bytes | None = None) -> None:
+        """Send one ready-made frame; ``wire`` is the same framed for the wire, shared
+        by every connection of a round."""
+        if wire is None or self._write is None or not self._write(wire):
+            await self._send(frame)
 
     async def flush(self) -> None:
         """Send what is queued, packed into as few frames as the frame limit allows."""

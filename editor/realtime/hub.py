@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import frames
+from . import protocol
 from .bus import document_group, revisions_event, spawn
 from .committer import Committer
 from .feed import EncodedRevision, Feed
@@ -36,11 +38,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A hub sends what its connections are owed at once when it has not sent for a tick,
-# else at the end of the tick: one frame per connection per tick however many
-# revisions it carries. The tick grows with the number of connections (the cost of a
-# round of frames) up to MAX_TICK_SECONDS, and an idle hub adds no delay at all.
-TICK_SECONDS_PER_FEED = 0.0002
+# A hub sends what its connections are owed at once when it has not sent for a while,
+# else when the last round is FLUSH_SPACING times its own cost old: one frame per
+# connection per round however many revisions it carries, and rounds take about
+# 1/FLUSH_SPACING of the loop's time at most. The delay follows what a round costs on
+# this machine (more connections, slower sends: longer), up to MAX_TICK_SECONDS, and a
+# hub that is idle or lightly loaded adds next to none.
+FLUSH_SPACING = 4
 MAX_TICK_SECONDS = 0.04
 # Largest frame shared by every connection of a round (larger rounds are split per feed).
 MAX_SHARED_FRAME = frames.MAX_SHARED_FRAME
@@ -56,6 +60,7 @@ class Rounds:
         # Revisions handed out since the last flush: what the next one sends.
         self.pending: list[EncodedRevision] = []
         self.last_flush = float("-inf")  # loop time when the last flush started
+        self.cost = 0.0  # seconds the last flush took
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -73,7 +78,7 @@ class Rounds:
         tick old, else when it will be."""
         if self._timer is None:
             loop = asyncio.get_running_loop()
-            tick = min(MAX_TICK_SECONDS, TICK_SECONDS_PER_FEED * len(self.feeds))
+            tick = min(MAX_TICK_SECONDS, FLUSH_SPACING * self.cost)
             delay = max(0.0, self.last_flush + tick - loop.time())
             self._timer = loop.call_later(delay, self._start_flush)
 
@@ -89,8 +94,16 @@ class Rounds:
         owed exactly that round, none of it its own (those are acks to it), gets that
         same frame. The others get theirs built for them.
         """
+        started = time.perf_counter()
+        try:
+            await self._send_round()
+        finally:
+            self.cost = time.perf_counter() - started
+
+    async def _send_round(self) -> None:
         round, self.pending = self.pending, []
         shared: str | None = None
+        wire: bytes | None = None
         if round:
             authors = {(item.user_id, item.client) for item in round}
             body = ",".join(item.encoded for item in round)
@@ -101,7 +114,9 @@ class Rounds:
             try:
                 if shared is not None and feed.max_frame >= MAX_SHARED_FRAME and feed.shares(round[0].rev, authors):
                     feed.last_sent = round[-1].rev
-                    await feed.send_frame(shared)
+                    if wire is None:  # framed once for every feed owed just this round
+                        wire = protocol.text_frame(shared)
+                    await feed.send_frame(shared, wire)
                     continue
                 if round:
                     feed.take(round)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -161,3 +162,18 @@ def frames(encoded: Iterable[str], *, max_frame: int) -> Iterator[str]:
         size += length + (1 if len(batch) > 1 else 0)
     if batch:
         yield batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"
+
+
+def text_frame(frame: str) -> bytes:
+    """``frame`` as a complete WebSocket text frame the way a server sends it: final,
+    unmasked, uncompressed (RFC 6455, section 5.2). Framed once, it can be written to
+    every connection owed the same frame."""
+    payload = frame.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
