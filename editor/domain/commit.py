@@ -13,6 +13,7 @@ so the lock is never held while a long history is read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -291,12 +292,9 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
     waited for a row lock re-reads the locked row but not the rows it joined, so a join
     could return roles as they were before the wait.
     """
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = _statements(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_q('owner_id')}, {_q('revision')}, {_q('history_bytes')}, {_q('history_start')} FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
-            [document_id],
-        )
+        cursor.execute(sql.lock, [document_id])
         row = cursor.fetchone()
         if row is None:
             raise DocumentNotFound(document_id)  # deleted: its sockets close with 4404
@@ -304,17 +302,42 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
         roles: dict[int, str] = {head.owner_id: Membership.Role.EDITOR}
         others = sorted(user_ids - roles.keys())
         if others:
-            cursor.execute(
-                f"SELECT {_q('user_id')}, {_q('role')} FROM {_q(Membership._meta.db_table)}"
-                f" WHERE {_q('document_id')} = %s AND {_q('user_id')} IN ({', '.join(['%s'] * len(others))})",
-                [document_id, *others],
-            )
+            cursor.execute(f"{sql.roles}({', '.join(['%s'] * len(others))})", [document_id, *others])
             roles.update(cursor.fetchall())
     return head, roles
 
 
 def _q(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+class Statements(NamedTuple):
+    """The commit path's SQL for one database vendor, built once (see :func:`_lock`, :func:`_store`)."""
+
+    lock: str  # the document row, locked
+    roles: str  # the roles of some users, up to the list of their ids
+    insert: str  # the batch's ops, up to the rows of values
+    update: str  # the document row after the batch
+    columns: int  # values per inserted row
+
+
+OPERATION_COLUMNS = ("document_id", "revision", "user_id", "client", "seq", "ops", "created")
+DOCUMENT_FIELDS = ("revision", "length", "history_bytes", "updated")
+
+
+@functools.cache
+def _statements(vendor: str) -> Statements:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return Statements(
+        lock=f"SELECT {_q('owner_id')}, {_q('revision')}, {_q('history_bytes')}, {_q('history_start')}"
+        f" FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
+        roles=f"SELECT {_q('user_id')}, {_q('role')} FROM {_q(Membership._meta.db_table)}"
+        f" WHERE {_q('document_id')} = %s AND {_q('user_id')} IN ",
+        insert=f"INSERT INTO {_q(Operation._meta.db_table)} ({', '.join(map(_q, OPERATION_COLUMNS))}) VALUES ",
+        update=f"UPDATE {_q(Document._meta.db_table)} SET {', '.join(f'{_q(k)} = %s' for k in DOCUMENT_FIELDS)}"
+        f" WHERE {_q('id')} = %s",
+        columns=len(OPERATION_COLUMNS),
+    )
 
 
 def _synced(state: DocumentState | None, head: Head) -> DocumentState:
@@ -473,30 +496,17 @@ def _store(head: Head, pending: Pending, history: HistoryBudget) -> None:
     ``COLLAB_SNAPSHOT_EVERY`` revisions: a keystroke in a large document does not
     rewrite it.
     """
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    columns = ("document_id", "revision", "user_id", "client", "seq", "ops", "created")
+    ops = connection.ops
+    sql = _statements(connection.vendor)
+    now = ops.adapt_datetimefield_value(timezone.now())
     values: list[Any] = []
     for entry in pending.entries:
-        ops = connection.ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
-        values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, ops, now]
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    fields = {
-        "revision": pending.rev,
-        "length": len(pending.text),
-        "history_bytes": head.history_bytes + history.added,
-        "updated": now,
-    }
+        encoded = ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
+        values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, encoded, now]
+    row = "(" + ", ".join(["%s"] * sql.columns) + ")"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_q(Operation._meta.db_table)} ({', '.join(map(_q, columns))})"
-            f" VALUES {', '.join([row] * len(pending.entries))}",
-            values,
-        )
-        cursor.execute(
-            f"UPDATE {_q(Document._meta.db_table)} SET {', '.join(f'{_q(k)} = %s' for k in fields)}"
-            f" WHERE {_q('id')} = %s",
-            [*fields.values(), head.id],
-        )
+        cursor.execute(sql.insert + ", ".join([row] * len(pending.entries)), values)
+        cursor.execute(sql.update, [pending.rev, len(pending.text), head.history_bytes + history.added, now, head.id])
     # The batch that crosses a multiple of COLLAB_SNAPSHOT_EVERY writes the snapshot:
     # revisions are numbered in one sequence, so exactly one batch crosses each.
     every = settings.COLLAB_SNAPSHOT_EVERY
