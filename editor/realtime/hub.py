@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # 1/FLUSH_SPACING of the loop's time at most. The delay follows what a round costs on
 # this machine (more connections, slower sends: longer), up to MAX_TICK_SECONDS, and a
 # hub that is idle or lightly loaded adds next to none.
-FLUSH_SPACING = 4
+FLUSH_SPACING = 2
 MAX_TICK_SECONDS = 0.04
 # Largest frame shared by every connection of a round (larger rounds are split per feed).
 MAX_SHARED_FRAME = frames.MAX_SHARED_FRAME
