@@ -93,6 +93,30 @@ async def test_two_processes_deliver_every_revision_once_in_order(server_pair, h
     assert selectors.document_text(Document.objects.get(pk=doc.pk)).count("a") == 10
 
 
+@pytest.mark.parametrize("server_pair", ["redis"], indirect=True)
+async def test_a_process_opening_a_document_hears_the_one_that_served_it_alone(server_pair, headers_for, ada):
+    """Revisions committed while one process served the document alone were announced to
+    nobody; a process that opens it later still gets every revision after its catch-up,
+    once and in order, and the first process hears the second's."""
+    doc = services.document_create(title="T", owner=ada, content="")
+    one, two = server_pair
+    async with Wire(one.ws(doc.pk), headers_for(ada, one)) as a:
+        head = (await a.join("a"))[-1]["rev"]
+        for seq in range(1, 4):  # alone: no other process to announce to
+            await a.send({"type": "op", "seq": seq, "base": head, "ops": [{"pos": 0, "insert": "a"}]})
+            head = (await a.recv_until("ack"))[-1]["rev"]
+        async with Wire(two.ws(doc.pk), headers_for(ada, two)) as b:
+            joined = (await b.join("b"))[-1]["rev"]
+            for seq in range(4, 7):  # at once, while the processes may not yet know of each other
+                await a.send({"type": "op", "seq": seq, "base": head, "ops": [{"pos": 0, "insert": "a"}]})
+                head = (await a.recv_until("ack"))[-1]["rev"]
+            got_b = await collect(b, head)
+            await b.send({"type": "op", "seq": 1, "base": head, "ops": [{"pos": 0, "insert": "b"}]})
+            assert await collect(a, head + 1) == [("op", head + 1)]
+            assert await collect(b, head + 1) == [("ack", head + 1)]
+    assert got_b == [("op", rev) for rev in range(joined + 1, head + 1)]
+
+
 async def test_joined_sockets_are_counted_as_connected_until_they_close(server, headers_for, ada, make_user):
     """The admin's 'connected now' counts people with a joined socket, not tabs."""
     from editor.realtime import presence

@@ -164,6 +164,7 @@ async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
             await gate.wait()
 
     hub, frames = make_hub((1, "a"), (2, "b"), hubs=SimpleNamespace(alone=False, layer=SlowLayer(), channel="here"))
+    hub.announcer.peers.add("there")  # another process serves the document
     for rev in (1, 2, 3):  # each returns though the layer has not taken the first
         await asyncio.wait_for(hub.publish([revision(rev, 1, "a", seq=rev)]), 30)
     await eventually_async(lambda: sent)
@@ -172,6 +173,37 @@ async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
     await eventually_async(lambda: sent == [[1], [2, 3]])
     await hub.flush()
     assert [rev for frame in frames["b"] for _, rev in kinds(frame)] == [1, 2, 3]
+    hub.close()
+
+
+async def test_revisions_are_announced_only_while_another_process_serves_the_document():
+    """A document open on one process costs the layer nothing per commit; a process met
+    later is told the last revision (it reads what it missed), then hears every one."""
+    from types import SimpleNamespace
+
+    announced, told = [], []
+
+    class Layer:
+        async def group_send(self, group, event):
+            announced.append([m["rev"] for m in event["messages"]])
+
+        async def send(self, channel, event):
+            told.append((channel, event))
+
+    hub, _ = make_hub((1, "a"), (2, "b"), hubs=SimpleNamespace(alone=False, layer=Layer(), channel="here"))
+    await hub.publish([revision(1, 1, "a", seq=1)])
+    assert hub.meet("there") is True
+    assert hub.meet("there") is False  # met once
+    await eventually_async(lambda: told)
+    assert told == [
+        ("there", {"type": "revisions", "messages": [{"rev": 1, "missing": True}], "origin": "here", "document": "doc"})
+    ]
+    await hub.publish([revision(2, 1, "a", seq=2)])
+    await eventually_async(lambda: announced)
+    hub.part("there")
+    await hub.publish([revision(3, 1, "a", seq=3)])
+    await asyncio.sleep(0.05)
+    assert announced == [[2]]  # not 1 (alone then), not 3 (alone again)
     hub.close()
 
 

@@ -133,12 +133,18 @@ class Announcer:
     """Announces to the other processes serving the document.
 
     Revisions go out from a task of their own, so the next batch commits while this one
-    is on its way; batches that wait meanwhile go out together, in order.
+    is on its way; batches that wait meanwhile go out together, in order. They go out
+    only while another process is known to serve the document (``peers``): a document
+    open on one process costs the channel layer nothing per keystroke.
     """
 
     def __init__(self, document_id: str, hubs: Hubs | None) -> None:
         self.document_id = document_id
         self.hubs = hubs  # the process's registry: its channel layer and channel
+        # The channels of the other processes known to serve the document. A process
+        # says so when it opens the document (``hub.open``, answered ``hub.here``) and
+        # by anything it announces about it; it says ``hub.close`` when it closes it.
+        self.peers: set[str] = set()
         self._outgoing: list[dict] = []  # revisions waiting to be announced
         self._task: asyncio.Task | None = None
 
@@ -148,8 +154,9 @@ class Announcer:
         return self._task is not None
 
     def revisions(self, messages: list[dict]) -> None:
-        """Announce revisions committed here; returns at once."""
-        if self.hubs.alone:
+        """Announce revisions committed here, if any other process serves the
+        document; returns at once."""
+        if self.hubs.alone or not self.peers:
             return
         self._outgoing.extend(messages)
         if self._task is None:
@@ -168,6 +175,19 @@ class Announcer:
                     log.warning("announcing revisions of %s failed", self.document_id, exc_info=True)
         finally:
             self._task = None
+
+    def tell(self, channel: str, event: dict) -> None:
+        """Send ``event`` about the document to one process's channel, in the background."""
+
+        async def send() -> None:
+            try:
+                await self.hubs.layer.send(
+                    channel, {**event, "origin": self.hubs.channel, "document": self.document_id}
+                )
+            except Exception:  # lost like any message: what it said is said again later
+                log.info("telling %s about %s failed", channel, self.document_id, exc_info=True)
+
+        spawn(send())
 
     async def event(self, event: dict) -> None:
         """Send a non-revision event (presence, arrival, leave) to the other processes."""
@@ -252,6 +272,22 @@ class Hub:
                 queued = feed.push(encoded) or queued
         if queued:
             self.rounds.schedule()
+
+    def meet(self, channel: str) -> bool:
+        """Note that the process listening on ``channel`` serves this document too;
+        whether it was new. A new one is told the last revision handed out here, so it
+        reads from the history what was committed here before either knew of the other
+        (not announced then)."""
+        if channel in self.announcer.peers:
+            return False
+        self.announcer.peers.add(channel)
+        if self.last_rev is not None:
+            self.announcer.tell(channel, {"type": "revisions", "messages": [{"rev": self.last_rev, "missing": True}]})
+        return True
+
+    def part(self, channel: str) -> None:
+        """Note that the process listening on ``channel`` no longer serves this document."""
+        self.announcer.peers.discard(channel)
 
     async def announce(self, event: dict) -> None:
         """Send a non-revision event to the other processes serving this document."""

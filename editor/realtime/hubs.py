@@ -66,6 +66,8 @@ class Hubs:
                 hub = Hub(feed.document_id, self, last_rev=head)
                 self.hubs[feed.document_id] = hub
                 await self.layer.group_add(document_group(feed.document_id), self.channel)
+                # Whoever else serves the document answers, and announces to us from then on.
+                await hub.announce({"type": "hub.open"})
             hub.add(feed)
             return hub
 
@@ -79,6 +81,10 @@ class Hubs:
                 hub.close()
                 del self.hubs[feed.document_id]
                 await self.layer.group_discard(document_group(feed.document_id), self.channel)
+                try:
+                    await hub.announce({"type": "hub.close"})
+                except Exception:  # the others then announce to us for nothing, as before
+                    log.info("announcing that %s closed failed", feed.document_id, exc_info=True)
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -102,15 +108,34 @@ class Hubs:
             await bus.close()
 
     def _check_heads(self) -> None:
-        """Read what every open document committed while announcements were lost."""
+        """Read what every open document committed while announcements were lost, and
+        say again which documents are open here (the others may have lost that too)."""
         for hub in self:
             hub.order.check_now()
+            spawn(self._reopen(hub))
+
+    async def _reopen(self, hub: Hub) -> None:
+        try:
+            await hub.announce({"type": "hub.open"})
+        except Exception:  # the layer is still away: its next recovery says it again
+            log.info("announcing that %s is open failed", hub.document_id, exc_info=True)
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         hub = self.hubs.get(event.get("document", ""))
         if hub is None:
             return
         kind = event.get("type")
+        origin = event.get("origin")
+        if isinstance(origin, str) and origin != self.channel:
+            if kind == "hub.close":
+                hub.part(origin)
+                return
+            # Any word from a process about the document says it serves it. One that
+            # opened it, or that we had not heard of (its hub.open was lost), hears that
+            # we serve it too.
+            new = hub.meet(origin)
+            if kind == "hub.open" or (new and kind != "hub.here"):
+                hub.announcer.tell(origin, {"type": "hub.here"})
         if kind == "revisions":
             if event.get("origin") != self.channel:
                 await hub.deliver(event["messages"])
