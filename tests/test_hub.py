@@ -176,34 +176,108 @@ async def test_announcing_to_other_processes_does_not_hold_up_the_next_commit():
     hub.close()
 
 
-async def test_revisions_are_announced_only_while_another_process_serves_the_document():
-    """A document open on one process costs the layer nothing per commit; a process met
-    later is told the last revision (it reads what it missed), then hears every one."""
+async def test_revisions_are_announced_only_while_another_process_serves_the_document(monkeypatch):
+    """A document open on one process costs the layer only a heads-up now and then; a
+    process met later is told the last revision (it reads what it missed), then hears
+    every one."""
     from types import SimpleNamespace
 
-    announced, told = [], []
+    monkeypatch.setattr(hub_module, "HEADS_UP_SECONDS", 0.2)
+    announced, heads_ups, told = [], [], []
 
     class Layer:
         async def group_send(self, group, event):
-            announced.append([m["rev"] for m in event["messages"]])
+            if event.get("peerless"):
+                heads_ups.append(event["messages"])
+            else:
+                announced.append([m["rev"] for m in event["messages"]])
 
         async def send(self, channel, event):
             told.append((channel, event))
 
     hub, _ = make_hub((1, "a"), (2, "b"), hubs=SimpleNamespace(alone=False, layer=Layer(), channel="here"))
     await hub.publish([revision(1, 1, "a", seq=1)])
-    assert hub.meet("there") is True
-    assert hub.meet("there") is False  # met once
-    await eventually_async(lambda: told)
-    assert told == [
-        ("there", {"type": "revisions", "messages": [{"rev": 1, "missing": True}], "origin": "here", "document": "doc"})
-    ]
+    await eventually_async(lambda: heads_ups)
     await hub.publish([revision(2, 1, "a", seq=2)])
-    await eventually_async(lambda: announced)
-    hub.part("there")
     await hub.publish([revision(3, 1, "a", seq=3)])
     await asyncio.sleep(0.05)
-    assert announced == [[2]]  # not 1 (alone then), not 3 (alone again)
+    assert heads_ups == [[{"rev": 1, "missing": True}]]  # at most one per HEADS_UP_SECONDS...
+    await eventually_async(lambda: len(heads_ups) == 2)
+    assert heads_ups[1] == [{"rev": 3, "missing": True}]  # ...naming the last revision
+    assert hub.meet("there") is True
+    assert hub.meet("there") is False  # met once, and told once
+    await eventually_async(lambda: told)
+    assert told == [
+        ("there", {"type": "revisions", "messages": [{"rev": 3, "missing": True}], "origin": "here", "document": "doc"})
+    ]
+    hub.meet("there", tell_head=True)  # it opened the document again: told again
+    await eventually_async(lambda: len(told) == 2)
+    await hub.publish([revision(4, 1, "a", seq=4)])
+    await eventually_async(lambda: announced)
+    hub.part("there")
+    await hub.publish([revision(5, 1, "a", seq=5)])
+    await asyncio.sleep(0.3)
+    assert announced == [[4]]  # not 1-3 (alone then), not 5 (alone again: a heads-up instead)
+    assert heads_ups[-1] == [{"rev": 5, "missing": True}]
+    hub.close()
+
+
+async def test_a_process_met_is_told_a_revision_committed_but_not_yet_handed_out():
+    """A revision committed while a fill runs is handed out later; a process met
+    meanwhile is told it all the same, since it was not announced."""
+    from types import SimpleNamespace
+
+    told = []
+
+    class Layer:
+        async def group_send(self, group, event):
+            pass
+
+        async def send(self, channel, event):
+            told.append(event["messages"])
+
+    hub, _ = make_hub((1, "a"), hubs=SimpleNamespace(alone=False, layer=Layer(), channel="here"))
+    hub.announcer.revisions([revision(7, 1, "a", seq=7)])  # committed, not handed out yet
+    assert hub.last_rev == 0
+    hub.meet("there")
+    await eventually_async(lambda: told)
+    assert told == [[{"rev": 7, "missing": True}]]
+    hub.close()
+
+
+async def test_what_other_processes_say_about_a_document_tells_who_serves_it():
+    """hub.open and a heads-up are answered hub.here; a leave (it follows the hub.close of
+    a process whose last connection went) proves nothing; hub.close parts."""
+    from types import SimpleNamespace
+
+    told = []
+
+    class Layer:
+        async def group_send(self, group, event):
+            pass
+
+        async def send(self, channel, event):
+            told.append((channel, event["type"]))
+
+    layer = Layer()
+    hub, _ = make_hub((1, "a"), hubs=SimpleNamespace(alone=False, layer=layer, channel="here"))
+    registry = Hubs()
+    registry.bus = SimpleNamespace(name="here", layer=layer)
+    registry.hubs["doc"] = hub
+
+    await registry._dispatch({"type": "leave", "origin": "gone", "document": "doc", "encoded": "{}"})
+    assert hub.announcer.peers == set()
+    await registry._dispatch({"type": "hub.open", "origin": "one", "document": "doc"})
+    await registry._dispatch({"type": "hub.here", "origin": "two", "document": "doc"})
+    assert hub.announcer.peers == {"one", "two"}
+    await eventually_async(lambda: ("one", "hub.here") in told)
+    assert ("two", "hub.here") not in told  # an answer is not answered
+    told.clear()
+    heads_up = {"type": "revisions", "origin": "two", "document": "doc", "peerless": True}
+    await registry._dispatch({**heads_up, "messages": [{"rev": 0, "missing": True}]})
+    await eventually_async(lambda: ("two", "hub.here") in told)  # it did not know of us
+    await registry._dispatch({"type": "hub.close", "origin": "one", "document": "doc"})
+    assert hub.announcer.peers == {"two"}
     hub.close()
 
 

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # hub that is idle or lightly loaded adds next to none.
 FLUSH_SPACING = 2
 MAX_TICK_SECONDS = 0.04
+# While no other process is known to serve a document, at most one heads-up per this
+# many seconds tells the others that might (see Announcer); as long as the quiet check.
+HEADS_UP_SECONDS = 1.5
 # Largest frame shared by every connection of a round (larger rounds are split per feed).
 MAX_SHARED_FRAME = frames.MAX_SHARED_FRAME
 
@@ -135,7 +138,11 @@ class Announcer:
     Revisions go out from a task of their own, so the next batch commits while this one
     is on its way; batches that wait meanwhile go out together, in order. They go out
     only while another process is known to serve the document (``peers``): a document
-    open on one process costs the channel layer nothing per keystroke.
+    open on one process costs the channel layer nothing per keystroke. Meanwhile, at
+    most every HEADS_UP_SECONDS, a *heads-up* names the last revision committed (a
+    ``missing`` revision, marked ``peerless``): a process that serves the document
+    unbeknown to this one (the messages that would have said so were lost) reads what
+    it missed and answers ``hub.here``.
     """
 
     def __init__(self, document_id: str, hubs: Hubs | None) -> None:
@@ -145,8 +152,11 @@ class Announcer:
         # says so when it opens the document (``hub.open``, answered ``hub.here``) and
         # by anything it announces about it; it says ``hub.close`` when it closes it.
         self.peers: set[str] = set()
+        self.highest: int | None = None  # the last revision committed here, announced or not
         self._outgoing: list[dict] = []  # revisions waiting to be announced
         self._task: asyncio.Task | None = None
+        self._heads_up: asyncio.TimerHandle | None = None
+        self._last_heads_up = float("-inf")  # loop time
 
     @property
     def busy(self) -> bool:
@@ -156,7 +166,11 @@ class Announcer:
     def revisions(self, messages: list[dict]) -> None:
         """Announce revisions committed here, if any other process serves the
         document; returns at once."""
-        if self.hubs.alone or not self.peers:
+        if self.hubs.alone:
+            return
+        self.highest = max(self.highest or 0, *(message["rev"] for message in messages))
+        if not self.peers:
+            self._schedule_heads_up()
             return
         self._outgoing.extend(messages)
         if self._task is None:
@@ -176,6 +190,30 @@ class Announcer:
         finally:
             self._task = None
 
+    def _schedule_heads_up(self) -> None:
+        if self._heads_up is None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, self._last_heads_up + HEADS_UP_SECONDS - loop.time())
+            self._heads_up = loop.call_later(delay, self._send_heads_up)
+
+    def _send_heads_up(self) -> None:
+        self._heads_up = None
+        self._last_heads_up = asyncio.get_running_loop().time()
+        marker = [{"rev": self.highest, "missing": True}]
+        event = {**revisions_event(self.document_id, marker, origin=self.hubs.channel), "peerless": True}
+
+        async def send() -> None:
+            try:
+                await self.hubs.layer.group_send(document_group(self.document_id), event)
+            except Exception:  # the next heads-up says it again
+                log.info("a heads-up about %s failed", self.document_id, exc_info=True)
+
+        spawn(send())
+
+    def close(self) -> None:
+        if self._heads_up is not None:
+            self._heads_up.cancel()
+
     def tell(self, channel: str, event: dict) -> None:
         """Send ``event`` about the document to one process's channel, in the background."""
 
@@ -184,7 +222,7 @@ class Announcer:
                 await self.hubs.layer.send(
                     channel, {**event, "origin": self.hubs.channel, "document": self.document_id}
                 )
-            except Exception:  # lost like any message: what it said is said again later
+            except Exception:  # lost like any message: the heads-ups make up for it
                 log.info("telling %s about %s failed", channel, self.document_id, exc_info=True)
 
         spawn(send())
@@ -273,17 +311,17 @@ class Hub:
         if queued:
             self.rounds.schedule()
 
-    def meet(self, channel: str) -> bool:
+    def meet(self, channel: str, *, tell_head: bool = False) -> bool:
         """Note that the process listening on ``channel`` serves this document too;
-        whether it was new. A new one is told the last revision handed out here, so it
-        reads from the history what was committed here before either knew of the other
-        (not announced then)."""
-        if channel in self.announcer.peers:
-            return False
+        whether it was new. A new one (or, with ``tell_head``, any) is told the last
+        revision committed or handed out here, so that it reads from the history what
+        was committed here before either knew of the other (not announced then)."""
+        new = channel not in self.announcer.peers
         self.announcer.peers.add(channel)
-        if self.last_rev is not None:
-            self.announcer.tell(channel, {"type": "revisions", "messages": [{"rev": self.last_rev, "missing": True}]})
-        return True
+        head = max(self.last_rev or 0, self.announcer.highest or 0)
+        if (new or tell_head) and head:
+            self.announcer.tell(channel, {"type": "revisions", "messages": [{"rev": head, "missing": True}]})
+        return new
 
     def part(self, channel: str) -> None:
         """Note that the process listening on ``channel`` no longer serves this document."""
@@ -305,3 +343,4 @@ class Hub:
     def close(self) -> None:
         self.rounds.close()
         self.order.close()
+        self.announcer.close()

@@ -66,8 +66,12 @@ class Hubs:
                 hub = Hub(feed.document_id, self, last_rev=head)
                 self.hubs[feed.document_id] = hub
                 await self.layer.group_add(document_group(feed.document_id), self.channel)
-                # Whoever else serves the document answers, and announces to us from then on.
-                await hub.announce({"type": "hub.open"})
+                # Whoever else serves the document answers, and announces to us from then
+                # on. Lost, it is made up for by the heads-ups (hub.Announcer).
+                try:
+                    await hub.announce({"type": "hub.open"})
+                except Exception:
+                    log.info("announcing that %s is open failed", feed.document_id, exc_info=True)
             hub.add(feed)
             return hub
 
@@ -115,6 +119,8 @@ class Hubs:
             spawn(self._reopen(hub))
 
     async def _reopen(self, hub: Hub) -> None:
+        if self.hubs.get(hub.document_id) is not hub:  # closed meanwhile
+            return
         try:
             await hub.announce({"type": "hub.open"})
         except Exception:  # the layer is still away: its next recovery says it again
@@ -130,12 +136,14 @@ class Hubs:
             if kind == "hub.close":
                 hub.part(origin)
                 return
-            # Any word from a process about the document says it serves it. One that
-            # opened it, or that we had not heard of (its hub.open was lost), hears that
-            # we serve it too.
-            new = hub.meet(origin)
-            if kind == "hub.open" or (new and kind != "hub.here"):
-                hub.announcer.tell(origin, {"type": "hub.here"})
+            # A word from a process about the document says it serves it (not a
+            # leave: that follows its hub.close when its last connection goes). One that
+            # opened it, that knows of no other (a heads-up), or that we had not heard
+            # of (its hub.open was lost) hears that we serve it too.
+            if kind != "leave":
+                new = hub.meet(origin, tell_head=kind == "hub.open")
+                if kind == "hub.open" or event.get("peerless") or (new and kind != "hub.here"):
+                    hub.announcer.tell(origin, {"type": "hub.here"})
         if kind == "revisions":
             if event.get("origin") != self.channel:
                 await hub.deliver(event["messages"])
