@@ -13,6 +13,7 @@ import asyncio
 import datetime
 import json
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -27,7 +28,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -56,6 +58,11 @@ def base_parser(workload: str, description: str) -> argparse.ArgumentParser:
         "--redis-url",
         default="",
         help="serve through channels-redis at this URL instead of the in-memory layer",
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="serve from fresh databases on this PostgreSQL server (its URL) instead of SQLite files",
     )
     parser.add_argument(
         "--no-pin",
@@ -311,14 +318,21 @@ def free_port() -> int:
 # --- databases -------------------------------------------------------------------------
 
 
-def server_env(database: Path, *, redis_url: str = "", **settings: Any) -> dict[str, str]:
+class Database(NamedTuple):
+    """One run's database: a SQLite file, or a PostgreSQL database (``url``) with
+    ``path`` naming where the run's files (logs) go."""
+
+    path: Path
+    url: str = ""
+
+
+def server_env(database: Database, *, redis_url: str = "", **settings: Any) -> dict[str, str]:
     """The environment of a server (or set-up) process on ``database``."""
     env = dict(os.environ)
     for name in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "COLLAB_SQLITE_TEST_PATH"):
         env.pop(name, None)
     env.update(
         DJANGO_SETTINGS_MODULE="collab.settings",
-        COLLAB_SQLITE_PATH=str(database),
         REDIS_URL=redis_url,
         # As in production: DEBUG on would also keep every SQL query in memory.
         DJANGO_DEBUG="false",
@@ -327,17 +341,24 @@ def server_env(database: Path, *, redis_url: str = "", **settings: Any) -> dict[
         COLLAB_LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
     )
+    if database.url:
+        env["DATABASE_URL"] = database.url
+    else:
+        env["COLLAB_SQLITE_PATH"] = str(database.path)
     env.update({name: str(value) for name, value in settings.items()})
     return env
 
 
 class Workspace:
-    """A temporary directory with a freshly migrated database to copy for each run."""
+    """A temporary directory with a freshly migrated database to copy for each run: a
+    SQLite file, or with ``database_url`` a PostgreSQL template database on that server."""
 
-    def __init__(self) -> None:
+    def __init__(self, database_url: str = "") -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="collab-bench-")
         self.path = Path(self._tmp.name)
-        self.template = self.path / "migrated.sqlite3"
+        self._server_url = database_url
+        self._created: list[str] = []
+        self.template = self._new("template", template=None)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
             cwd=ROOT,
@@ -345,20 +366,44 @@ class Workspace:
             check=True,
         )
 
-    def database(self, name: str) -> Path:
-        """A new database file, migrated and empty."""
+    def database(self, name: str) -> Database:
+        """A new database, migrated and empty."""
+        return self._new(name, template=self.template)
+
+    def _new(self, name: str, *, template: Database | None) -> Database:
         path = self.path / f"{name}.sqlite3"
-        shutil.copyfile(self.template, path)
-        return path
+        if not self._server_url:
+            if template is not None:
+                shutil.copyfile(template.path, path)
+            return Database(path)
+        import psycopg
+
+        database = f"collab_bench_{os.getpid()}_{re.sub(r'[^a-z0-9]', '_', name.lower())}"
+        copy = f" TEMPLATE {_database_name(template.url)}" if template is not None else ""
+        with psycopg.connect(self._server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {database}{copy}")
+        self._created.append(database)
+        return Database(path, urlunsplit(urlsplit(self._server_url)._replace(path="/" + database)))
 
     def __enter__(self) -> Workspace:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self._created:
+            import psycopg
+
+            with psycopg.connect(self._server_url, autocommit=True) as admin:
+                for database in reversed(self._created):
+                    admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         self._tmp.cleanup()
 
 
-def django_call(database: Path, command: str, *, pin: bool = False, **params: Any) -> Any:
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def django_call(database: Database, command: str, *, pin: bool = False, **params: Any) -> Any:
     """Run ``bench.dataset <command>`` on ``database`` in a subprocess; return its JSON answer."""
     argv = [sys.executable, "-m", "bench.dataset", command, json.dumps(params)]
     if pin:
@@ -369,35 +414,47 @@ def django_call(database: Path, command: str, *, pin: bool = False, **params: An
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def document_state(database: Path, document_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-    """(revision, text) of each document, read straight from the file.
+def document_state(database: Database, document_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """(revision, text) of each document, read straight from the database.
 
     The stored snapshot with the revisions after it replayed, as the server reads it.
-    Plain reads in one read transaction: in WAL mode they neither wait for nor block
-    the server's writer, and see one consistent state.
+    Plain reads in one read transaction: in WAL mode (and on PostgreSQL, in one
+    snapshot) they neither wait for nor block the server's writer, and see one
+    consistent state.
     """
     from editor.core import ot  # pure: no Django needed
 
-    marks = ",".join("?" * len(document_ids))
-    states = {}
-    with closing(sqlite3.connect(database, timeout=30)) as db:
+    if database.url:
+        import psycopg
+
+        with psycopg.connect(database.url) as db:
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _replayed(db, "%s", document_ids, ot)
+    with closing(sqlite3.connect(database.path, timeout=30)) as db:
         db.execute("BEGIN")
-        rows = db.execute(
-            "SELECT d.id, d.revision, coalesce(s.content, ''), coalesce(s.revision, 0)"
-            " FROM editor_document d LEFT JOIN editor_snapshot s ON s.document_id = d.id"
-            f" WHERE d.id IN ({marks})",
-            list(document_ids),
-        ).fetchall()
-        for document_id, revision, text, after in rows:
-            ops = db.execute(
-                "SELECT ops FROM editor_operation WHERE document_id = ? AND revision > ?"
-                " AND revision <= ? ORDER BY revision",
-                (document_id, after, revision),
-            )
-            for (op,) in ops:
-                text = ot.apply(text, json.loads(op))
-            states[document_id] = (revision, text)
+        states = _replayed(db, "?", document_ids, ot)
         db.execute("COMMIT")
+    return states
+
+
+def _replayed(db: Any, mark: str, document_ids: Sequence[str], ot: Any) -> dict[str, tuple[int, str]]:
+    marks = ",".join([mark] * len(document_ids))
+    states = {}
+    rows = db.execute(
+        "SELECT d.id, d.revision, coalesce(s.content, ''), coalesce(s.revision, 0)"
+        " FROM editor_document d LEFT JOIN editor_snapshot s ON s.document_id = d.id"
+        f" WHERE d.id IN ({marks})",
+        list(document_ids),
+    ).fetchall()
+    for document_id, revision, text, after in rows:
+        ops = db.execute(
+            f"SELECT ops FROM editor_operation WHERE document_id = {mark} AND revision > {mark}"
+            f" AND revision <= {mark} ORDER BY revision",
+            (document_id, after, revision),
+        )
+        for (op,) in ops:
+            text = ot.apply(text, op if isinstance(op, list) else json.loads(op))
+        states[str(document_id)] = (revision, text)
     return states
 
 
@@ -407,11 +464,11 @@ def document_state(database: Path, document_ids: Sequence[str]) -> dict[str, tup
 class Server:
     """A daphne serving the project on a free loopback port, pinned to the server core."""
 
-    def __init__(self, database: Path, *, redis_url: str = "", **settings: Any) -> None:
+    def __init__(self, database: Database, *, redis_url: str = "", **settings: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = server_env(database, redis_url=redis_url, **settings)
-        self.log_path = database.with_suffix(f".daphne-{self.port}.log")
+        self.log_path = database.path.with_suffix(f".daphne-{self.port}.log")
         self.proc: subprocess.Popen | None = None
 
     @property

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     info = begin(args)
     cases = []
-    with Workspace() as workspace:
+    with Workspace(args.database_url) as workspace:
         for size, past in itertools.product(args.sizes, args.past_ops):
             print(f"docsize: {size:,} code points, {past:,} past ops ...", file=sys.stderr)
             cases.append(asyncio.run(run(workspace, size, past, args)))

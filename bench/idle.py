@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     raise_fd_limit(args.connections + 512)
     info = begin(args)
     print(f"idle: {args.connections} connections over {args.documents} documents ...", file=sys.stderr)
-    with Workspace() as workspace:
+    with Workspace(args.database_url) as workspace:
         result = asyncio.run(run(workspace, args))
     kb = result["kb_per_connection"]
     payload = {

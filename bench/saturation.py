@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     info = begin(args)
     print(f"saturation: {args.clients} clients for {args.seconds:g} s ...", file=sys.stderr)
-    with Workspace() as workspace:
+    with Workspace(args.database_url) as workspace:
         result = asyncio.run(run(workspace, args))
     payload = {
         "workload": "saturation",

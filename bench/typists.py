@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         "parameters": {key: value for key, value in vars(args).items() if key != "output"},
         "runs": [],
     }
-    with Workspace() as workspace:
+    with Workspace(args.database_url) as workspace:
         for clients in args.clients:
             print(f"typists: {clients} clients for {args.seconds:g} s ...", file=sys.stderr)
             payload["runs"].append(asyncio.run(run(workspace, clients, args)))
