@@ -126,6 +126,28 @@ async def test_a_rate_limited_op_is_resent_after_retry_after_and_nothing_is_lost
     assert doc.revision == 7 and selectors.document_text(doc) == "hello012345"
 
 
+async def test_a_client_that_waits_as_told_is_slowed_to_the_rate_never_closed(
+    transactional_db, doc, ada, django_db_blocker
+):
+    """Each op sent right after the previous ack, each refused op sent again after its
+    retry_after: far more refusals than the abuse limit allows, and no 4429, because the
+    client never sent before it was told it could."""
+    from editor.client import CollabClient
+
+    limits = {"COLLAB_OPS_PER_SECOND": "20", "COLLAB_OPS_BURST": "1", "COLLAB_ABUSE_LIMIT": "3"}
+    with running(Daphne(**limits), django_db_blocker) as server:
+        async with CollabClient(server.ws(doc.pk), headers=session_headers(ada, server)) as c:
+            for n in range(20):
+                c.insert(len(c.text), str(n % 10))
+                await c.wait_synced(timeout=20)
+            refused = [e for e in c.errors if e.get("code") == "rate_limited"]
+            assert len(refused) > 3  # over the abuse limit, yet still open:
+            c.insert(0, "!")
+            await c.wait_synced(timeout=20)
+    doc.refresh_from_db()
+    assert doc.revision == 22 and selectors.document_text(doc) == "!hello" + "0123456789" * 2
+
+
 def grow_history(doc, user, pairs: int) -> int:
     """Insert and delete a long block ``pairs`` times; the text ends as it began."""
     rev = Document.objects.get(pk=doc.pk).revision

@@ -63,6 +63,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     bucket: TokenBucket | None = None
     join_bucket: TokenBucket | None = None
     refusals: dict[str, deque[float]] | None = None
+    rate_wait_until = float("-inf")  # when the last rate_limited's retry_after is up
 
     async def dispatch(self, message) -> None:
         """Channels' dispatch without its per-message ``close_old_connections``.
@@ -290,10 +291,22 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self.role_checked(role)
 
     async def _count_refusal(self, exc: CollabError) -> None:
-        """Close a connection that keeps sending what the server refuses."""
+        """Close a connection that keeps sending what the server refuses.
+
+        A ``rate_limited`` counts only when the message came before the last one's
+        ``retry_after`` was up: a client that waits as told and then goes on at its own
+        pace (its next op right after the ack, say) is refused again and again while
+        above the rate, and slowed down to it, but never closed for that; one that does
+        not wait is.
+        """
         metrics.refused(exc.code)
         kind = "rate" if isinstance(exc, RateLimited) else "bad"
         now = time.monotonic()
+        if isinstance(exc, RateLimited):
+            waited = now >= self.rate_wait_until
+            self.rate_wait_until = now + (exc.retry_after or 0.0)
+            if waited:
+                return
         if self.refusals is None:
             self.refusals = {"bad": deque(), "rate": deque()}
         window = self.refusals[kind]
