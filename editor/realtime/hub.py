@@ -7,7 +7,7 @@ local connection and puts together four small parts, one job each:
 - :class:`~.ordering.Ordering`: hands each revision out once, in order, reading from
   the history what the announcements skipped, and asking the database after a quiet
   spell;
-- :class:`Rounds`: tick batching (what a feed is owed within a tick goes out as one
+- :class:`Rounds`: batching (what a feed is owed between two rounds goes out as one
   frame, the same frame for every feed owed just that);
 - :class:`Announcer`: announcing to the other processes serving the document.
 
@@ -54,8 +54,8 @@ MAX_SHARED_FRAME = frames.MAX_SHARED_FRAME
 
 
 class Rounds:
-    """Tick batching: the revisions handed out since the last flush, and the timer of
-    the next one."""
+    """Batching: the revisions handed out since the last flush, and the timer of the
+    next one."""
 
     def __init__(self, document_id: str, feeds: dict[int, Feed]) -> None:
         self.document_id = document_id
@@ -77,8 +77,8 @@ class Rounds:
         self.schedule()
 
     def schedule(self) -> None:
-        """Flush at once (after what is being handed out now) when the last round is a
-        tick old, else when it will be."""
+        """Flush at once (after what is being handed out now) when the last round is
+        FLUSH_SPACING times its cost old, else when it will be."""
         if self._timer is None:
             loop = asyncio.get_running_loop()
             tick = min(MAX_TICK_SECONDS, FLUSH_SPACING * self.cost)
