@@ -9,6 +9,7 @@ import zlib
 from collections import Counter, deque
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -64,6 +65,23 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     join_bucket: TokenBucket | None = None
     refusals: dict[str, deque[float]] | None = None
     rate_wait_until = float("-inf")  # when the last rate_limited's retry_after is up
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' ``AsyncConsumer.__call__`` for a consumer with no channel of its own.
+
+        With only the socket to listen to, Channels' ``await_many_dispatch`` (a task
+        per receive, a set and a wait around it, kept for as long as the socket is
+        open) comes down to this loop: one message at a time, each dispatched before
+        the next is read, as there.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message) -> None:
         """Channels' dispatch without its per-message ``close_old_connections``.
