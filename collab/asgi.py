@@ -8,13 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "collab.settings")
 # Django must be set up before the consumers (and their models) are imported.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from collab import backlog, shutdown  # noqa: E402
 from collab.origin import OriginValidator  # noqa: E402
-from collab.sessionauth import SessionAuthMiddleware  # noqa: E402
-from editor.realtime.routing import websocket_urlpatterns  # noqa: E402
+from editor.realtime.routing import Router, websocket_urlpatterns  # noqa: E402
 
 backlog.install(settings.COLLAB_MAX_BACKLOG_BYTES)
 shutdown.install(settings.COLLAB_SHUTDOWN_GRACE_SECONDS)
@@ -24,6 +23,6 @@ application = ProtocolTypeRouter(
         # /static/ is served by ServeStatic's middleware (see settings.MIDDLEWARE)
         # unless a web server in front does (COLLAB_SERVE_STATIC=0).
         "http": django_asgi_app,
-        "websocket": OriginValidator(SessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(Router(websocket_urlpatterns)),
     }
 )

@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -161,8 +162,9 @@ def _give_scopes_the_buffer() -> None:
 
     def create_application(self, protocol, scope):
         if scope.get("type") == "websocket":
-            scope["collab.buffered"] = lambda: _still_buffered(protocol)
-            scope["collab.write_frame"] = lambda frame: _write_frame(protocol, frame)
+            # Partials, lighter than closures: every open socket keeps these.
+            scope["collab.buffered"] = partial(_still_buffered, protocol)
+            scope["collab.write_frame"] = partial(_write_frame, protocol)
         return original(self, protocol, scope)
 
     _ORIGINALS["daphne.server.Server.create_application"] = original

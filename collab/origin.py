@@ -98,7 +98,9 @@ class OriginValidator:
     def __init__(self, application) -> None:
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    def __call__(self, scope, receive, send):
+        # The chosen application's coroutine, returned to be awaited by the caller:
+        # not awaited here, this layer does not stay on every open socket's stack.
         if origin_allowed(scope):
-            return await self.application(scope, receive, send)
-        return await Denier()(scope, receive, send)
+            return self.application(scope, receive, send)
+        return Denier()(scope, receive, send)

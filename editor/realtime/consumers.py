@@ -24,7 +24,7 @@ from ..domain.errors import (
     TooLarge,
     close_code,
 )
-from . import dbthread, metrics, presence, protocol
+from . import dbthread, identity, metrics, presence, protocol
 from .feed import Feed
 from .hub import Hub
 from .hubs import hubs
@@ -97,13 +97,14 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.document_id = self.scope["url_route"]["kwargs"]["document_id"]
-        self.user = self.scope.get("user")
         self.name: str | None = None  # the key of its presence row, once watched
         self.feed: Feed | None = None
         self.hub: Hub | None = None
         self.client_id: str | None = None
         self.role: str | None = None  # stays None on a refused connection
         self.counted = False
+        # Who it is, found once here (a middleware would stay on the socket's stack).
+        self.user, self.session_key = await identity.identify(self.scope)
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
@@ -119,7 +120,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         _sockets_per_user[self.user.pk] += 1
         self.counted = True
         self.role = role
-        self.session_key = self.scope["session"].session_key
         self.name = await watcher.register(self)
 
     async def disconnect(self, code) -> None:

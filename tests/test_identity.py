@@ -1,4 +1,4 @@
-"""Who a socket belongs to: collab.sessionauth, on its own and behind a real daphne."""
+"""Who a socket belongs to: editor.realtime.identity, on its own and behind a real daphne."""
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -6,19 +6,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.models import Session
 from django.http.cookie import parse_cookie
 
-from collab.sessionauth import SessionAuthMiddleware, session_key
+from editor.realtime.identity import identify, session_key
 
 from .wire import Wire, closed_with
-
-
-class Recorder:
-    """An inner application that keeps the scope it was called with."""
-
-    scope: dict | None = None
-
-    async def __call__(self, scope, receive, send):
-        self.scope = scope
-        return "inner's result"
 
 
 def scope_with(cookie: str | None) -> dict:
@@ -26,13 +16,6 @@ def scope_with(cookie: str | None) -> dict:
     if cookie is not None:
         headers.append((b"cookie", cookie.encode("latin1")))
     return {"type": "websocket", "path": "/ws/documents/x/", "headers": headers}
-
-
-async def call(scope: dict) -> tuple[dict, object]:
-    inner = Recorder()
-    result = await SessionAuthMiddleware(inner)(scope, None, None)
-    assert inner.scope is not None
-    return inner.scope, result
 
 
 @pytest.mark.parametrize(
@@ -57,24 +40,23 @@ def test_no_cookie_header_means_no_session_key():
 
 
 @pytest.mark.django_db
-async def test_a_signed_in_session_gives_its_user_and_leaves_the_outer_scope_alone(client, ada):
+async def test_a_signed_in_session_gives_its_user_and_key_and_leaves_the_scope_alone(client, ada):
     await sync_to_async(client.force_login)(ada)
     key = client.cookies["sessionid"].value
-    outer = scope_with(f"csrftoken=x; sessionid={key}")
-    before = dict(outer)
-    scope, result = await call(outer)
-    assert result == "inner's result"
-    assert scope["user"].pk == ada.pk and scope["user"].is_authenticated
-    assert scope["session"].session_key == key
-    assert outer == before  # copied, not changed in place
+    scope = scope_with(f"csrftoken=x; sessionid={key}")
+    before = dict(scope)
+    user, found = await identify(scope)
+    assert user.pk == ada.pk and user.is_authenticated
+    assert found == key
+    assert scope == before
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("cookie", [None, "theme=dark", "sessionid=not-a-session-key"])
 async def test_no_session_or_an_unknown_one_is_anonymous(cookie):
-    scope, _ = await call(scope_with(cookie))
-    assert isinstance(scope["user"], AnonymousUser)
-    assert scope["session"].session_key is None
+    user, key = await identify(scope_with(cookie))
+    assert isinstance(user, AnonymousUser)
+    assert key is None
 
 
 @pytest.mark.django_db
@@ -83,14 +65,9 @@ async def test_a_session_from_before_a_password_change_is_anonymous_and_flushed(
     key = client.cookies["sessionid"].value
     ada.set_password("a new password, elsewhere")
     await sync_to_async(ada.save)()
-    scope, _ = await call(scope_with(f"sessionid={key}"))
-    assert isinstance(scope["user"], AnonymousUser)
+    user, found = await identify(scope_with(f"sessionid={key}"))
+    assert isinstance(user, AnonymousUser) and found is None
     assert not await Session.objects.filter(session_key=key).aexists()
-
-
-async def test_a_scope_without_headers_is_refused():
-    with pytest.raises(ValueError, match="headers"):
-        await SessionAuthMiddleware(Recorder())({"type": "websocket"}, None, None)
 
 
 async def test_through_daphne_a_signed_in_tab_joins_and_a_stranger_is_closed_with_4401(server, doc, headers_for, ada):
