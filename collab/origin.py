@@ -95,6 +95,10 @@ class Denier(WebsocketDenier):
 class OriginValidator:
     """ASGI middleware: refuse (HTTP 403) a socket whose origin :func:`origin_allowed` refuses."""
 
+    # One call of (scope, receive, send), as asgiref would not guess from a plain
+    # __call__ (it would take this for an ASGI 2 application).
+    _asgi_single_callable = True
+
     def __init__(self, application) -> None:
         self.application = application
 

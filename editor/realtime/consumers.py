@@ -25,6 +25,7 @@ from ..domain.errors import (
     close_code,
 )
 from . import dbthread, identity, metrics, presence, protocol
+from .bus import spawn
 from .feed import Feed
 from .hub import Hub
 from .hubs import hubs
@@ -65,6 +66,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     join_bucket: TokenBucket | None = None
     refusals: dict[str, deque[float]] | None = None
     rate_wait_until = float("-inf")  # when the last rate_limited's retry_after is up
+    # As connect leaves them on a refused socket: a consumer cancelled before its
+    # connect ran is cleaned up by disconnect all the same.
+    counted = False
+    name: str | None = None
+    client_id: str | None = None
+    feed: Feed | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' ``AsyncConsumer.__call__`` for a consumer with no channel of its own.
@@ -82,6 +89,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except asyncio.CancelledError:
+            # daphne stopped waiting for it (its disconnect ran past the application
+            # close timeout) or is shutting down: what disconnect has not done yet is
+            # done anyway, the socket count at once (it bounds the user's sockets).
+            self._uncount()
+            spawn(self.disconnect(1006))
+            raise
 
     async def dispatch(self, message) -> None:
         """Channels' dispatch without its per-message ``close_old_connections``.
@@ -97,10 +111,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.document_id = self.scope["url_route"]["kwargs"]["document_id"]
-        self.name: str | None = None  # the key of its presence row, once watched
-        self.feed: Feed | None = None
+        self.name = None  # the key of its presence row, once watched
+        self.feed = None
         self.hub: Hub | None = None
-        self.client_id: str | None = None
+        self.client_id = None
         self.role: str | None = None  # stays None on a refused connection
         self.counted = False
         # Who it is, found once here (a middleware would stay on the socket's stack).
@@ -123,12 +137,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.name = await watcher.register(self)
 
     async def disconnect(self, code) -> None:
-        if self.counted:
-            _sockets_per_user[self.user.pk] -= 1
-            if _sockets_per_user[self.user.pk] <= 0:
-                del _sockets_per_user[self.user.pk]
-                budgets.forget_if_full(self.user.pk)  # a new one would be the same
-            self.counted = False
+        self._uncount()
         if self.name is not None:
             try:
                 await watcher.unregister(self)
@@ -141,6 +150,15 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 log.warning("could not forget connection %s", self.name, exc_info=True)
         if self.feed is not None:
             await self._leave()
+
+    def _uncount(self) -> None:
+        """No longer count this socket among its user's (once)."""
+        if self.counted:
+            self.counted = False
+            _sockets_per_user[self.user.pk] -= 1
+            if _sockets_per_user[self.user.pk] <= 0:
+                del _sockets_per_user[self.user.pk]
+                budgets.forget_if_full(self.user.pk)  # a new one would be the same
 
     # --- frames from the client ----------------------------------------------------
 

@@ -13,7 +13,6 @@ never for a socket, so nothing of it is missed.
 
 from __future__ import annotations
 
-from functools import cache
 from importlib import import_module
 from typing import Any
 
@@ -21,22 +20,30 @@ from channels.auth import get_user
 from django.conf import settings
 from django.http.cookie import parse_cookie
 
+from . import dbthread
+
 
 def session_key(headers) -> str | None:
-    """The session cookie's value in a handshake's headers, as Django's request.COOKIES has it."""
+    """The session cookie's value in a handshake's first ``Cookie`` header (daphne joins
+    repeated ones), parsed as Django parses it, as Channels' CookieMiddleware did."""
     for name, value in headers:
         if name == b"cookie":
             return parse_cookie(value.decode("latin1")).get(settings.SESSION_COOKIE_NAME)
     return None
 
 
-@cache
-def _session_store() -> Any:
-    return import_module(settings.SESSION_ENGINE).SessionStore
+# Channels' get_user without its ``database_sync_to_async`` wrapper: run on the
+# sockets' database thread (dbthread), which keeps its connection, rather than on
+# asgiref's, which opens and closes one around every call.
+_get_user = getattr(get_user, "func", get_user)
+
+
+def _identify(key: str | None) -> tuple[Any, str | None]:
+    session = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    user = _get_user({"session": session})
+    return user, session.session_key
 
 
 async def identify(scope) -> tuple[Any, str | None]:
     """The socket's user (``AnonymousUser`` without a valid session) and its session's key."""
-    session = _session_store()(session_key(scope["headers"]))
-    user = await get_user({"session": session})
-    return user, session.session_key
+    return await dbthread.run(_identify, session_key(scope["headers"]))

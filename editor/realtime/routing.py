@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import URLPattern, path
 
 from .consumers import DocumentConsumer
 
@@ -22,8 +23,15 @@ class Router:
     socket (docs/performance.md, *idle*). No nested routers: none is needed here.
     """
 
+    # One call of (scope, receive, send), as asgiref would not guess from a plain
+    # __call__ (it would take this for an ASGI 2 application).
+    _asgi_single_callable = True
+
     def __init__(self, routes) -> None:
         self.routes = list(routes)
+        for route in self.routes:
+            if not isinstance(route, URLPattern):
+                raise ImproperlyConfigured(f"{route!r}: only path() and re_path() routes, no include()")
 
     def __call__(self, scope, receive, send):
         full = scope["path"]
