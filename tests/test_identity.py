@@ -39,7 +39,7 @@ def test_no_cookie_header_means_no_session_key():
     assert session_key([(b"host", b"h")]) is None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # identify reads on the database thread, its own connection
 async def test_a_signed_in_session_gives_its_user_and_key_and_leaves_the_scope_alone(client, ada):
     await sync_to_async(client.force_login)(ada)
     key = client.cookies["sessionid"].value
@@ -51,7 +51,7 @@ async def test_a_signed_in_session_gives_its_user_and_key_and_leaves_the_scope_a
     assert scope == before
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # identify reads on the database thread, its own connection
 @pytest.mark.parametrize("cookie", [None, "theme=dark", "sessionid=not-a-session-key"])
 async def test_no_session_or_an_unknown_one_is_anonymous(cookie):
     user, key = await identify(scope_with(cookie))
@@ -59,7 +59,7 @@ async def test_no_session_or_an_unknown_one_is_anonymous(cookie):
     assert key is None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # identify reads on the database thread, its own connection
 async def test_a_session_from_before_a_password_change_is_anonymous_and_flushed(client, ada):
     await sync_to_async(client.force_login)(ada)
     key = client.cookies["sessionid"].value

@@ -1,14 +1,14 @@
 """The thread on which the real-time path talks to the database.
 
-Every database call of the WebSocket side (who the user is at connect, commits,
-catch-up reads, the periodic session and presence checks) runs here, one at a time,
-on one thread that keeps its connection open. Channels' ``database_sync_to_async`` closes the connection after each
-call when ``CONN_MAX_AGE`` is 0, and on SQLite closing the last connection also
-checkpoints the write-ahead log: reconnecting and checkpointing on every keystroke cost
-more than the commit itself. ``CONN_MAX_AGE`` stays 0 for HTTP requests, whose threads
-come and go under ASGI (persistent connections would leak there), so this one thread
-manages its connection itself: it is kept while healthy, closed after an error that left
-it unusable, and reopened by Django on the next query.
+Every database call of the WebSocket side (who the user is at connect, commits, catch-up
+reads, the periodic session and presence checks) runs here, one at a time, on one thread
+that keeps its connection open. Channels' ``database_sync_to_async`` closes the
+connection after each call when ``CONN_MAX_AGE`` is 0, and on SQLite closing the last
+connection also checkpoints the write-ahead log: reconnecting and checkpointing on every
+keystroke cost more than the commit itself. ``CONN_MAX_AGE`` stays 0 for HTTP requests,
+whose threads come and go under ASGI (persistent connections would leak there), so this
+one thread manages its connection itself: it is kept while healthy, closed after an
+error that left it unusable, and reopened by Django on the next query.
 """
 
 from __future__ import annotations
