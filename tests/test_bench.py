@@ -5,6 +5,7 @@ speed: these runs are far too small, and machines too different, for that.
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,21 @@ def test_docsize_run_measures_every_case_through_the_server_and_directly(runs):
         assert {"lock", "store", "commit_and_rest"} <= set(case["direct_stage_mean_ms"])
     assert set(data["ratios"]) == {"round_trip_p50", "server_cpu_per_keystroke", "direct_commit_mean"}
     assert data["ratios"]["round_trip_p50"] > 0
+
+
+def test_the_commit_path_benchmark_commits_every_op_warm_and_after_idle():
+    """``python -m bench.commit`` commits through the service, both ways, and says how much."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.commit", "--batch", "3", "--batches", "10", "--idle-ms", "1", "--rounds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    rounds = re.findall(
+        r"round \d: batch of 3: warm (\d+) us wall, (\d+) us CPU; after 1 ms idle (\d+) us wall, (\d+) us CPU",
+        done.stdout,
+    )
+    assert len(rounds) == 2 and all(int(figure) > 0 for row in rounds for figure in row), done.stdout
+    assert "120 revisions committed, 120 ops sent" in done.stdout

@@ -1,0 +1,129 @@
+"""The commit path alone: one batch through the service, warm and after an idle gap.
+
+Each round commits the same number of batches of one-character inserts through
+:func:`editor.domain.services.operations_commit` (the service a hub calls on its
+database thread: lock, rebase, store, synced commit), first back to back, then with
+``--idle-ms`` of sleep before each batch, as under light load, where a keystroke
+finds the server idle. It prints the wall time and the CPU time of this thread per
+batch for both, and their ratios. No server, no sockets: this is the floor under a
+lone keystroke's latency on this machine, and how much an idle gap adds to it: on some
+machines a core that has been idle runs the same code much slower for a while (cold
+caches, a lower clock, a hypervisor's scheduling; this script does not tell which).
+
+    python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3]
+
+It runs in a throwaway SQLite database beside the project's (the same disk), with
+the project's settings (durable commits: ``COLLAB_SQLITE_SYNCHRONOUS`` as set, FULL
+by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITERS = 8
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, float]]:
+    parser = argparse.ArgumentParser(prog="python -m bench.commit", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=1, help="ops per batch (each from another writer)")
+    parser.add_argument("--batches", type=int, default=400, help="batches per measurement")
+    parser.add_argument("--idle-ms", type=float, default=20.0, help="sleep before each batch when idle")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench-commit-") as folder:
+        commit, revision = _setup(Path(folder) / "commit.sqlite3")
+        for _ in range(50):  # warm up: imports, statements, the first snapshot
+            commit(args.batch)
+        start = revision()
+        results = []
+        for number in range(1, args.rounds + 1):
+            warm = _measure(commit, args.batch, args.batches, idle=0.0)
+            idle = _measure(commit, args.batch, args.batches, idle=args.idle_ms / 1000)
+            results.append({"warm_wall": warm[0], "warm_cpu": warm[1], "idle_wall": idle[0], "idle_cpu": idle[1]})
+            print(
+                f"round {number}: batch of {args.batch}: warm {warm[0]:.0f} us wall, {warm[1]:.0f} us CPU; "
+                f"after {args.idle_ms:g} ms idle {idle[0]:.0f} us wall, {idle[1]:.0f} us CPU "
+                f"({idle[0] / warm[0]:.2f}x wall, {idle[1] / warm[1]:.2f}x CPU)"
+            )
+        print(f"{revision() - start} revisions committed, {2 * args.rounds * args.batches * args.batch} ops sent")
+    return results
+
+
+def _measure(commit, batch: int, batches: int, *, idle: float) -> tuple[float, float]:
+    """Microseconds of wall time and of this thread's CPU per batch (the sleeps left out)."""
+    wall = cpu = 0.0
+    for _ in range(batches):
+        if idle:
+            time.sleep(idle)
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        commit(batch)
+        wall += time.perf_counter() - started
+        cpu += time.thread_time() - started_cpu
+    return wall / batches * 1e6, cpu / batches * 1e6
+
+
+def _setup(path: Path):
+    """Configure Django on a fresh database at ``path``; return a function committing
+    one batch, and one reading the document's stored revision."""
+    from .common import _SECRET_KEY
+
+    for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "COLLAB_SQLITE_TEST_PATH"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="collab.settings",
+        DJANGO_DEBUG="false",  # as in production: DEBUG would keep every query in memory
+        DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY", _SECRET_KEY),
+        COLLAB_SQLITE_PATH=str(path),
+        COLLAB_LOG_LEVEL="WARNING",
+    )
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from editor.domain import documents, services
+    from editor.models import Document, Membership
+
+    call_command("migrate", verbosity=0)
+    users = [get_user_model().objects.create_user(f"writer{n}", password=None) for n in range(WRITERS)]
+    document = documents.document_create(title="commit", owner=users[0], content="a" * 1000)
+    for user in users[1:]:
+        Membership.objects.create(document=document, user=user, role=Membership.Role.EDITOR)
+    document_id = str(document.pk)
+    state = services.document_state(document_id=document_id)
+    seqs = [0] * WRITERS
+
+    def commit(batch: int) -> None:
+        submissions = []
+        for n in range(batch):
+            writer = n % WRITERS
+            seqs[writer] += 1
+            submissions.append(
+                services.Submission(
+                    user=users[writer],
+                    client=f"c{writer}",
+                    seq=seqs[writer],
+                    base=state.rev,
+                    ops=[{"pos": seqs[writer] % 1000, "insert": "x"}],
+                )
+            )
+        results = services.operations_commit(document_id=document_id, submissions=submissions, state=state)
+        failed = [result for result in results if isinstance(result, Exception)]
+        if failed:
+            raise RuntimeError(f"a commit was refused: {failed[0]!r}")
+
+    def revision() -> int:
+        return Document.objects.values_list("revision", flat=True).get(pk=document_id)
+
+    return commit, revision
+
+
+if __name__ == "__main__":
+    main()
