@@ -250,6 +250,18 @@ def test_rebasing_over_one_keystroke_takes_the_short_path_to_the_same_trace(data
     assert ot.rebase(op, [committed]) == ot.transform(committed, op)[1]
 
 
+@given(st.data())
+def test_rebasing_over_a_longer_revision_takes_the_one_sided_path_to_the_same_trace(data):
+    """rebase's path for a revision of several components (only the rebased side, and
+    only as far as the op reaches) equals the general transform."""
+    text = data.draw(long_texts)
+    op = data.draw(ops_for(text, max_components=6))
+    committed = data.draw(ops_for(text, max_components=8))
+    a, b = ot.to_trace(committed), ot.to_trace(op)
+    assert ot._transform_after(a, b) == ot._transform_traces(a, b)[1]
+    assert ot.rebase(op, [committed]) == ot.transform(committed, op)[1]
+
+
 @HEAVY
 @given(st.data())
 def test_rebase_equals_transforming_over_each_revision_in_turn(data):

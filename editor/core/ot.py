@@ -311,6 +311,49 @@ def _transform_traces(a: Trace, b: Trace) -> tuple[Trace, Trace]:
     return _trim(a2), _trim(b2)
 
 
+def _transform_after(a: Trace, b: Trace) -> Trace:
+    """``_transform_traces(a, b)[1]`` alone: ``b`` rebased to apply after ``a``.
+
+    What rebase needs of each committed op. It builds no ``a'``, and it stops where
+    ``b`` ends: past that ``b`` only retains, and a trailing retain is dropped anyway.
+    Rebasing a keystroke over a long revision walks that revision only up to the
+    keystroke's position.
+    """
+    b2: Trace = []
+    ia = ib = 0
+    x: Item | None = a[0] if a else None
+    y: Item | None = b[0] if b else None
+    while y is not None:
+        if isinstance(x, str):
+            _push(b2, len(x))
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+            continue
+        if isinstance(y, str):
+            _push(b2, y)
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+            continue
+        if x is None:  # a retains the rest: the rest of b passes through as it is
+            _push(b2, y)
+            for item in b[ib + 1 :]:
+                _push(b2, item)
+            break
+        n = min(abs(x), abs(y))
+        if x > 0:  # a deletes nothing here: b's retain or delete stays
+            _push(b2, n if y > 0 else -n)
+        # a deleted these code points: b neither retains them nor deletes them again
+        x = (x - n if x > 0 else x + n) or None
+        y = (y - n if y > 0 else y + n) or None
+        if x is None:
+            ia += 1
+            x = a[ia] if ia < len(a) else None
+        if y is None:
+            ib += 1
+            y = b[ib] if ib < len(b) else None
+    return _trim(b2)
+
+
 # --- the public algebra ----------------------------------------------------------
 
 
@@ -375,7 +418,7 @@ def rebase(op: Sequence[Component], history: Sequence[Sequence[Component]]) -> O
             else:
                 trace = _after_delete(trace, comp["pos"], comp["delete"])
         elif committed:
-            trace = _transform_traces(to_trace(committed), trace)[1]
+            trace = _transform_after(to_trace(committed), trace)
     return from_trace(trace)
 
 
