@@ -67,6 +67,27 @@ class Feed:
     still answering ``join`` keeps them aside until its catch-up is sent.
     """
 
+    # Every joined socket keeps one, idle or not: slots instead of a dict (a few
+    # hundred bytes less per connection; see docs/performance.md, idle).
+    __slots__ = (
+        "id",
+        "document_id",
+        "user_id",
+        "client",
+        "_send",
+        "_write",
+        "max_frame",
+        "batch",
+        "on_event",
+        "_writable",
+        "last_sent",
+        "presence",
+        "_joining",
+        "_aside",
+        "_outbox",
+        "hub",
+    )
+
     def __init__(
         self,
         *,
