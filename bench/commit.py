@@ -6,9 +6,10 @@ database thread: lock, rebase, store, synced commit), first back to back, then w
 ``--idle-ms`` of sleep before each batch, as under light load, where a keystroke
 finds the server idle. It prints the wall time and the CPU time of this thread per
 batch for both, and their ratios. No server, no sockets: this is the floor under a
-lone keystroke's latency on this machine, and how much an idle gap adds to it: on some
-machines a core that has been idle runs the same code much slower for a while (cold
-caches, a lower clock, a hypervisor's scheduling; this script does not tell which).
+lone keystroke's latency on this machine, and how much a gap adds to it: on some
+machines the same code runs much slower after the process has left it for a while
+(seen on a virtual machine where spinning through the gap instead of sleeping cost
+as much: what else ran on the host had taken the caches; this script does not tell).
 
     python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3]
 
