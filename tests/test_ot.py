@@ -260,6 +260,9 @@ def test_rebasing_over_a_longer_revision_takes_the_one_sided_path_to_the_same_tr
     a, b = ot.to_trace(committed), ot.to_trace(op)
     assert ot._transform_after(a, b) == ot._transform_traces(a, b)[1]
     assert ot.rebase(op, [committed]) == ot.transform(committed, op)[1]
+    # with the committed op's trace at hand, the same (and the trace is left as it was)
+    assert ot.rebase(op, [committed], [a]) == ot.transform(committed, op)[1]
+    assert a == ot.to_trace(committed)
 
 
 @HEAVY

@@ -97,3 +97,47 @@ def test_state_text_matches_replaying_its_revisions():
     for op in ops:
         text = ot.apply(text, op) if op else text
     assert state.text == text == "hlo 😀"
+
+
+def _typed_state() -> tuple[DocumentState, list[str]]:
+    """A state keeping revisions 3 to 8 of a text typed and edited in turn; the texts
+    at revisions 2 to 8."""
+    texts = ["ab"]
+    ops_by_rev: list[list] = [
+        [{"pos": 0, "insert": "xyz"}],
+        [{"pos": 1, "delete": 2}, {"pos": 2, "insert": "q"}],
+        [{"pos": 0, "insert": "1"}, {"pos": 3, "insert": "22"}],
+        [{"pos": 2, "delete": 3}],
+        [{"pos": 1, "insert": "long insert"}, {"pos": 14, "delete": 1}],
+        [],
+    ]
+    entries = []
+    for rev, ops in enumerate(ops_by_rev, start=3):
+        texts.append(ot.apply(texts[-1], ops))
+        entries.append(entry(rev, ops, seq=rev))
+    return DocumentState(rev=8, text=texts[-1], recent=entries), texts
+
+
+def test_a_batch_knows_the_text_length_at_every_kept_revision_as_summing_the_ops_would():
+    state, texts = _typed_state()
+    pending = Pending(state)
+    for rev, ops in ((9, [{"pos": 0, "insert": "++"}]), (10, [{"pos": 3, "delete": 4}])):
+        text = pending.text.apply(ops)
+        pending.add(ops=ops, key=(2, "d"), seq=rev, text=text)
+        texts.append(str(text))
+    for rev in range(2, 11):
+        summed = len(pending.text) - sum(ot.length_delta(ops) for ops in pending.ops_since(rev))
+        assert pending.length_at(rev) == summed == len(texts[rev - 2])
+    assert pending.length_at(1) is None  # older than the state keeps: the caller reads and sums
+    assert pending.length_at(2) == len(texts[0])  # asked again: from what the batch worked out
+
+
+def test_a_batch_converts_each_longer_revision_to_a_trace_once():
+    state, _texts = _typed_state()
+    pending = Pending(state)
+    first = pending.traces_since(3, pending.ops_since(3))
+    assert first == [None if len(ops) < 2 else ot.to_trace(ops) for ops in pending.ops_since(3)]
+    again = pending.traces_since(4, pending.ops_since(4))
+    assert again[0] is first[1] is not None  # revision 5: the same trace, not converted again
+    op = [{"pos": 4, "insert": "k"}, {"pos": 6, "delete": 2}]
+    assert ot.rebase(op, pending.ops_since(3), first) == ot.rebase(op, pending.ops_since(3))

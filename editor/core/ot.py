@@ -399,18 +399,24 @@ def transform(a: Sequence[Component], b: Sequence[Component]) -> tuple[Op, Op]:
     return from_trace(a2), from_trace(b2)
 
 
-def rebase(op: Sequence[Component], history: Sequence[Sequence[Component]]) -> Op:
+def rebase(
+    op: Sequence[Component],
+    history: Sequence[Sequence[Component]],
+    traces: Sequence[Trace | None] | None = None,
+) -> Op:
     """``op`` transformed over each op of ``history`` in turn, history winning ties.
 
     Law: equal to ``for h in history: op = transform(h, op)[1]``, the way a client
     rebases its pending op one revision at a time, but ``op`` stays a trace from the
     first revision to the last instead of being converted back and forth at each.
-    With no history the op is returned as it is.
+    With no history the op is returned as it is. ``traces``, when given, holds
+    ``to_trace`` of the history's ops where the caller has it (None elsewhere), so
+    ops rebased over the same revisions need not convert them again; it is only read.
     """
     if not history:
         return list(op)
     trace = to_trace(op)
-    for committed in history:
+    for index, committed in enumerate(history):
         if len(committed) == 1:  # most revisions are one keystroke
             comp = committed[0]
             if "insert" in comp:
@@ -418,7 +424,8 @@ def rebase(op: Sequence[Component], history: Sequence[Sequence[Component]]) -> O
             else:
                 trace = _after_delete(trace, comp["pos"], comp["delete"])
         elif committed:
-            trace = _transform_after(to_trace(committed), trace)
+            known = traces[index] if traces is not None else None
+            trace = _transform_after(to_trace(committed) if known is None else known, trace)
     return from_trace(trace)
 
 

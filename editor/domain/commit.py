@@ -431,8 +431,11 @@ def _transform(head: Head, pending: Pending, submission: Submission) -> list:
     seq, ahead = submission.seq, submission.ahead
     if ahead is not None and ahead.rev > pending.rev:  # the history went back (a restored backup)
         ahead = None
-    concurrent = _concurrent(head, pending, submission.base if ahead is None else ahead.rev, seq)
-    length = len(pending.text) - sum(ot.length_delta(c) for c in concurrent)
+    start = submission.base if ahead is None else ahead.rev
+    concurrent = _concurrent(head, pending, start, seq)
+    length = pending.length_at(start)
+    if length is None:  # older than the state keeps: from what was read
+        length = len(pending.text) - sum(ot.length_delta(c) for c in concurrent)
     try:
         # The op as it was sent, against the text at its base.
         ot.check_range(submission.ops, length if ahead is None else length - ahead.delta)
@@ -445,7 +448,7 @@ def _transform(head: Head, pending: Pending, submission: Submission) -> list:
     # history first would lose where an insert stood relative to text deleted later,
     # and the server and the sender could then break a tie differently. The committed
     # side wins ties.
-    return ot.rebase(ops, concurrent)
+    return ot.rebase(ops, concurrent, pending.traces_since(start, concurrent))
 
 
 def _concurrent(head: Head, pending: Pending, base: int, seq: int) -> list[list]:

@@ -19,6 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..core import ot
 from ..core.text import Text
 
 Key = tuple[int, str]  # (user id, client)
@@ -123,6 +124,11 @@ class Pending:
         self.text = state.text
         self.entries: list[Entry] = []
         self._seqs: dict[Key, int] = {}
+        # Worked out once per batch for every op rebased over the same revisions (a
+        # busy document's ops each come from some way back; see ot.rebase):
+        self._added = 0  # code points this batch's revisions added, together
+        self._suffix = [0]  # [k]: code points the state's last k revisions added
+        self._traces: dict[int, ot.Trace] = {}  # revision: ot.to_trace of its ops
 
     @property
     def rev(self) -> int:
@@ -134,6 +140,36 @@ class Pending:
             return [entry.ops for entry in self.entries[base - self.state.rev :]]
         older = self.state.ops_since(base)
         return None if older is None else older + [entry.ops for entry in self.entries]
+
+    def length_at(self, rev: int) -> int | None:
+        """The text's length at revision ``rev``: the batch's text less what every
+        revision after ``rev`` added by its ops. None when ``rev`` is older than the
+        state keeps (the caller sums what it read from the history instead)."""
+        if rev >= self.state.rev:
+            later = self.entries[rev - self.state.rev :]
+            return len(self.text) - sum(ot.length_delta(entry.ops) for entry in later)
+        count = self.state.rev - rev
+        recent = self.state._recent
+        if count > len(recent) or recent[-count].rev != rev + 1:
+            return None
+        suffix = self._suffix
+        while len(suffix) <= count:
+            suffix.append(suffix[-1] + ot.length_delta(recent[-len(suffix)].ops))
+        return len(self.text) - self._added - suffix[count]
+
+    def traces_since(self, base: int, history: list[list]) -> list[ot.Trace | None]:
+        """``ot.to_trace`` of the ops of revisions ``base + 1`` onwards (``history``,
+        in order), for those of several components; converted once per batch."""
+        traces: list[ot.Trace | None] = []
+        for rev, ops in enumerate(history, start=base + 1):
+            if len(ops) > 1:
+                trace = self._traces.get(rev)
+                if trace is None:
+                    trace = self._traces[rev] = ot.to_trace(ops)
+                traces.append(trace)
+            else:
+                traces.append(None)  # rebase's one-component path needs no trace
+        return traces
 
     def max_seq(self, key: Key) -> int | None:
         known = self.state.max_seq(key)
@@ -150,6 +186,7 @@ class Pending:
     def add(self, *, ops: list, key: Key, seq: int, text: Text) -> Entry:
         entry = Entry(rev=self.rev + 1, ops=ops, key=key, seq=seq)
         self.entries.append(entry)
+        self._added += ot.length_delta(ops)
         self._seqs[key] = max(seq, self._seqs.get(key, 0))
         self.text = text
         return entry
