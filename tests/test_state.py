@@ -141,3 +141,13 @@ def test_a_batch_converts_each_longer_revision_to_a_trace_once():
     assert again[0] is first[1] is not None  # revision 5: the same trace, not converted again
     op = [{"pos": 4, "insert": "k"}, {"pos": 6, "delete": 2}]
     assert ot.rebase(op, pending.ops_since(3), first) == ot.rebase(op, pending.ops_since(3))
+
+
+def test_a_batch_keeps_no_traces_of_revisions_older_than_the_state_keeps():
+    """Those come from the history, for an op from far back: rebase converts them as it goes."""
+    state, _texts = _typed_state()
+    pending = Pending(state)
+    older = [[{"pos": 0, "insert": "a"}, {"pos": 2, "insert": "b"}]]  # revision 2, as read back
+    assert state.oldest == 2  # it keeps revisions 3 to 8
+    traces = pending.traces_since(1, older + pending.ops_since(2))
+    assert traces[0] is None and traces[2] == ot.to_trace(pending.ops_since(3)[0])

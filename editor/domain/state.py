@@ -159,10 +159,12 @@ class Pending:
 
     def traces_since(self, base: int, history: list[list]) -> list[ot.Trace | None]:
         """``ot.to_trace`` of the ops of revisions ``base + 1`` onwards (``history``,
-        in order), for those of several components; converted once per batch."""
+        in order), for those of several components the state keeps; converted once per
+        batch. Older ones (read from the history, rarely) are left to ``ot.rebase``."""
         traces: list[ot.Trace | None] = []
+        oldest = self.state.oldest
         for rev, ops in enumerate(history, start=base + 1):
-            if len(ops) > 1:
+            if len(ops) > 1 and rev > oldest:
                 trace = self._traces.get(rev)
                 if trace is None:
                     trace = self._traces[rev] = ot.to_trace(ops)
