@@ -67,6 +67,11 @@ async def test_who_wrote_what_colours_each_persons_text(browser, site, shared_do
     await wait_saved(page_g)
     await page_a.click("#history")
     await page_a.click("#authors")
+    # authors.js is a module: it runs after the text is parsed, so its colours come a moment later.
+    await page_a.wait_for_function(
+        "() => { const spans = [...document.querySelectorAll('#authors-text .by')];"
+        " return spans.length > 0 && spans.every(s => getComputedStyle(s).getPropertyValue('--author-color')); }"
+    )
     parts = await page_a.eval_on_selector_all(
         "#authors-text .by",
         "spans => spans.map(s => [s.dataset.author, s.textContent, getComputedStyle(s).getPropertyValue('--author-color')])",
