@@ -7,17 +7,19 @@ checks that buffer before each frame daphne sends and aborts the connection once
 holds more than COLLAB_MAX_BACKLOG_BYTES. The application then gets its usual
 ``websocket.disconnect``; the client, if it ever reads again, reconnects and catches up.
 
-It also gives each WebSocket's scope a ``collab.buffered`` callable returning that
-buffer's size now, so that the application can pace a long catch-up by the socket's
-own flow control (send while the client reads, wait while it does not) instead of
-writing it in one burst that the guard would take for a client that stopped reading.
+It also gives each WebSocket's scope a ``collab.socket`` (a :class:`SocketHooks`)
+with two methods:
 
-And it gives each WebSocket's scope a ``collab.write_frame`` callable that writes a
-ready-made text frame (``editor.realtime.protocol.text_frame``) to the socket, under the same guard: a round
-of revisions is framed once and written to every connection that is owed it, where
-Channels' ``send`` would encode and frame it again per connection and Twisted would
-schedule each write for the next turn of the loop. It declines (returns False, and the
-caller sends the usual way) whenever the connection is not a plain open one.
+- ``buffered()`` returns that buffer's size now, so that the application can pace a
+  long catch-up by the socket's own flow control (send while the client reads, wait
+  while it does not) instead of writing it in one burst that the guard would take for
+  a client that stopped reading;
+- ``write_frame(frame)`` writes a ready-made text frame
+  (``editor.realtime.protocol.text_frame``) to the socket, under the same guard: a
+  round of revisions is framed once and written to every connection that is owed it,
+  where Channels' ``send`` would encode and frame it again per connection and Twisted
+  would schedule each write for the next turn of the loop. It declines (returns False,
+  and the caller sends the usual way) whenever the connection is not a plain open one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -162,13 +163,33 @@ def _give_scopes_the_buffer() -> None:
 
     def create_application(self, protocol, scope):
         if scope.get("type") == "websocket":
-            # Partials, lighter than closures: every open socket keeps these.
-            scope["collab.buffered"] = partial(_still_buffered, protocol)
-            scope["collab.write_frame"] = partial(_write_frame, protocol)
+            scope["collab.socket"] = SocketHooks(protocol)
         return original(self, protocol, scope)
 
     _ORIGINALS["daphne.server.Server.create_application"] = original
     Server.create_application = create_application
+
+
+class SocketHooks:
+    """What an application may ask of its WebSocket's daphne protocol beyond ASGI.
+
+    Every open socket keeps one: a single object with slots, lighter than a closure or
+    a partial per hook (docs/performance.md, *idle*).
+    """
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol) -> None:
+        self.protocol = protocol
+
+    def buffered(self) -> int:
+        """Bytes the client has yet to read; 0 once the connection is gone."""
+        return _still_buffered(self.protocol)
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a ready-made text frame; False (nothing written) when the connection is
+        not a plain open one, and the caller sends through daphne instead."""
+        return _write_frame(self.protocol, frame)
 
 
 def _still_buffered(protocol) -> int:

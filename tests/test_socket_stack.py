@@ -6,17 +6,17 @@ import pytest
 from asgiref.compatibility import guarantee_single_callable
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
-from channels.routing import ProtocolTypeRouter
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import include, path
 
 from collab.origin import OriginValidator
+from collab.protocols import ProtocolRouter
 from editor.realtime import consumers
 from editor.realtime.routing import Router, websocket_urlpatterns
 
 # collab.asgi's WebSocket application, made here: importing collab.asgi would install
 # its daphne hooks in this process (tests/test_backlog.py checks them uninstalled).
-application = ProtocolTypeRouter({"websocket": OriginValidator(Router(websocket_urlpatterns))})
+application = ProtocolRouter({"websocket": OriginValidator(Router(websocket_urlpatterns))})
 
 
 def scope_for(path_: str, *, cookie: str | None = None, origin: str = "http://testserver") -> dict:
@@ -39,8 +39,31 @@ def scope_for(path_: str, *, cookie: str | None = None, origin: str = "http://te
 
 def test_the_layers_are_single_callables_on_their_own():
     """asgiref must not take a plain __call__ returning a coroutine for an ASGI 2 app."""
-    for app in (Router(websocket_urlpatterns), OriginValidator(Router(websocket_urlpatterns))):
+    for app in (Router(websocket_urlpatterns), OriginValidator(Router(websocket_urlpatterns)), application):
         assert guarantee_single_callable(app) is app
+
+
+def test_no_layer_stays_on_an_open_sockets_stack():
+    """What the server awaits for a socket is the consumer's own coroutine: each layer
+    above it chose, and returned it instead of awaiting it."""
+    running = application(scope_for("/ws/documents/x/"), None, None)
+    try:
+        assert running.cr_code is consumers.DocumentConsumer.__call__.__code__
+        assert running.cr_frame.f_locals["scope"]["url_route"]["kwargs"] == {"document_id": "x"}
+    finally:
+        running.close()
+
+
+async def test_the_protocol_router_refuses_a_kind_of_connection_it_has_no_application_for():
+    async def http(scope, receive, send):
+        pass
+
+    router = ProtocolRouter({"http": http})
+    running = router({"type": "http"}, None, None)
+    assert running.cr_code is http.__code__
+    running.close()
+    with pytest.raises(ValueError, match="scope type 'lifespan'"):  # when awaited, as from Channels' router
+        await router({"type": "lifespan"}, None, None)
 
 
 @pytest.mark.django_db(transaction=True)  # Channels' denier tidies database connections

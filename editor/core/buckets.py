@@ -9,6 +9,9 @@ from collections.abc import Callable
 class TokenBucket:
     """Allows ``rate`` events a second on average and bursts of up to ``burst``."""
 
+    # A joined socket keeps one (its join budget): slots, not a dict per bucket.
+    __slots__ = ("rate", "burst", "clock", "tokens", "stamp")
+
     def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst

@@ -204,6 +204,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self._leave()
         if self.feed is None:
             self.client_id = message.client
+            socket = self.scope.get("collab.socket")  # daphne's, past Channels' send (collab.backlog)
             self.feed = Feed(
                 document_id=self.document_id,
                 user_id=self.user.pk,
@@ -213,7 +214,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 batch=settings.COLLAB_CATCHUP_BATCH,
                 on_event=self._on_access_event,
                 writable=self._writable,
-                write=self.scope.get("collab.write_frame"),
+                write=None if socket is None else socket.write_frame,
             )
             # Attached before the catch-up is read, so no revision falls in between.
             self.hub = await hubs.attach(self.feed)
@@ -378,12 +379,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         """Wait while more than half the backlog limit waits to be read by the client
         (see collab.backlog); a client that reads is thus never dropped for the size of
         a catch-up, and one that stopped reading is dropped by the live revisions."""
-        buffered = self.scope.get("collab.buffered")
-        if buffered is None:
+        socket = self.scope.get("collab.socket")
+        if socket is None:
             return
         room = settings.COLLAB_MAX_BACKLOG_BYTES // 2
         # The transport's buffer has no event to wait on: poll it.
-        while buffered() > room and self.role is not None and self.feed is not None:  # noqa: ASYNC110
+        while socket.buffered() > room and self.role is not None and self.feed is not None:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
     async def _close_for(self, code: int) -> None:
@@ -412,6 +413,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.dumps(message))
 
     async def _send_frame(self, frame: str) -> None:
-        write = self.scope.get("collab.write_frame")  # daphne's, past Channels' send (collab.backlog)
-        if write is None or not write(protocol.text_frame(frame)):
+        socket = self.scope.get("collab.socket")  # daphne's, past Channels' send (collab.backlog)
+        if socket is None or not socket.write_frame(protocol.text_frame(frame)):
             await self.send(text_data=frame)
