@@ -11,7 +11,11 @@ machines the same code runs much slower after the process has left it for a whil
 (seen on a virtual machine where spinning through the gap instead of sleeping cost
 as much: what else ran on the host had taken the caches; this script does not tell).
 
-    python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3]
+    python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3] [--behind 0]
+
+With ``--behind N`` every op is made against the revision N before the current one,
+as a server that has fallen behind receives them: each is rebased over the N
+revisions committed since its base.
 
 It runs in a throwaway SQLite database beside the project's (the same disk), with
 the project's settings (durable commits: ``COLLAB_SQLITE_SYNCHRONOUS`` as set, FULL
@@ -36,10 +40,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--batches", type=int, default=400, help="batches per measurement")
     parser.add_argument("--idle-ms", type=float, default=20.0, help="sleep before each batch when idle")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--behind", type=int, default=0, help="make each op against the revision this many before the current one"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench-commit-") as folder:
-        commit, revision = _setup(Path(folder) / "commit.sqlite3")
-        for _ in range(50):  # warm up: imports, statements, the first snapshot
+        commit, revision = _setup(Path(folder) / "commit.sqlite3", behind=args.behind)
+        for _ in range(50 + args.behind):  # warm up: imports, statements, the first snapshot
             commit(args.batch)
         start = revision()
         results = []
@@ -69,9 +76,10 @@ def _measure(commit, batch: int, batches: int, *, idle: float) -> tuple[float, f
     return wall / batches * 1e6, cpu / batches * 1e6
 
 
-def _setup(path: Path):
+def _setup(path: Path, *, behind: int = 0):
     """Configure Django on a fresh database at ``path``; return a function committing
-    one batch, and one reading the document's stored revision."""
+    one batch (of ops made ``behind`` revisions back, where there are that many), and
+    one reading the document's stored revision."""
     from .common import _SECRET_KEY
 
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "COLLAB_SQLITE_TEST_PATH"):
@@ -111,7 +119,7 @@ def _setup(path: Path):
                     user=users[writer],
                     client=f"c{writer}",
                     seq=seqs[writer],
-                    base=state.rev,
+                    base=max(1, state.rev - behind),  # the text is never shorter than at revision 1
                     ops=[{"pos": seqs[writer] % 1000, "insert": "x"}],
                 )
             )

@@ -196,9 +196,24 @@ def test_docsize_run_measures_every_case_through_the_server_and_directly(runs):
 
 
 def test_the_commit_path_benchmark_commits_every_op_warm_and_after_idle():
-    """``python -m bench.commit`` commits through the service, both ways, and says how much."""
+    """``python -m bench.commit`` commits through the service, both ways, and says how much
+    (here with ops made a few revisions back, each rebased before it is stored)."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.commit", "--batch", "3", "--batches", "10", "--idle-ms", "1", "--rounds", "2"],
+        [
+            sys.executable,
+            "-m",
+            "bench.commit",
+            "--batch",
+            "3",
+            "--batches",
+            "10",
+            "--idle-ms",
+            "1",
+            "--rounds",
+            "2",
+            "--behind",
+            "5",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

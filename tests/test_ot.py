@@ -265,6 +265,39 @@ def test_rebasing_over_a_longer_revision_takes_the_one_sided_path_to_the_same_tr
     assert a == ot.to_trace(committed)
 
 
+@given(st.data())
+def test_a_keystroke_rebased_over_keystrokes_takes_the_arithmetic_path_to_the_same_op(data):
+    """One insert or one delete rebased over many one-component revisions (and then a
+    longer one) equals transforming it over each in turn: the arithmetic path, its stop
+    at an insert inside a deleted range, and the general path after it."""
+    text = data.draw(long_texts)
+    op = data.draw(ops_for(text, max_components=1))
+    history, current = [], text
+    for _ in range(data.draw(st.integers(1, 12))):
+        committed = data.draw(ops_for(current, max_components=data.draw(st.sampled_from([1, 1, 1, 3]))))
+        history.append(committed)
+        current = ot.apply(current, committed)
+    looped = op
+    for committed in history:
+        looped = ot.transform(committed, looped)[1]
+    assert ot.rebase(op, history) == looped
+
+
+@pytest.mark.parametrize(
+    ("op", "history", "expected", "left_at"),
+    [
+        ([{"pos": 2, "insert": "x"}], [[{"pos": 2, "insert": "ab"}], [{"pos": 0, "delete": 1}]], [3, "x"], 2),
+        ([{"pos": 2, "delete": 3}], [[{"pos": 1, "delete": 2}], [{"pos": 9, "insert": "a"}]], [1, -2], 2),
+        ([{"pos": 2, "delete": 3}], [[{"pos": 0, "delete": 9}], [{"pos": 0, "insert": "a"}]], [], 2),
+        ([{"pos": 2, "delete": 3}], [[{"pos": 1, "insert": "a"}], [{"pos": 4, "insert": "b"}]], [3, -3], 1),
+        ([{"pos": 2, "delete": 3}], [[{"pos": 5, "insert": "a"}], [{"pos": 0, "insert": "b"}]], [3, -3], 2),
+        ([{"pos": 2, "insert": "x"}], [[{"pos": 0, "insert": "a"}, {"pos": 5, "delete": 1}]], [2, "x"], 0),
+    ],
+)
+def test_the_arithmetic_path_moves_a_keystroke_and_stops_where_it_must(op, history, expected, left_at):
+    assert ot._rebase_keystroke(ot.to_trace(op), history) == (expected, left_at)
+
+
 @HEAVY
 @given(st.data())
 def test_rebase_equals_transforming_over_each_revision_in_turn(data):

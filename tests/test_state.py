@@ -3,6 +3,7 @@
 import pytest
 
 from editor.core import ot
+from editor.domain import state as state_module
 from editor.domain.state import RECENT_REVISIONS, DocumentState, Entry, Pending
 
 
@@ -136,7 +137,7 @@ def test_a_batch_converts_each_longer_revision_to_a_trace_once():
     state, _texts = _typed_state()
     pending = Pending(state)
     first = pending.traces_since(3, pending.ops_since(3))
-    assert first == [None if len(ops) < 2 else ot.to_trace(ops) for ops in pending.ops_since(3)]
+    assert list(first) == [None if len(ops) < 2 else ot.to_trace(ops) for ops in pending.ops_since(3)]
     again = pending.traces_since(4, pending.ops_since(4))
     assert again[0] is first[1] is not None  # revision 5: the same trace, not converted again
     op = [{"pos": 4, "insert": "k"}, {"pos": 6, "delete": 2}]
@@ -151,3 +152,36 @@ def test_a_batch_keeps_no_traces_of_revisions_older_than_the_state_keeps():
     assert state.oldest == 2  # it keeps revisions 3 to 8
     traces = pending.traces_since(1, older + pending.ops_since(2))
     assert traces[0] is None and traces[2] == ot.to_trace(pending.ops_since(3)[0])
+
+
+def test_what_the_revisions_after_a_base_added_stays_right_as_the_oldest_are_forgotten(monkeypatch):
+    """``added_since`` is one subtraction of running totals kept beside the revisions:
+    those totals must be forgotten with them, and follow a state that is replaced."""
+    monkeypatch.setattr(state_module, "RECENT_REVISIONS", 5)
+    texts = ["hello"]
+    state = DocumentState(rev=1, text=texts[0])
+    for rev, ops in enumerate(
+        [
+            [{"pos": 0, "insert": "ab"}],
+            [{"pos": 1, "delete": 3}],
+            [{"pos": 0, "insert": "xyz"}, {"pos": 5, "delete": 1}],
+            [{"pos": 2, "insert": "long one"}],
+            [],
+            [{"pos": 0, "delete": 4}],
+            [{"pos": 1, "insert": "q"}],
+            [{"pos": 3, "delete": 2}, {"pos": 0, "insert": "!!"}],
+        ],
+        start=2,
+    ):
+        texts.append(ot.apply(texts[-1], ops))
+        state.extend([entry(rev, ops, seq=rev)], texts[-1])
+        for base in range(1, rev + 1):
+            expected = len(texts[-1]) - len(texts[base - 1]) if base >= state.oldest else None
+            assert state.added_since(base) == expected, (rev, base)
+    assert state.oldest == 4
+    assert len(state._added_before) == 5  # forgotten with their revisions: the state stays bounded
+    other = DocumentState(rev=1, text="")
+    other.replace(state)
+    assert [other.added_since(base) for base in range(3, 10)] == [None] + [
+        len(texts[-1]) - len(texts[base - 1]) for base in range(4, 10)
+    ]

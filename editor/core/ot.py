@@ -415,8 +415,9 @@ def rebase(
     """
     if not history:
         return list(op)
-    trace = to_trace(op)
-    for index, committed in enumerate(history):
+    trace, start = _rebase_keystroke(to_trace(op), history)
+    for index in range(start, len(history)):
+        committed = history[index]
         if len(committed) == 1:  # most revisions are one keystroke
             comp = committed[0]
             if "insert" in comp:
@@ -427,6 +428,60 @@ def rebase(
             known = traces[index] if traces is not None else None
             trace = _transform_after(to_trace(committed) if known is None else known, trace)
     return from_trace(trace)
+
+
+def _rebase_keystroke(trace: Trace, history: Sequence[Sequence[Component]]) -> tuple[Trace, int]:
+    """``trace`` rebased over the first revisions of ``history`` while both are one
+    insert or one delete, and the index of the first revision left to the general path.
+
+    A keystroke rebased over keystrokes is two positions moved by arithmetic, with no
+    trace built per revision: what :func:`_after_insert` and :func:`_after_delete`
+    give for these shapes. A server that falls behind rebases each keystroke over
+    every keystroke committed since its base, so this is where its time goes. It stops
+    at a revision of several components, and at an insert inside the deleted range
+    (the delete is then cut in two).
+    """
+    if not trace or len(trace) > 2:
+        return trace, 0
+    first, item = trace[0], trace[-1]
+    pos = 0
+    if len(trace) == 2:
+        if not _is_int(first) or first <= 0:
+            return trace, 0
+        pos = first
+    text: str | None
+    if isinstance(item, str):
+        text, end = item, pos
+    elif item < 0:
+        text, end = None, pos - item  # what the delete removes: [pos, end)
+    else:  # retains only: nothing to move
+        return trace, 0
+    index = 0
+    for committed in history:
+        try:
+            (comp,) = committed
+        except ValueError:  # not one component
+            break
+        at = comp["pos"]
+        if "insert" in comp:
+            if at <= pos:  # before it, or at an insert's place (the committed text goes first)
+                size = len(comp["insert"])
+                pos += size
+                end += size
+            elif at < end:  # within the delete's range
+                break
+        else:
+            stop = at + comp["delete"]
+            if at < pos:
+                pos = at if pos < stop else pos - (stop - at)
+            if at < end:
+                end = at if end < stop else end - (stop - at)
+            if text is None and end == pos:  # everything it deleted is gone already
+                return [], len(history)
+        index += 1
+    out: Trace = [pos] if pos else []
+    out.append(text if text is not None else pos - end)
+    return out, index
 
 
 def _after_insert(trace: Trace, pos: int, size: int) -> Trace:

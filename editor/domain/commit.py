@@ -180,7 +180,7 @@ def _read_ahead_all(document_id: str, submission: Submission, state: DocumentSta
 
 def _far_behind(base: int, state: DocumentState) -> bool:
     """Whether rebasing from ``base`` needs revisions ``state`` no longer remembers."""
-    return base < state.rev and state.ops_since(base) is None
+    return base < state.rev and not state.keeps(base)
 
 
 def _maybe_resent(document_id: str, submission: Submission, state: DocumentState) -> bool:

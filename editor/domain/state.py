@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from ..core import ot
 from ..core.text import Text
@@ -55,6 +56,11 @@ class DocumentState:
         self.text = text if isinstance(text, Text) else Text(text)
         self._recent: deque[Entry] = deque()
         self._recent_bytes = 0
+        # Code points added by the revisions this state has kept, in all (a running
+        # total), and the same before each revision in _recent: what the revisions
+        # after a base added is one subtraction, however far back the base is.
+        self._added = 0
+        self._added_before: deque[int] = deque()
         self._seqs: OrderedDict[Key, int] = OrderedDict()
         for entry in recent:
             self._remember(entry)
@@ -63,27 +69,44 @@ class DocumentState:
         """Become ``other`` (read afresh), keeping what is known of clients' seqs."""
         self.rev, self.text = other.rev, other.text
         self._recent, self._recent_bytes = other._recent, other._recent_bytes
+        self._added, self._added_before = other._added, other._added_before
 
     def _remember(self, entry: Entry) -> None:
         """Keep ``entry`` for rebasing, forgetting the oldest beyond the bounds."""
         self._recent.append(entry)
         self._recent_bytes += _size(entry)
+        self._added_before.append(self._added)
+        self._added += ot.length_delta(entry.ops)
         while len(self._recent) > 1 and (len(self._recent) > RECENT_REVISIONS or self._recent_bytes > RECENT_BYTES):
             self._recent_bytes -= _size(self._recent.popleft())
+            self._added_before.popleft()
 
     @property
     def oldest(self) -> int:
         """The oldest base :meth:`ops_since` can rebase from."""
         return self.rev - len(self._recent)
 
+    def keeps(self, base: int) -> bool:
+        """Whether the revisions after ``base`` are all kept (:meth:`ops_since` has them)."""
+        count = self.rev - base
+        return count == 0 or (0 < count <= len(self._recent) and self._recent[-count].rev == base + 1)
+
     def ops_since(self, base: int) -> list[list] | None:
         """The ops of revisions ``base + 1`` through ``rev``, or None if not all are kept."""
-        count = self.rev - base
-        if count == 0:
-            return []
-        if count < 0 or count > len(self._recent) or self._recent[-count].rev != base + 1:
+        if not self.keeps(base):
             return None
-        return [self._recent[i].ops for i in range(len(self._recent) - count, len(self._recent))]
+        count = self.rev - base
+        ops = [entry.ops for entry in islice(reversed(self._recent), count)]  # from the end: no walk to the start
+        ops.reverse()
+        return ops
+
+    def added_since(self, base: int) -> int | None:
+        """Code points the revisions after ``base`` added (negative when they removed
+        more), or None if not all are kept."""
+        if not self.keeps(base):
+            return None
+        count = self.rev - base
+        return self._added - self._added_before[-count] if count else 0
 
     def max_seq(self, key: Key) -> int | None:
         """The highest seq committed by ``key``, or None when this state does not know."""
@@ -127,7 +150,6 @@ class Pending:
         # Worked out once per batch for every op rebased over the same revisions (a
         # busy document's ops each come from some way back; see ot.rebase):
         self._added = 0  # code points this batch's revisions added, together
-        self._suffix = [0]  # [k]: code points the state's last k revisions added
         self._traces: dict[int, ot.Trace] = {}  # revision: ot.to_trace of its ops
 
     @property
@@ -148,30 +170,24 @@ class Pending:
         if rev >= self.state.rev:
             later = self.entries[rev - self.state.rev :]
             return len(self.text) - sum(ot.length_delta(entry.ops) for entry in later)
-        count = self.state.rev - rev
-        recent = self.state._recent
-        if count > len(recent) or recent[-count].rev != rev + 1:
-            return None
-        suffix = self._suffix
-        while len(suffix) <= count:
-            suffix.append(suffix[-1] + ot.length_delta(recent[-len(suffix)].ops))
-        return len(self.text) - self._added - suffix[count]
+        added = self.state.added_since(rev)
+        return None if added is None else len(self.text) - self._added - added
 
-    def traces_since(self, base: int, history: list[list]) -> list[ot.Trace | None]:
+    def traces_since(self, base: int, history: list[list]) -> Sequence[ot.Trace | None]:
         """``ot.to_trace`` of the ops of revisions ``base + 1`` onwards (``history``,
         in order), for those of several components the state keeps; converted once per
-        batch. Older ones (read from the history, rarely) are left to ``ot.rebase``."""
-        traces: list[ot.Trace | None] = []
-        oldest = self.state.oldest
-        for rev, ops in enumerate(history, start=base + 1):
-            if len(ops) > 1 and rev > oldest:
-                trace = self._traces.get(rev)
-                if trace is None:
-                    trace = self._traces[rev] = ot.to_trace(ops)
-                traces.append(trace)
-            else:
-                traces.append(None)  # rebase's one-component path needs no trace
-        return traces
+        batch, and only when asked for (``ot.rebase`` asks for few of them: none while
+        a keystroke is moved over keystrokes). Older ones (read from the history,
+        rarely) are None, left to ``ot.rebase`` to convert."""
+        return _TracesSince(self, base, history)
+
+    def _trace(self, rev: int, ops: list) -> ot.Trace | None:
+        if len(ops) < 2 or rev <= self.state.oldest:
+            return None  # rebase's one-component path needs no trace
+        trace = self._traces.get(rev)
+        if trace is None:
+            trace = self._traces[rev] = ot.to_trace(ops)
+        return trace
 
     def max_seq(self, key: Key) -> int | None:
         known = self.state.max_seq(key)
@@ -196,3 +212,20 @@ class Pending:
     def commit(self) -> None:
         """Fold the batch into the state: call only once its transaction has committed."""
         self.state.extend(self.entries, self.text)
+
+
+class _TracesSince(Sequence):
+    """What :meth:`Pending.traces_since` answers: each trace worked out when read."""
+
+    __slots__ = ("pending", "base", "history")
+
+    def __init__(self, pending: Pending, base: int, history: list[list]) -> None:
+        self.pending, self.base, self.history = pending, base, history
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+    def __getitem__(self, index):  # ints only: rebase never slices
+        if index < 0:
+            index += len(self.history)
+        return self.pending._trace(self.base + 1 + index, self.history[index])
