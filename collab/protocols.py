@@ -28,8 +28,8 @@ class ProtocolRouter:
             return application(scope, receive, send)
         except Exception as exc:
             # Raised when awaited, as from ProtocolTypeRouter: daphne answers an
-            # application that fails so (no route, say) with a 500; one that fails
-            # before there is anything to await gets no HTTP response at all.
+            # application that fails so (no route, say) with a 500, where a WebSocket
+            # handshake failing before there is anything to await gets no answer.
             return _raise(exc)
 
 

@@ -274,12 +274,13 @@ def test_a_keystroke_rebased_over_keystrokes_takes_the_arithmetic_path_to_the_sa
     op = data.draw(ops_for(text, max_components=1))
     history, current = [], text
     for _ in range(data.draw(st.integers(1, 12))):
-        committed = data.draw(ops_for(current, max_components=data.draw(st.sampled_from([1, 1, 1, 3]))))
+        components = data.draw(st.sampled_from([0, 1, 1, 1, 3]))
+        committed = data.draw(ops_for(current, max_components=components)) if components else []
         history.append(committed)
         current = ot.apply(current, committed)
     looped = op
     for committed in history:
-        looped = ot.transform(committed, looped)[1]
+        looped = ot.transform(committed, looped)[1] if committed else looped
     assert ot.rebase(op, history) == looped
 
 
@@ -291,6 +292,7 @@ def test_a_keystroke_rebased_over_keystrokes_takes_the_arithmetic_path_to_the_sa
         ([{"pos": 2, "delete": 3}], [[{"pos": 0, "delete": 9}], [{"pos": 0, "insert": "a"}]], [], 2),
         ([{"pos": 2, "delete": 3}], [[{"pos": 1, "insert": "a"}], [{"pos": 4, "insert": "b"}]], [3, -3], 1),
         ([{"pos": 2, "delete": 3}], [[{"pos": 5, "insert": "a"}], [{"pos": 0, "insert": "b"}]], [3, -3], 2),
+        ([{"pos": 2, "insert": "x"}], [[], [{"pos": 0, "insert": "ab"}], []], [4, "x"], 3),
         ([{"pos": 2, "insert": "x"}], [[{"pos": 0, "insert": "a"}, {"pos": 5, "delete": 1}]], [2, "x"], 0),
     ],
 )

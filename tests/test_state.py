@@ -140,6 +140,11 @@ def test_a_batch_converts_each_longer_revision_to_a_trace_once():
     assert list(first) == [None if len(ops) < 2 else ot.to_trace(ops) for ops in pending.ops_since(3)]
     again = pending.traces_since(4, pending.ops_since(4))
     assert again[0] is first[1] is not None  # revision 5: the same trace, not converted again
+    assert again[-1] is first[-1] and len(again) == len(first) - 1
+    with pytest.raises(IndexError):
+        again[len(again)]
+    with pytest.raises(IndexError):
+        again[-len(again) - 1]
     op = [{"pos": 4, "insert": "k"}, {"pos": 6, "delete": 2}]
     assert ot.rebase(op, pending.ops_since(3), first) == ot.rebase(op, pending.ops_since(3))
 

@@ -461,7 +461,10 @@ def _rebase_keystroke(trace: Trace, history: Sequence[Sequence[Component]]) -> t
         try:
             (comp,) = committed
         except ValueError:  # not one component
-            break
+            if committed:
+                break
+            index += 1  # an empty revision (a delete of what was deleted already) moves nothing
+            continue
         at = comp["pos"]
         if "insert" in comp:
             if at <= pos:  # before it, or at an insert's place (the committed text goes first)

@@ -228,4 +228,6 @@ class _TracesSince(Sequence):
     def __getitem__(self, index):  # ints only: rebase never slices
         if index < 0:
             index += len(self.history)
+        if not 0 <= index < len(self.history):
+            raise IndexError(index)
         return self.pending._trace(self.base + 1 + index, self.history[index])
