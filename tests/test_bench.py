@@ -226,3 +226,20 @@ def test_the_commit_path_benchmark_commits_every_op_warm_and_after_idle():
     )
     assert len(rounds) == 2 and all(int(figure) > 0 for row in rounds for figure in row), done.stdout
     assert "120 revisions committed, 120 ops sent" in done.stdout
+
+
+def test_the_hop_benchmark_times_both_ways_to_the_database_thread():
+    """``python -m bench.hop`` makes every round trip both ways and prints both figures."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.hop", "--hops", "50", "--rounds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    rounds = re.findall(
+        r"round \d: run_in_executor ([\d.]+) us wall, ([\d.]+) us CPU; dbthread.run ([\d.]+) us wall, ([\d.]+) us CPU",
+        done.stdout,
+    )
+    assert len(rounds) == 2 and all(float(figure) > 0 for row in rounds for figure in row), done.stdout
