@@ -195,51 +195,36 @@ def test_docsize_run_measures_every_case_through_the_server_and_directly(runs):
     assert data["ratios"]["round_trip_p50"] > 0
 
 
+def bench_rounds(module: str, *args: str, row: str) -> tuple[list[tuple[str, ...]], str]:
+    """Run ``python -m bench.<module> args``; the groups of ``row`` in each round it
+    printed (every figure checked positive), and its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    rounds = re.findall(row, done.stdout)
+    assert rounds and all(float(figure) > 0 for found in rounds for figure in found), done.stdout
+    return rounds, done.stdout
+
+
 def test_the_commit_path_benchmark_commits_every_op_warm_and_after_idle():
     """``python -m bench.commit`` commits through the service, both ways, and says how much
     (here with ops made a few revisions back, each rebased before it is stored)."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.commit",
-            "--batch",
-            "3",
-            "--batches",
-            "10",
-            "--idle-ms",
-            "1",
-            "--rounds",
-            "2",
-            "--behind",
-            "5",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    rounds, output = bench_rounds(
+        "commit",
+        *("--batch", "3", "--batches", "10", "--idle-ms", "1", "--rounds", "2", "--behind", "5"),
+        row=r"round \d: batch of 3: warm (\d+) us wall, (\d+) us CPU; after 1 ms idle (\d+) us wall, (\d+) us CPU",
     )
-    assert done.returncode == 0, done.stderr[-4000:]
-    rounds = re.findall(
-        r"round \d: batch of 3: warm (\d+) us wall, (\d+) us CPU; after 1 ms idle (\d+) us wall, (\d+) us CPU",
-        done.stdout,
-    )
-    assert len(rounds) == 2 and all(int(figure) > 0 for row in rounds for figure in row), done.stdout
-    assert "120 revisions committed, 120 ops sent" in done.stdout
+    assert len(rounds) == 2
+    assert "120 revisions committed, 120 ops sent" in output
 
 
 def test_the_hop_benchmark_times_both_ways_to_the_database_thread():
     """``python -m bench.hop`` makes every round trip both ways and prints both figures."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.hop", "--hops", "50", "--rounds", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    rounds, _ = bench_rounds(
+        "hop",
+        *("--hops", "50", "--rounds", "2"),
+        row=r"round \d: run_in_executor ([\d.]+) us wall, ([\d.]+) us CPU; "
+        r"dbthread.run ([\d.]+) us wall, ([\d.]+) us CPU",
     )
-    assert done.returncode == 0, done.stderr[-4000:]
-    rounds = re.findall(
-        r"round \d: run_in_executor ([\d.]+) us wall, ([\d.]+) us CPU; dbthread.run ([\d.]+) us wall, ([\d.]+) us CPU",
-        done.stdout,
-    )
-    assert len(rounds) == 2 and all(float(figure) > 0 for row in rounds for figure in row), done.stdout
+    assert len(rounds) == 2
