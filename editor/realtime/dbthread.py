@@ -102,8 +102,8 @@ def _get_thread() -> _Thread:
 async def run(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run ``function(*args, **kwargs)`` on the database thread and return its result.
 
-    Cancelling the caller before the call starts skips it; once started, it runs to
-    its end (as with ``run_in_executor``).
+    Cancelling the caller before the call starts skips it (always: an executor skips
+    it only if its worker has not taken it yet); once started, it runs to its end.
     """
     loop = asyncio.get_running_loop()
     future = loop.create_future()
