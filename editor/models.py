@@ -11,8 +11,16 @@ HISTORY_FULL_SHARE = 0.99
 
 
 def new_document_id() -> str:
-    """A URL-safe id of 128 random bits: not guessable, short enough for a URL."""
-    return secrets.token_urlsafe(16)
+    """A URL-safe id of 128 random bits: not guessable, short enough for a URL.
+
+    Never one that begins with ``-``: a command line would read it as an option
+    (``manage.py compacthistory -Xy...``). Ids made before this rule may; the
+    commands take them after ``--``.
+    """
+    while True:
+        value = secrets.token_urlsafe(16)
+        if not value.startswith("-"):
+            return value
 
 
 class Document(models.Model):

@@ -201,6 +201,6 @@ def test_checkpoints_can_be_stored_ahead_of_time(ada, settings):
     settings.COLLAB_CHECKPOINT_EVERY = 100
     document = services.document_create(title="Long", owner=ada)
     many_revisions(document, ada, 450)
-    call_command("buildcheckpoints", document.pk, stdout=io.StringIO())
+    call_command("buildcheckpoints", "--", document.pk, stdout=io.StringIO())
     assert sorted(Checkpoint.objects.values_list("revision", flat=True)) == [100, 200, 300, 400]
     assert history.text_at(document_id=document.pk, revision=399)[1] == 99

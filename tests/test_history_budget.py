@@ -7,7 +7,7 @@ from django.db import connection
 
 from editor.domain import selectors, services
 from editor.domain.errors import RateLimited
-from editor.models import Document, Operation, op_bytes
+from editor.models import Document, Operation, Snapshot, op_bytes
 
 
 def commit(doc, user, seq, base, ops, client="c"):
@@ -156,11 +156,11 @@ def test_the_command_compacts_through_the_head_by_default(doc, ada):
 
     edited(doc, ada)
     out = StringIO()
-    call_command("compacthistory", doc.pk, stdout=out)
+    call_command("compacthistory", "--", doc.pk, stdout=out)
     assert "history starts at revision 5; 5 revisions folded" in out.getvalue()
     document = Document.objects.get(pk=doc.pk)
     assert document.history_start == 5 and document.history_bytes == stored(doc) == 5 * op_bytes([])
-    call_command("compacthistory", doc.pk, "--through", "3", stdout=out)  # already folded: nothing to do
+    call_command("compacthistory", "--through", "3", "--", doc.pk, stdout=out)  # already folded: nothing to do
     assert "0 revisions folded" in out.getvalue()
 
 
@@ -195,3 +195,30 @@ def test_the_editor_page_says_when_the_history_is_full(client, doc, ada, bob, se
     assert "history is full" in client.get(f"/documents/{doc.pk}/").content.decode()
     client.force_login(bob)  # a viewer cannot type anyway
     assert 'id="history-full"' not in client.get(f"/documents/{doc.pk}/").content.decode()
+
+
+def test_new_ids_never_begin_with_a_dash_and_older_ones_still_work(ada, monkeypatch):
+    """A command line reads ``-Xy...`` as an option: new ids skip it; the commands take one after ``--``."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    import editor.models
+
+    drawn = iter(["-first", "-second", "third"])
+    monkeypatch.setattr(editor.models.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert editor.models.new_document_id() == "third"
+    monkeypatch.undo()
+
+    old = Document.objects.create(id="-made-before-the-rule", title="Old", owner=ada)
+    Snapshot.objects.create(document=old, revision=0, content="")  # as document_create leaves one
+    commit(old, ada, 1, 0, [{"pos": 0, "insert": "hi"}])
+    held = counted(old)
+    assert held > 0
+    out = StringIO()
+    call_command("buildcheckpoints", "--", old.pk, stdout=out)
+    call_command("compacthistory", "--", old.pk, stdout=out)
+    assert out.getvalue().splitlines() == [
+        "-made-before-the-rule: revision 1, 1 revisions replayed",
+        f"-made-before-the-rule: history starts at revision 1; 1 revisions folded, {held - op_bytes([])} bytes freed",
+    ]

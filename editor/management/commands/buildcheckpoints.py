@@ -11,7 +11,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("document_ids", nargs="*", help="ids of documents (default: every document)")
+        parser.add_argument(
+            "document_ids",
+            nargs="*",
+            help="ids of documents (default: every document); put -- before them if one begins with -",
+        )
 
     def handle(self, *args, document_ids, **options):
         documents = Document.objects.order_by("pk")

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("document_id", help="the document's id")
+        parser.add_argument("document_id", help="the document's id; put -- before it if it begins with -")
         parser.add_argument(
             "--through",
             type=int,
