@@ -262,6 +262,22 @@ def core_busy(core: int) -> float:
 # --- the machine ---------------------------------------------------------------------
 
 
+def add_generator_option(parser: argparse.ArgumentParser) -> None:
+    """``--generator``: which load generator drives the server."""
+    parser.add_argument(
+        "--generator",
+        choices=["python", "node"],
+        default="python",
+        help="python: the project's own client (default); node: the Node generator that drives "
+        "the ShareDB peer too (bench/sharedb/load.js), so the two servers are measured alike",
+    )
+
+
+def server_figures(server: Server, args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """The server's memory and what its log says, the log kept beside the results as ``name``."""
+    return {**server.memory_kb(), **server.log_summary(args.output.parent / f"{name}.daphne.log")}
+
+
 def taskset_prefix(core: int) -> list[str]:
     """``taskset -c core`` when pinning, the machine has that core and taskset exists."""
     if _pinning and shutil.which("taskset") and (os.cpu_count() or 1) > max(core, LOAD_CORE):

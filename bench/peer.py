@@ -4,8 +4,10 @@ The same workloads as :mod:`bench.saturation` and :mod:`bench.typists`, with the
 same figures, so the two servers can be compared on one machine in one run (see
 :mod:`bench.versus`). The server (``bench/sharedb/server.js``) runs pinned to the
 server core and the load generator (``bench/sharedb/load.js``) to the load
-generator's core, as ours do. The npm packages are installed from the lock file
-(``npm ci``) on first use.
+generator's core, as ours do. The same generator drives this project's server
+through ``bench/sharedb/collab.js`` (:func:`drive_ours`; ``--generator node`` of
+``bench.saturation`` and ``bench.typists``, the default of ``bench.versus``). The npm
+packages are installed from the lock file (``npm ci``) on first use.
 
     python -m bench.peer saturation [--clients 8] [--seconds 15]
     python -m bench.peer typists [--clients 50] [--seconds 20]
@@ -18,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -123,37 +126,89 @@ def run(
     """One run of ``workload`` ("saturation" or "typists") against a fresh ShareDB server."""
     install()
     with PeerServer(documents=documents, initial_chars=initial_chars) as server:
-        argv = common.taskset_prefix(LOAD_CORE) + [
-            node(),
-            "load.js",
-            workload,
-            "--url",
-            server.url,
-            "--server-pid",
-            str(server.pid),
-            "--clock-ticks",
-            str(os.sysconf("SC_CLK_TCK")),
-            "--clients",
-            str(clients),
-            "--seconds",
-            str(seconds),
-            "--documents",
-            str(documents),
-            "--interval",
-            str(interval),
-            "--drain-timeout",
-            str(drain_timeout),
-        ]
-        if common.taskset_prefix(SERVER_CORE):
-            argv += ["--cores", f"{SERVER_CORE},{LOAD_CORE}"]
         started = time.monotonic()
-        done = subprocess.run(argv, cwd=PEER, capture_output=True, text=True, timeout=seconds + 2 * drain_timeout + 60)
-        if done.returncode != 0:
-            raise RuntimeError(f"the ShareDB load generator failed:\n{done.stderr[-4000:]}")
-        result = json.loads(done.stdout.splitlines()[-1])
+        result = load(
+            workload,
+            ["--url", server.url, "--documents", str(documents)],
+            server_pid=server.pid,
+            clients=clients,
+            seconds=seconds,
+            interval=interval,
+            drain_timeout=drain_timeout,
+        )
         result["wall_seconds"] = round(time.monotonic() - started, 2)
         result["server"] = {"peak_rss_kb": server.peak_rss_kb()}
     return result
+
+
+def load(
+    workload: str,
+    target: list[str],
+    *,
+    server_pid: int,
+    clients: int,
+    seconds: float,
+    interval: float = 0.2,
+    drain_timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Run ``load.js`` (pinned to the load generator's core) against a server already up.
+
+    ``target`` names the server: ``--url`` for ShareDB, ``--protocol collab --setup
+    FILE`` for this project's (see :func:`drive_ours`). Returns the JSON it prints.
+    """
+    install()
+    argv = common.taskset_prefix(LOAD_CORE) + [
+        node(),
+        "load.js",
+        workload,
+        *target,
+        "--server-pid",
+        str(server_pid),
+        "--clock-ticks",
+        str(os.sysconf("SC_CLK_TCK")),
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds),
+        "--interval",
+        str(interval),
+        "--drain-timeout",
+        str(drain_timeout),
+    ]
+    if common.taskset_prefix(SERVER_CORE):
+        argv += ["--cores", f"{SERVER_CORE},{LOAD_CORE}"]
+    done = subprocess.run(argv, cwd=PEER, capture_output=True, text=True, timeout=seconds + 2 * drain_timeout + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"the Node load generator failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def drive_ours(
+    workload: str,
+    server: common.Server,
+    users: list[dict],
+    document_ids: list[str],
+    *,
+    full_clients: int = 0,
+    **options: Any,
+) -> dict[str, Any]:
+    """:func:`load` against this project's ``server``: user i types in document i % len(ids).
+
+    The same generator as the peer's, so the two servers are measured alike; the
+    clients speak the project's protocol (``bench/sharedb/collab.js``).
+    """
+    setup = {
+        "clients": [
+            {"url": server.ws(document_ids[i % len(document_ids)]), "headers": server.headers(user["cookie"])}
+            for i, user in enumerate(users)
+        ],
+        "documents": [{"url": server.ws(d), "headers": server.headers(users[0]["cookie"])} for d in document_ids],
+        "full_clients": full_clients,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="collab-load-") as file:
+        json.dump(setup, file)
+        file.flush()
+        return load(workload, ["--protocol", "collab", "--setup", file.name], server_pid=server.pid, **options)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -19,11 +19,13 @@ import random
 import sys
 import time
 
+from . import peer
 from .common import (
     SATURATION_COLUMNS,
     CpuWindow,
     Server,
     Workspace,
+    add_generator_option,
     base_parser,
     begin,
     django_call,
@@ -33,6 +35,7 @@ from .common import (
     print_table,
     profiled,
     saturation_row,
+    server_figures,
     write_results,
 )
 from .timed_client import Recorder, TimedClient
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--initial-chars", type=int, default=1000)
     parser.add_argument("--drain-timeout", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
+    add_generator_option(parser)
     args = parser.parse_args(argv)
 
     info = begin(args)
@@ -88,6 +92,18 @@ async def run(workspace: Workspace, args) -> dict:
     with Server(
         database, redis_url=args.redis_url, COLLAB_OPS_PER_SECOND=UNLIMITED, COLLAB_OPS_BURST=UNLIMITED
     ) as server:
+        if args.generator == "node":
+            await server.settle()
+            result = peer.drive_ours(
+                "saturation",
+                server,
+                data["users"],
+                ids,
+                clients=args.clients,
+                seconds=args.seconds,
+                drain_timeout=args.drain_timeout,
+            )
+            return {**result, "generator": "node", "server": server_figures(server, args, "saturation")}
         recorder = Recorder()
         clients = [
             TimedClient(server.ws(ids[i % len(ids)]), headers=server.headers(user["cookie"]), recorder=recorder)
@@ -122,6 +138,7 @@ async def run(workspace: Workspace, args) -> dict:
         "round_trip_ms": percentiles(recorder.round_trip),
         "broadcast_ms": percentiles(recorder.broadcast),
         "window": figures,
+        "generator": "python",
         "server": {**memory, **server.log_summary(args.output.parent / "saturation.daphne.log")},
         "converged": converged,
         "problem": problem,

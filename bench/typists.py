@@ -26,11 +26,13 @@ import time
 from collections import Counter
 from typing import Any
 
+from . import peer
 from .common import (
     TYPISTS_COLUMNS,
     CpuWindow,
     Server,
     Workspace,
+    add_generator_option,
     base_parser,
     begin,
     django_call,
@@ -40,6 +42,7 @@ from .common import (
     print_table,
     profiled,
     raise_fd_limit,
+    server_figures,
     typists_row,
     write_results,
 )
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--full-clients", type=int, default=5, help="typists that keep the whole text; the others keep only its length"
     )
     parser.add_argument("--seed", type=int, default=1)
+    add_generator_option(parser)
     args = parser.parse_args(argv)
 
     raise_fd_limit(2 * max(args.clients) + 256)
@@ -119,6 +123,25 @@ async def run(workspace: Workspace, n: int, args) -> dict:
     )
     document = data["documents"][0]
     with Server(database, redis_url=args.redis_url) as server:
+        if args.generator == "node":
+            await server.settle()
+            result = peer.drive_ours(
+                "typists",
+                server,
+                data["users"],
+                [document["id"]],
+                full_clients=args.full_clients,
+                clients=n,
+                seconds=args.seconds,
+                interval=args.interval,
+                drain_timeout=args.drain_timeout,
+            )
+            return {
+                **result,
+                "full_clients": min(n, args.full_clients),
+                "generator": "node",
+                "server": server_figures(server, args, f"typists-{n}"),
+            }
         recorder = Recorder()
         clients = [
             (TimedClient if i < args.full_clients else LengthOnlyClient)(
@@ -163,6 +186,7 @@ async def run(workspace: Workspace, n: int, args) -> dict:
         "typing": typing,
         "drain_seconds": round(drain_seconds, 2),
         "with_drain": whole,
+        "generator": "python",
         "server": {**memory, **server.log_summary(args.output.parent / f"typists-{n}.daphne.log")},
         "converged": converged,
         "problem": problem,

@@ -2,7 +2,10 @@
 
 Each round runs the saturation workload on ours then on the peer, then the typists
 workload on ours then on the peer, each on a fresh server pinned to the server core
-with its load generator on the other core (see :mod:`bench.common`). Printed: every
+with its load generator on the other core (see :mod:`bench.common`). One Node load
+generator (``bench/sharedb/load.js``) drives both servers, speaking each one's
+protocol, so neither is measured through a slower instrument than the other
+(``--generator python`` drives ours with the project's own client instead). Printed: every
 figure of both, and the ratio ours / peer per metric and round; the worse ratio over
 the rounds (the one less favourable to this project) is marked with ``*`` and is the
 one that counts.
@@ -48,6 +51,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clients", type=int, default=8, help="saturation clients")
     parser.add_argument("--typists", type=int, default=50, help="typists")
     parser.add_argument("--full-clients", type=int, default=5, help="our typists that keep the whole text")
+    parser.add_argument(
+        "--generator",
+        choices=["node", "python"],
+        default="node",
+        help="what drives our server: node (default), the generator that drives ShareDB, speaking our "
+        "protocol, so both are measured alike; python, the project's own client (bench.saturation's default)",
+    )
     args = parser.parse_args(argv)
 
     info = begin(args)
@@ -85,6 +95,7 @@ def one_round(number: int, args, folder: Path) -> dict[str, dict]:
             extra = ["--clients", str(args.clients)]
         else:
             extra = ["--clients", str(args.typists), "--full-clients", str(args.full_clients)]
+        extra += ["--generator", args.generator]
         if args.redis_url:
             extra += ["--redis-url", args.redis_url]
         if args.profile:

@@ -70,8 +70,18 @@ def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
         "delivered": 2 * peer_typists["keystrokes"],
     }
     assert peer_typists["server"]["peak_rss_kb"] > 0
-    assert found["ours_saturation"]["converged"] is True
-    assert found["ours_typists"]["converged"] is True
+    # Ours too, driven by the same Node generator speaking our protocol.
+    ours_saturation, ours_typists = found["ours_saturation"], found["ours_typists"]
+    assert ours_saturation["generator"] == ours_typists["generator"] == "node"
+    assert ours_saturation["converged"] is True and ours_typists["converged"] is True
+    assert ours_saturation["committed_ops"] == ours_saturation["keystrokes"] > 0
+    assert ours_saturation["round_trip_ms"]["count"] == ours_saturation["keystrokes"]
+    assert ours_typists["keystrokes"] > 0
+    assert ours_typists["receipts"] == {
+        "expected": 2 * ours_typists["keystrokes"],
+        "delivered": 2 * ours_typists["keystrokes"],
+    }
+    assert ours_typists["server"]["peak_rss_kb"] > 0
     ratios = data["ratios"]
     assert {"saturation_ops", "typists_bc50", "typists_bc99", "typists_cpu"} <= set(ratios)
     for key in ("saturation_ops", "saturation_rt50", "typists_bc50", "typists_committed"):

@@ -1,8 +1,15 @@
-// The load generator for the ShareDB peer, with ShareDB's own Node client: the same
-// two workloads as bench.saturation and bench.typists, the same figures.
+// The Node load generator: the same two workloads as bench.saturation and
+// bench.typists, the same figures, against the ShareDB peer with ShareDB's own Node
+// client, or against this project's server with collab.js (--protocol collab), so
+// that both servers are measured by one generator.
 //
 //   node load.js saturation --url ws://127.0.0.1:PORT --server-pid PID [--clients 8] [--seconds 15]
 //   node load.js typists --url ws://127.0.0.1:PORT --server-pid PID [--clients 50] [--seconds 20]
+//   node load.js typists --protocol collab --setup FILE --server-pid PID [...]
+//
+// FILE (collab): {"clients": [{"url", "headers"}, ...], "documents": [{"url", "headers"}, ...],
+// "full_clients": N}; client i types in document i % documents, and the first N keep
+// the whole text (the others its length, as bench.typists' do).
 //
 // saturation: each client inserts a character, waits for its ack, inserts the next.
 // typists: each client types a character every --interval seconds on a fixed
@@ -12,20 +19,19 @@
 'use strict';
 const fs = require('fs');
 const WebSocket = require('ws');
-const ShareDB = require('sharedb/lib/client');
-const textUnicode = require('ot-text-unicode').type;
 const { option } = require('./args');
-
-ShareDB.types.register(textUnicode);
+const collab = require('./collab');
 
 const workload = process.argv[2];
-const url = option('url');
+const protocol = option('protocol', 'sharedb');
+const setup = protocol === 'collab' ? JSON.parse(fs.readFileSync(option('setup'), 'utf8')) : null;
+const url = option('url', setup && 'from --setup');
 const serverPid = Number(option('server-pid'));
 const clockTicks = Number(option('clock-ticks', 100));
 const clientCount = Number(option('clients', workload === 'typists' ? 50 : 8));
 const seconds = Number(option('seconds', workload === 'typists' ? 20 : 15));
 const interval = Number(option('interval', 0.2));
-const documents = Number(option('documents', 1));
+const documents = setup ? setup.documents.length : Number(option('documents', 1));
 const drainTimeout = Number(option('drain-timeout', 60));
 // When the server and this generator are pinned: their cores, to tell what other
 // programs on a shared machine took from them.
@@ -106,10 +112,41 @@ function percentiles(samples) {
   return summary;
 }
 
-// One browser tab: a connection, its document, and the text's length in code points
-// (insert-only typing: tracked instead of counted on every keystroke).
-class Client {
+let ShareDB = null; // ShareDB's client, loaded for the ShareDB peer only
+
+function shareDB() {
+  if (!ShareDB) {
+    ShareDB = require('sharedb/lib/client');
+    ShareDB.types.register(require('ot-text-unicode').type);
+  }
+  return ShareDB;
+}
+
+// A keystroke just typed: its code point, timed from now.
+function keystroke() {
+  const char = charFor(keystrokes++);
+  const typed = now();
+  typedAt.set(char, typed);
+  return { char: String.fromCodePoint(char), typed };
+}
+
+// One arrival of someone else's keystrokes at a client.
+function arrived(recorder, codePoints) {
+  const at = now();
+  for (const point of codePoints) {
+    const typed = typedAt.get(point);
+    if (typed !== undefined) {
+      recorder.broadcast.push(at - typed);
+      lastArrival.set(point, at);
+    }
+  }
+}
+
+// One browser tab on ShareDB: a connection, its document, and the text's length in
+// code points (insert-only typing: tracked instead of counted on every keystroke).
+class ShareDBClient {
   constructor(documentId, recorder) {
+    const ShareDB = shareDB();
     this.socket = new WebSocket(url);
     this.connection = new ShareDB.Connection(this.socket);
     this.doc = this.connection.get('bench', documentId);
@@ -130,15 +167,21 @@ class Client {
     );
   }
 
+  get version() {
+    return this.doc.version;
+  }
+
+  holds(head) {
+    return this.doc.version === head.version && this.doc.data === head.data;
+  }
+
   // Type one new code point at a random place; resolves when the op carrying it is acked.
   type() {
-    const char = charFor(keystrokes++);
-    const typed = now();
-    typedAt.set(char, typed);
+    const { char, typed } = keystroke();
     const pos = Math.floor(Math.random() * (this.length + 1));
     this.length += 1;
     return new Promise((resolve, reject) =>
-      this.doc.submitOp([pos, String.fromCodePoint(char)], (err) => {
+      this.doc.submitOp([pos, char], (err) => {
         if (err) return reject(err);
         this.recorder.acked(now() - typed);
         resolve();
@@ -147,18 +190,15 @@ class Client {
   }
 
   received(op) {
-    const at = now();
+    const points = [];
     for (const component of op) {
       if (typeof component !== 'string') continue; // a skip; this workload never deletes
       for (const char of component) {
         this.length += 1;
-        const typed = typedAt.get(char.codePointAt(0));
-        if (typed !== undefined) {
-          this.recorder.broadcast.push(at - typed);
-          lastArrival.set(char.codePointAt(0), at);
-        }
+        points.push(char.codePointAt(0));
       }
     }
+    arrived(this.recorder, points);
   }
 
   whenNothingPending() {
@@ -168,6 +208,60 @@ class Client {
   close() {
     this.connection.close();
   }
+}
+
+// One browser tab on this project's server (collab.js), with the same interface.
+class CollabTab {
+  constructor(index, recorder) {
+    const { url: tabUrl, headers } = setup.clients[index];
+    this.recorder = recorder;
+    this.client = new collab.CollabClient({
+      url: tabUrl,
+      headers,
+      full: index < (setup.full_clients || 0),
+      onArrival: (points) => arrived(recorder, points),
+    });
+  }
+
+  subscribe() {
+    return this.client.subscribe();
+  }
+
+  get version() {
+    return this.client.version;
+  }
+
+  holds(head) {
+    return this.client.holds(head);
+  }
+
+  type() {
+    const { char, typed } = keystroke();
+    const pos = Math.floor(Math.random() * (this.client.length + 1));
+    return this.client.type(pos, char).then(() => this.recorder.acked(now() - typed));
+  }
+
+  whenNothingPending() {
+    return this.client.whenNothingPending();
+  }
+
+  close() {
+    this.client.close();
+  }
+}
+
+// Each document's revision and text as a fresh client sees them now.
+async function fetchHeads() {
+  if (setup) return Promise.all(setup.documents.map((d) => collab.fetchHead(d.url, d.headers)));
+  const fresh = new ShareDBClient('doc-0', recorder());
+  const heads = [];
+  for (let i = 0; i < documents; i++) {
+    const doc = fresh.connection.get('bench', `doc-${i}`);
+    await new Promise((resolve, reject) => doc.fetch((err) => (err ? reject(err) : resolve())));
+    heads.push({ version: doc.version, data: doc.data });
+  }
+  fresh.close();
+  return heads;
 }
 
 function recorder() {
@@ -185,7 +279,7 @@ function recorder() {
 
 async function connectAll(rec) {
   const clients = Array.from({ length: clientCount },
-    (_, i) => new Client(`doc-${i % documents}`, rec));
+    (_, i) => (setup ? new CollabTab(i, rec) : new ShareDBClient(`doc-${i % documents}`, rec)));
   await Promise.all(clients.map((c) => c.subscribe()));
   return clients;
 }
@@ -196,19 +290,11 @@ async function drain(clients) {
   const deadline = now() + drainTimeout * 1000;
   const acked = Promise.all(clients.map((c) => c.whenNothingPending()));
   await Promise.race([acked, sleep(drainTimeout * 1000)]);
-  const fresh = new Client('doc-0', recorder());
-  const heads = [];
-  for (let i = 0; i < documents; i++) {
-    const doc = fresh.connection.get('bench', `doc-${i}`);
-    await new Promise((resolve, reject) => doc.fetch((err) => (err ? reject(err) : resolve())));
-    heads.push(doc);
-  }
+  const heads = await fetchHeads();
   const head = (i) => heads[i % documents];
-  const behind = () => clients.filter((c, i) => c.doc.version !== head(i).version);
+  const behind = () => clients.filter((c, i) => c.version !== head(i).version);
   while (behind().length && now() < deadline) await sleep(20);
-  fresh.close();
-  const diverged = clients.filter(
-    (c, i) => c.doc.version !== head(i).version || c.doc.data !== head(i).data);
+  const diverged = clients.filter((c, i) => !c.holds(head(i)));
   return {
     heads: heads.map((d) => d.version),
     converged: diverged.length === 0,
@@ -220,7 +306,7 @@ async function saturation() {
   const rec = recorder();
   const clients = await connectAll(rec);
   await sleep(500); // let the server settle after the joins
-  const before = clients.slice(0, documents).map((c) => c.doc.version);
+  const before = clients.slice(0, documents).map((c) => c.version);
   const window = cpuWindow();
   const end = now() + seconds * 1000;
   const hammer = async (client) => {
@@ -299,8 +385,8 @@ async function typists() {
 
 const workloads = { saturation, typists };
 if (!workloads[workload] || !url || !serverPid) {
-  console.error('usage: node load.js saturation|typists --url WS_URL --server-pid PID'
-    + ' [--clients N] [--seconds S] [--interval S] [--documents N] [--cores S,G]');
+  console.error('usage: node load.js saturation|typists (--url WS_URL | --protocol collab --setup FILE)'
+    + ' --server-pid PID [--clients N] [--seconds S] [--interval S] [--documents N] [--cores S,G]');
   process.exit(2);
 }
 workloads[workload]().then(
