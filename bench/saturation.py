@@ -93,17 +93,22 @@ async def run(workspace: Workspace, args) -> dict:
         database, redis_url=args.redis_url, COLLAB_OPS_PER_SECOND=UNLIMITED, COLLAB_OPS_BURST=UNLIMITED
     ) as server:
         if args.generator == "node":
-            await server.settle()
-            result = peer.drive_ours(
-                "saturation",
-                server,
-                data["users"],
-                ids,
-                clients=args.clients,
-                seconds=args.seconds,
-                drain_timeout=args.drain_timeout,
-            )
-            return {**result, "generator": "node", "server": server_figures(server, args, "saturation")}
+            with profiled(args.profile, server, args.output.parent / "saturation.stacks.txt") as profile:
+                result = peer.drive_ours(
+                    "saturation",
+                    server,
+                    data["users"],
+                    ids,
+                    clients=args.clients,
+                    seconds=args.seconds,
+                    drain_timeout=args.drain_timeout,
+                )
+            return {
+                **result,
+                "generator": "node",
+                "server": server_figures(server, args, "saturation"),
+                "profile": profile or None,
+            }
         recorder = Recorder()
         clients = [
             TimedClient(server.ws(ids[i % len(ids)]), headers=server.headers(user["cookie"]), recorder=recorder)

@@ -124,23 +124,24 @@ async def run(workspace: Workspace, n: int, args) -> dict:
     document = data["documents"][0]
     with Server(database, redis_url=args.redis_url) as server:
         if args.generator == "node":
-            await server.settle()
-            result = peer.drive_ours(
-                "typists",
-                server,
-                data["users"],
-                [document["id"]],
-                full_clients=args.full_clients,
-                clients=n,
-                seconds=args.seconds,
-                interval=args.interval,
-                drain_timeout=args.drain_timeout,
-            )
+            with profiled(args.profile, server, args.output.parent / f"typists-{n}.stacks.txt") as profile:
+                result = peer.drive_ours(
+                    "typists",
+                    server,
+                    data["users"],
+                    [document["id"]],
+                    full_clients=args.full_clients,
+                    clients=n,
+                    seconds=args.seconds,
+                    interval=args.interval,
+                    drain_timeout=args.drain_timeout,
+                )
             return {
                 **result,
                 "full_clients": min(n, args.full_clients),
                 "generator": "node",
                 "server": server_figures(server, args, f"typists-{n}"),
+                "profile": profile or None,
             }
         recorder = Recorder()
         clients = [

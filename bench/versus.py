@@ -50,7 +50,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (ours, peer) per workload")
     parser.add_argument("--clients", type=int, default=8, help="saturation clients")
     parser.add_argument("--typists", type=int, default=50, help="typists")
-    parser.add_argument("--full-clients", type=int, default=5, help="our typists that keep the whole text")
+    parser.add_argument(
+        "--full-clients",
+        type=int,
+        default=None,
+        help="our typists that keep the whole text (default: every one with the node generator, as "
+        "every ShareDB client does; 5 with the python one, which cannot keep up with more)",
+    )
     parser.add_argument(
         "--generator",
         choices=["node", "python"],
@@ -94,7 +100,8 @@ def one_round(number: int, args, folder: Path) -> dict[str, dict]:
         if workload == "saturation":
             extra = ["--clients", str(args.clients)]
         else:
-            extra = ["--clients", str(args.typists), "--full-clients", str(args.full_clients)]
+            full = args.full_clients if args.full_clients is not None else full_clients_default(args)
+            extra = ["--clients", str(args.typists), "--full-clients", str(full)]
         extra += ["--generator", args.generator]
         if args.redis_url:
             extra += ["--redis-url", args.redis_url]
@@ -126,6 +133,11 @@ def one_round(number: int, args, folder: Path) -> dict[str, dict]:
         clients = args.clients if workload == "saturation" else args.typists
         found[f"peer_{workload}"] = peer.run(workload, clients=clients, seconds=args.seconds)
     return found
+
+
+def full_clients_default(args) -> int:
+    """Every typist keeps the whole text with the Node generator, as ShareDB's do; 5 with Python's."""
+    return args.typists if args.generator == "node" else 5
 
 
 def ratios(rounds: list[dict[str, dict]]) -> dict[str, dict]:

@@ -8,7 +8,6 @@
 // text's length, as bench.timed_client.LengthOnlyClient does: a position valid at an
 // earlier revision stays valid while text only grows, so its ops need no transform.
 'use strict';
-const WebSocket = require('ws');
 
 // An insert-only op over a whole text: numbers retain that many code points, strings
 // insert. Every op covers its base text, so two ops over one text can be transformed.
@@ -152,9 +151,11 @@ function apply(chars, op) {
 }
 
 let nextClient = 0;
+const now = () => performance.now();
 
-// One browser tab on one document. onArrival(codePoints) is called with what each
-// committed op of someone else inserted, as it arrives.
+// One browser tab on one document. onArrival(codePoints, at) is called with what each
+// committed op of someone else inserted, as it arrives; a keystroke's promise resolves
+// with when the ack of the op carrying it arrived.
 class CollabClient {
   constructor({ url, headers, full, onArrival }) {
     this.url = url;
@@ -162,15 +163,17 @@ class CollabClient {
     this.full = full;
     this.onArrival = onArrival || (() => {});
     this.clientId = `node-${process.pid}-${nextClient++}`;
-    this.rev = null;
+    this.rev = null; // the last revision held; null until the snapshot is whole
+    this.ready = false;
     this.chars = []; // full: the local text, one code point each
     this.length = 0; // the local text's length
     this.seq = 0;
-    this.inflight = null; // {seq, op | components, done: [resolve]}
-    this.buffer = null; // {op | components, done: [resolve]}
+    this.inflight = null; // {seq, op | components, done: [[resolve, reject]]}
+    this.buffer = null; // {op | components, done: [[resolve, reject]]}
     this.waiters = [];
     this.failure = null;
-    this.errors = 0;
+    this.retries = 0; // rate_limited answers, each followed by a resend
+    this.send = (message) => this.socket.send(JSON.stringify(message));
   }
 
   get version() {
@@ -184,38 +187,27 @@ class CollabClient {
 
   // Open the socket and join from scratch; resolves at `ready`.
   subscribe() {
+    const WebSocket = require('ws'); // here, so the OT above loads without the packages
     return new Promise((resolve, reject) => {
+      this.joined = { resolve, reject, snapshot: '' };
       this.socket = new WebSocket(this.url, { headers: this.headers, perMessageDeflate: false });
-      let snapshot = '';
-      this.socket.on('error', reject);
-      this.socket.on('close', (code) => this.fail(new Error(`closed by the server: ${code}`)));
+      this.socket.on('error', (error) => this.fail(error));
+      this.socket.on('close', (code) => this.closing || this.fail(new Error(`closed by the server: ${code}`)));
       this.socket.on('open', () => this.send({ type: 'join', client: this.clientId, since: null }));
       this.socket.on('message', (data) => {
         const parsed = JSON.parse(data.toString());
         for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
-          if (this.rev === null) {
-            if (message.type === 'snapshot') snapshot += message.content;
-            else if (message.type === 'ready') {
-              this.rev = message.rev;
-              this.chars = this.full ? Array.from(snapshot) : [];
-              this.length = cpLength(snapshot);
-              resolve();
-            } else if (message.type === 'error') reject(new Error(`join refused: ${message.code}`));
-          } else {
-            this.handle(message);
-          }
+          if (this.failure) return;
+          this.handle(message);
         }
       });
     });
   }
 
-  send(message) {
-    this.socket.send(JSON.stringify(message));
-  }
-
   fail(error) {
     if (this.failure) return;
     this.failure = error;
+    if (!this.ready && this.joined) this.joined.reject(error);
     for (const pending of [this.inflight, this.buffer]) {
       if (pending) pending.done.forEach(([, reject]) => reject(error));
     }
@@ -249,16 +241,33 @@ class CollabClient {
 
   submit() {
     const { seq, op } = this.inflight;
+    this.inflight.base = this.rev;
     this.send({ type: 'op', seq, base: this.rev, ops: this.full ? toComponents(op) : op });
   }
 
   handle(message) {
+    const at = now();
     switch (message.type) {
+      case 'snapshot': {
+        if (this.ready) return this.fail(new Error('a snapshot after ready'));
+        this.joined.snapshot += message.content;
+        if (!message.more) {
+          this.rev = message.rev;
+          this.chars = this.full ? Array.from(this.joined.snapshot) : [];
+          this.length = cpLength(this.joined.snapshot);
+        }
+        return undefined;
+      }
+      case 'ready':
+        if (message.rev !== this.rev) return this.fail(new Error(`ready at ${message.rev}, holding ${this.rev}`));
+        this.ready = true;
+        this.joined.resolve();
+        return undefined;
       case 'ack': {
         if (!this.inflight || message.seq !== this.inflight.seq) {
-          this.fail(new Error(`ack of seq ${message.seq}, none in flight with it`));
-          return;
+          return this.fail(new Error(`ack of seq ${message.seq}, none in flight with it`));
         }
+        if (message.rev !== this.rev + 1) return this.fail(new Error(`ack at ${message.rev} after ${this.rev}`));
         this.rev = message.rev;
         const acked = this.inflight;
         this.inflight = null;
@@ -267,20 +276,14 @@ class CollabClient {
           this.buffer = null;
           this.submit();
         }
-        acked.done.forEach(([resolve]) => resolve());
+        acked.done.forEach(([resolve]) => resolve(at));
         break;
       }
       case 'op': {
-        if (message.rev !== this.rev + 1) {
-          this.fail(new Error(`revision ${message.rev} after ${this.rev}`));
-          return;
-        }
+        if (message.rev !== this.rev + 1) return this.fail(new Error(`revision ${message.rev} after ${this.rev}`));
         const arrived = [];
         for (const { insert } of message.ops) {
-          if (typeof insert !== 'string') {
-            this.fail(new Error('only inserts are followed'));
-            return;
-          }
+          if (typeof insert !== 'string') return this.fail(new Error('only inserts are followed'));
           for (const char of insert) arrived.push(char.codePointAt(0));
         }
         if (this.full) {
@@ -292,17 +295,24 @@ class CollabClient {
         }
         this.length += arrived.length;
         this.rev = message.rev;
-        this.onArrival(arrived);
+        if (this.ready) this.onArrival(arrived, at);
         break;
       }
       case 'error':
-        this.errors += 1;
-        this.fail(new Error(`error ${message.code}: ${message.message}`));
-        return;
+        // Retryable: nothing was recorded; the same seq, base and ops go again later.
+        if (message.code === 'rate_limited' && this.inflight && message.seq === this.inflight.seq) {
+          this.retries += 1;
+          const { seq, base, op } = this.inflight;
+          const again = { type: 'op', seq, base, ops: this.full ? toComponents(op) : op };
+          setTimeout(() => this.failure || this.send(again), message.retry_after ?? 1000);
+          return undefined;
+        }
+        return this.fail(new Error(`error ${message.code}: ${message.message}`));
       default:
-        break; // presence, leave
+        return undefined; // presence, leave
     }
     this.waiters.splice(0).forEach((wake) => wake());
+    return undefined;
   }
 
   // Resolves once nothing typed is waiting for an ack (or the client failed).
@@ -317,6 +327,7 @@ class CollabClient {
   }
 
   close() {
+    this.closing = true;
     if (this.socket) this.socket.terminate();
   }
 }

@@ -131,8 +131,7 @@ function keystroke() {
 }
 
 // One arrival of someone else's keystrokes at a client.
-function arrived(recorder, codePoints) {
-  const at = now();
+function arrived(recorder, codePoints, at = now()) {
   for (const point of codePoints) {
     const typed = typedAt.get(point);
     if (typed !== undefined) {
@@ -219,7 +218,7 @@ class CollabTab {
       url: tabUrl,
       headers,
       full: index < (setup.full_clients || 0),
-      onArrival: (points) => arrived(recorder, points),
+      onArrival: (points, at) => arrived(recorder, points, at),
     });
   }
 
@@ -238,7 +237,7 @@ class CollabTab {
   type() {
     const { char, typed } = keystroke();
     const pos = Math.floor(Math.random() * (this.client.length + 1));
-    return this.client.type(pos, char).then(() => this.recorder.acked(now() - typed));
+    return this.client.type(pos, char).then((at) => this.recorder.acked(at - typed));
   }
 
   whenNothingPending() {
@@ -262,6 +261,28 @@ async function fetchHeads() {
   }
   fresh.close();
   return heads;
+}
+
+// Wait until the server uses under 5 % of a core over half a second (joins, presence
+// and whatever else connecting set off are done), as bench.common.Server.settle;
+// gives up quietly after a minute.
+async function settle() {
+  const deadline = now() + 60000;
+  while (now() < deadline) {
+    const before = serverCpuSeconds();
+    await sleep(500);
+    if (serverCpuSeconds() - before < 0.025) return;
+  }
+}
+
+// Why clients stopped, counted by reason, for the result's "stopped".
+function stopped(failures) {
+  const counts = {};
+  for (const error of failures) {
+    const reason = String(error && error.message ? error.message : error);
+    counts[reason] = (counts[reason] || 0) + 1;
+  }
+  return counts;
 }
 
 function recorder() {
@@ -305,15 +326,20 @@ async function drain(clients) {
 async function saturation() {
   const rec = recorder();
   const clients = await connectAll(rec);
-  await sleep(500); // let the server settle after the joins
+  await settle();
   const before = clients.slice(0, documents).map((c) => c.version);
   const window = cpuWindow();
   const end = now() + seconds * 1000;
+  const failures = [];
   const hammer = async (client) => {
     let typed = 0;
-    while (now() < end) {
-      await client.type();
-      typed += 1;
+    try {
+      while (now() < end) {
+        await client.type();
+        typed += 1;
+      }
+    } catch (error) {
+      failures.push(error); // this client stops; the drain reports what it holds
     }
     return typed;
   };
@@ -332,19 +358,22 @@ async function saturation() {
     round_trip_ms: percentiles(rec.ack),
     broadcast_ms: percentiles(rec.broadcast),
     window: figures,
-    converged: state.converged,
-    problem: state.problem,
+    converged: state.converged && failures.length === 0,
+    problem: failures.length ? `${failures.length} clients stopped` : state.problem,
+    errors: failures.length,
+    stopped: stopped(failures),
   };
 }
 
 async function typists() {
   const rec = recorder();
   const clients = await connectAll(rec);
-  await sleep(500);
+  await settle();
   const start = now() + 50;
   const end = start + seconds * 1000;
   const window = cpuWindow();
   const lags = [];
+  const failures = [];
   const typist = async (client) => {
     let due = start + Math.random() * interval * 1000;
     const pending = [];
@@ -352,7 +381,7 @@ async function typists() {
       const delay = due - now();
       if (delay > 0) await sleep(delay);
       lags.push(Math.max(0, now() - due));
-      pending.push(client.type());
+      pending.push(client.type().catch((error) => failures.push(error)));
       due += interval * 1000;
     }
     return Promise.all(pending);
@@ -378,8 +407,10 @@ async function typists() {
     receipts: { expected: typed * (clientCount - 1), delivered: rec.broadcast.length },
     generator_lag_ms: percentiles(lags),
     typing: figures,
-    converged: state.converged,
-    problem: state.problem,
+    converged: state.converged && failures.length === 0,
+    problem: failures.length ? `${failures.length} keystrokes never acked` : state.problem,
+    errors: failures.length,
+    stopped: stopped(failures),
   };
 }
 
