@@ -11,7 +11,7 @@ HISTORY_FULL_SHARE = 0.99
 
 
 def new_document_id() -> str:
-    """A URL-safe id of 128 random bits: not guessable, short enough for a URL.
+    """A URL-safe id of about 128 random bits: not guessable, short enough for a URL.
 
     Never one that begins with ``-``: a command line would read it as an option
     (``manage.py compacthistory -Xy...``). Ids made before this rule may; the
