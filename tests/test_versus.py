@@ -58,30 +58,12 @@ def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
     assert "ratio #1" in done.stdout and "every run converged: yes" in done.stdout
     data = json.loads(output.read_text())
     [found] = data["rounds"]
-    peer_saturation, peer_typists = found["peer_saturation"], found["peer_typists"]
-    # The peer's figures are real: every acked op was committed once, every keystroke
-    # reached both other typists, and every client ended on the server's text.
-    assert peer_saturation["converged"] is True and peer_typists["converged"] is True
-    assert peer_saturation["committed_ops"] == peer_saturation["keystrokes"] > 0
-    assert peer_saturation["round_trip_ms"]["count"] == peer_saturation["keystrokes"]
-    assert peer_typists["keystrokes"] > 0
-    assert peer_typists["receipts"] == {
-        "expected": 2 * peer_typists["keystrokes"],
-        "delivered": 2 * peer_typists["keystrokes"],
-    }
-    assert peer_typists["server"]["peak_rss_kb"] > 0
-    # Ours too, driven by the same Node generator speaking our protocol.
-    ours_saturation, ours_typists = found["ours_saturation"], found["ours_typists"]
-    assert ours_saturation["generator"] == ours_typists["generator"] == "node"
-    assert ours_saturation["converged"] is True and ours_typists["converged"] is True
-    assert ours_saturation["committed_ops"] == ours_saturation["keystrokes"] > 0
-    assert ours_saturation["round_trip_ms"]["count"] == ours_saturation["keystrokes"]
-    assert ours_typists["keystrokes"] > 0
-    assert ours_typists["receipts"] == {
-        "expected": 2 * ours_typists["keystrokes"],
-        "delivered": 2 * ours_typists["keystrokes"],
-    }
-    assert ours_typists["server"]["peak_rss_kb"] > 0
+    # Both servers' figures are real: every acked op was committed once, every
+    # keystroke reached both other typists, and every client ended on the server's
+    # text. Ours is driven by the same Node generator, speaking our protocol.
+    for side in ("peer", "ours"):
+        assert_real(found[f"{side}_saturation"], found[f"{side}_typists"])
+    assert found["ours_saturation"]["generator"] == found["ours_typists"]["generator"] == "node"
     ratios = data["ratios"]
     assert {"saturation_ops", "typists_bc50", "typists_bc99", "typists_cpu"} <= set(ratios)
     for key in ("saturation_ops", "saturation_rt50", "typists_bc50", "typists_committed"):
@@ -90,3 +72,13 @@ def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
         assert cell["ours"] > 0 and cell["peer"] > 0
         assert entry["worse_ratio"] == cell["ratio"]
         assert cell["ratio"] == pytest.approx(cell["ours"] / cell["peer"], rel=0.01)
+
+
+def assert_real(saturation: dict, typists: dict) -> None:
+    """One server's runs: converged, each acked op committed once, each keystroke delivered to both others."""
+    assert saturation["converged"] is True and typists["converged"] is True
+    assert saturation["committed_ops"] == saturation["keystrokes"] > 0
+    assert saturation["round_trip_ms"]["count"] == saturation["keystrokes"]
+    assert typists["keystrokes"] > 0
+    assert typists["receipts"] == {"expected": 2 * typists["keystrokes"], "delivered": 2 * typists["keystrokes"]}
+    assert typists["server"]["peak_rss_kb"] > 0
