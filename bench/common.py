@@ -245,6 +245,28 @@ def percentiles(samples: Iterable[float], *, scale: float = 1000.0) -> dict[str,
     return summary
 
 
+def context_switches(pid: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of ``pid``'s threads now running.
+
+    A voluntary one is a thread that waited (for the GIL, a lock, the disk, the
+    network) and was woken; an involuntary one a thread the scheduler preempted. A
+    thread that ended takes its count with it: over a window, count only processes
+    whose threads live throughout (a server's do).
+    """
+    voluntary = involuntary = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                voluntary += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    return voluntary, involuntary
+
+
 def generator_cpu() -> float:
     """CPU seconds the load generator (this process, all threads) has used."""
     return time.process_time()
@@ -544,9 +566,18 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process, all threads."""
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system CPU time of the server process, all threads, in seconds."""
         stat = Path(f"/proc/{self.pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
+
+    def context_switches(self) -> tuple[int, int]:
+        """Voluntary and involuntary context switches of the server's threads now running
+        (see :func:`context_switches`)."""
+        return context_switches(self.pid)
 
     def memory_kb(self) -> dict[str, int]:
         """Resident set size now (``rss_kb``) and its peak (``peak_rss_kb``, VmHWM)."""
@@ -594,18 +625,25 @@ class CpuWindow:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.wall = time.monotonic()
-        self.server_cpu = server.cpu_seconds()
+        self.server_cpu = server.cpu_split()
+        self.switches = server.context_switches()
         self.generator_cpu = generator_cpu()
         self.cores = (core_busy(SERVER_CORE), core_busy(LOAD_CORE))
 
     def figures(self) -> dict[str, float]:
         wall = time.monotonic() - self.wall
-        server = self.server.cpu_seconds() - self.server_cpu
+        user, system = (now - then for now, then in zip(self.server.cpu_split(), self.server_cpu))
+        voluntary, involuntary = (now - then for now, then in zip(self.server.context_switches(), self.switches))
+        server = user + system
         generator = generator_cpu() - self.generator_cpu
         figures = {
             "seconds": round(wall, 3),
             "server_cpu_seconds": round(server, 2),
             "server_cpu_percent": round(100 * server / wall, 1),
+            "server_user_cpu_percent": round(100 * user / wall, 1),
+            "server_system_cpu_percent": round(100 * system / wall, 1),
+            "server_voluntary_switches": voluntary,
+            "server_involuntary_switches": involuntary,
             "generator_cpu_percent": round(100 * generator / wall, 1),
         }
         if _pinning and taskset_prefix(SERVER_CORE):

@@ -19,14 +19,38 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import peer
 from .common import RESULTS, ROOT, base_parser, begin, write_results
 
-# (key, label, which way is better for ours, workload, where the figure is in its result)
-METRICS: list[tuple[str, str, str, str, tuple[str, ...]]] = [
+
+def _switches(window: dict) -> int | None:
+    """The server's context switches over a measuring window (None from an older generator)."""
+    voluntary, involuntary = window.get("server_voluntary_switches"), window.get("server_involuntary_switches")
+    return None if voluntary is None or involuntary is None else voluntary + involuntary
+
+
+def switches_per_op(result: dict) -> float | None:
+    """Saturation: the server's context switches per committed op."""
+    switches = _switches(result["window"])
+    return round(switches / result["committed_ops"], 2) if switches is not None and result["committed_ops"] else None
+
+
+def switches_per_keystroke(result: dict) -> float | None:
+    """Typists: the server's context switches per keystroke committed while typing."""
+    switches = _switches(result["typing"])
+    keystrokes = result["committed_keystrokes_per_second"] * result["typing"]["seconds"]
+    return round(switches / keystrokes, 2) if switches is not None and keystrokes else None
+
+
+# (key, label, which way is better for ours, workload, where the figure is in its
+# result: a path of keys, or a function of the result). The rows after the targets'
+# say where the CPU goes: user (the servers' own code) or system (the kernel's work
+# for them: sockets, the disk, waking threads), and how often a thread was switched.
+METRICS: list[tuple[str, str, str, str, tuple[str, ...] | Callable[[dict], Any]]] = [
     ("saturation_ops", "saturation: committed ops/s", "higher", "saturation", ("committed_ops_per_second",)),
     ("saturation_rt50", "saturation: round trip p50 ms", "lower", "saturation", ("round_trip_ms", "p50")),
     ("saturation_rt99", "saturation: round trip p99 ms", "lower", "saturation", ("round_trip_ms", "p99")),
@@ -35,13 +59,22 @@ METRICS: list[tuple[str, str, str, str, tuple[str, ...]]] = [
     ("typists_bc99", "typists: broadcast p99 ms", "lower", "typists", ("broadcast_ms", "p99")),
     ("typists_cpu", "typists: server CPU %", "lower", "typists", ("typing", "server_cpu_percent")),
     ("typists_committed", "typists: keys/s committed", "higher", "typists", ("committed_keystrokes_per_second",)),
+    ("saturation_switches", "saturation: context switches/op", "lower", "saturation", switches_per_op),
+    ("typists_user_cpu", "typists: server user CPU %", "lower", "typists", ("typing", "server_user_cpu_percent")),
+    ("typists_system_cpu", "typists: server system CPU %", "lower", "typists", ("typing", "server_system_cpu_percent")),
+    ("typists_switches", "typists: context switches/keystroke", "lower", "typists", switches_per_keystroke),
 ]
 
 
-def figure(result: dict, path: tuple[str, ...]) -> Any:
+def figure(result: dict, path: tuple[str, ...] | Callable[[dict], Any]) -> Any:
+    if callable(path):
+        return path(result)
+    found: Any = result
     for key in path:
-        result = result[key]
-    return result
+        found = found.get(key) if isinstance(found, dict) else None
+        if found is None:
+            return None
+    return found
 
 
 def main(argv: list[str] | None = None) -> dict:

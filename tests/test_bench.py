@@ -228,3 +228,38 @@ def test_the_hop_benchmark_times_both_ways_to_the_database_thread():
         r"dbthread.run ([\d.]+) us wall, ([\d.]+) us CPU",
     )
     assert len(rounds) == 2
+
+
+SPINNER = """
+import threading, time
+def spin():
+    while True:
+        sum(range(20000))
+        time.sleep(0.0005)  # waits too: voluntary switches
+threading.Thread(target=spin, daemon=True).start()
+time.sleep(60)
+"""
+
+
+def test_the_threads_benchmark_splits_a_process_cpu_by_thread():
+    """``python -m bench.threads`` finds a process by its command line and reports the
+    thread that works, with user time and the switches of its waits."""
+    spinner = subprocess.Popen([sys.executable, "-c", SPINNER + "# collab-threads-spinner"])
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.threads", "--match", "collab-threads-spinner", "--seconds", "1"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"pid {spinner.pid}, 1 s")
+    rows = re.findall(r"^ *(\d+) +\S+ +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)$", done.stdout, re.MULTILINE)
+    # The main thread sleeps throughout: only the spinning thread ran.
+    [(tid, user, _system, voluntary, _involuntary)] = rows
+    assert int(tid) != spinner.pid
+    assert float(user) > 5 and float(voluntary) > 100

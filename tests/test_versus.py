@@ -72,6 +72,16 @@ def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
         assert cell["ours"] > 0 and cell["peer"] > 0
         assert entry["worse_ratio"] == cell["ratio"]
         assert cell["ratio"] == pytest.approx(cell["ours"] / cell["peer"], rel=0.01)
+    # Where the CPU went, for both alike: user and system time add up to the total,
+    # and each server switched threads while it worked.
+    for side in ("peer", "ours"):
+        for workload, window in (("saturation", "window"), ("typists", "typing")):
+            figures = found[f"{side}_{workload}"][window]
+            split = figures["server_user_cpu_percent"] + figures["server_system_cpu_percent"]
+            assert split == pytest.approx(figures["server_cpu_percent"], abs=0.2)
+    for key in ("saturation_switches", "typists_switches"):
+        [cell] = ratios[key]["rounds"]
+        assert cell["ours"] > 0 and cell["peer"] > 0
 
 
 def assert_real(saturation: dict, typists: dict) -> None:

@@ -48,10 +48,31 @@ let keystrokes = 0;
 const now = () => performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function serverCpuSeconds() {
+// The server's user and system CPU time, all threads, in seconds.
+function serverCpu() {
   const stat = fs.readFileSync(`/proc/${serverPid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  return { user: Number(fields[11]) / clockTicks, system: Number(fields[12]) / clockTicks };
+}
+
+// Voluntary and involuntary context switches of the server's threads now running,
+// as bench.common.context_switches.
+function serverSwitches() {
+  const counts = { voluntary: 0, involuntary: 0 };
+  for (const task of fs.readdirSync(`/proc/${serverPid}/task`)) {
+    let status;
+    try {
+      status = fs.readFileSync(`/proc/${serverPid}/task/${task}/status`, 'utf8');
+    } catch (error) {
+      continue; // the thread ended meanwhile
+    }
+    for (const line of status.split('\n')) {
+      const [name, value] = line.split(/:\s+/);
+      if (name === 'voluntary_ctxt_switches') counts.voluntary += Number(value);
+      else if (name === 'nonvoluntary_ctxt_switches') counts.involuntary += Number(value);
+    }
+  }
+  return counts;
 }
 
 // Seconds a core has spent busy, as bench.common.core_busy.
@@ -71,16 +92,28 @@ function generatorCpuSeconds() {
 function cpuWindow() {
   const busy = () => (cores ? cores.map(coreBusy) : []);
   const start = {
-    wall: now(), server: serverCpuSeconds(), generator: generatorCpuSeconds(), cores: busy(),
+    wall: now(),
+    server: serverCpu(),
+    switches: serverSwitches(),
+    generator: generatorCpuSeconds(),
+    cores: busy(),
   };
   return () => {
     const wall = (now() - start.wall) / 1000;
-    const server = serverCpuSeconds() - start.server;
+    const cpu = serverCpu();
+    const switches = serverSwitches();
+    const user = cpu.user - start.server.user;
+    const system = cpu.system - start.server.system;
+    const server = user + system;
     const generator = generatorCpuSeconds() - start.generator;
     const figures = {
       seconds: round(wall, 3),
       server_cpu_seconds: round(server, 2),
       server_cpu_percent: round((100 * server) / wall, 1),
+      server_user_cpu_percent: round((100 * user) / wall, 1),
+      server_system_cpu_percent: round((100 * system) / wall, 1),
+      server_voluntary_switches: switches.voluntary - start.switches.voluntary,
+      server_involuntary_switches: switches.involuntary - start.switches.involuntary,
       generator_cpu_percent: round((100 * generator) / wall, 1),
     };
     if (cores) {
@@ -267,11 +300,12 @@ async function fetchHeads() {
 // and whatever else connecting set off are done), as bench.common.Server.settle;
 // gives up quietly after a minute.
 async function settle() {
+  const seconds = () => { const cpu = serverCpu(); return cpu.user + cpu.system; };
   const deadline = now() + 60000;
   while (now() < deadline) {
-    const before = serverCpuSeconds();
+    const before = seconds();
     await sleep(500);
-    if (serverCpuSeconds() - before < 0.025) return;
+    if (seconds() - before < 0.025) return;
   }
 }
 
