@@ -13,7 +13,8 @@ line (the newest match; it waits for one to appear):
 One line per thread that ran: its id and name, CPU as a percentage of one core (user
 and system), and voluntary (it waited and was woken: the GIL, a lock, the disk, the
 network) and involuntary (preempted) context switches per second. Python threads all
-carry the interpreter's name; the event loop's is the process's own id (its first).
+carry the interpreter's name (before Python 3.14); the event loop's is the process's
+own id (its first).
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def find(pattern: str, *, timeout: float) -> int:
-    """The newest process (not this one) whose command line matches ``pattern``."""
+    """The newest process whose command line matches ``pattern``, but this one and
+    its ancestors (a shell or ``timeout`` running it carries the pattern too)."""
     wanted = re.compile(pattern)
     deadline = time.monotonic() + timeout
+    mine = _ancestry(os.getpid())
     while True:
         found = []
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            if not entry.name.isdigit() or int(entry.name) in mine:
                 continue
             try:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -74,10 +77,27 @@ def find(pattern: str, *, timeout: float) -> int:
         time.sleep(0.1)
 
 
+def _ancestry(pid: int) -> set[int]:
+    """``pid`` and the processes it descends from."""
+    found = set()
+    while pid > 0 and pid not in found:
+        found.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            break
+        pid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    return found
+
+
 def snapshot(pid: int) -> dict[int, tuple[str, int, int, int, int]]:
     """Per thread: name, user and system ticks, voluntary and involuntary switches."""
     threads = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        raise SystemExit(f"process {pid} is gone") from None
+    for task in tasks:
         try:
             status = (task / "status").read_text()
             stat = (task / "stat").read_text()

@@ -67,13 +67,13 @@ METRICS: list[tuple[str, str, str, str, tuple[str, ...] | Callable[[dict], Any]]
 
 
 def figure(result: dict, path: tuple[str, ...] | Callable[[dict], Any]) -> Any:
+    """The figure at ``path`` in ``result`` (a missing key is an error), or what the
+    function ``path`` makes of it (None when the result cannot say)."""
     if callable(path):
         return path(result)
     found: Any = result
     for key in path:
-        found = found.get(key) if isinstance(found, dict) else None
-        if found is None:
-            return None
+        found = found[key]
     return found
 
 

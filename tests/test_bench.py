@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,7 @@ def spin():
         sum(range(20000))
         time.sleep(0.0005)  # waits too: voluntary switches
 threading.Thread(target=spin, daemon=True).start()
+print("ready", flush=True)
 time.sleep(60)
 """
 
@@ -244,10 +246,12 @@ time.sleep(60)
 def test_the_threads_benchmark_splits_a_process_cpu_by_thread():
     """``python -m bench.threads`` finds a process by its command line and reports the
     thread that works, with user time and the switches of its waits."""
-    spinner = subprocess.Popen([sys.executable, "-c", SPINNER + "# collab-threads-spinner"])
+    marker = f"collab-threads-spinner-{uuid.uuid4().hex}"
+    spinner = subprocess.Popen([sys.executable, "-c", f"{SPINNER}# {marker}"], stdout=subprocess.PIPE, text=True)
     try:
+        assert spinner.stdout.readline() == "ready\n"  # its thread runs, its main thread sleeps
         done = subprocess.run(
-            [sys.executable, "-m", "bench.threads", "--match", "collab-threads-spinner", "--seconds", "1"],
+            [sys.executable, "-m", "bench.threads", "--match", marker, "--after", "0.2", "--seconds", "1"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -258,7 +262,7 @@ def test_the_threads_benchmark_splits_a_process_cpu_by_thread():
         spinner.wait()
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"pid {spinner.pid}, 1 s")
-    rows = re.findall(r"^ *(\d+) +\S+ +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)$", done.stdout, re.MULTILINE)
+    rows = re.findall(r"^ *(\d+) +.+? +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)$", done.stdout, re.MULTILINE)
     # The main thread sleeps throughout: only the spinning thread ran.
     [(tid, user, _system, voluntary, _involuntary)] = rows
     assert int(tid) != spinner.pid

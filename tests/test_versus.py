@@ -72,9 +72,17 @@ def test_versus_measures_both_servers_and_prints_ratios(node, tmp_path):
         assert cell["ours"] > 0 and cell["peer"] > 0
         assert entry["worse_ratio"] == cell["ratio"]
         assert cell["ratio"] == pytest.approx(cell["ours"] / cell["peer"], rel=0.01)
-    # Where the CPU went, for both alike: user and system time add up to the total,
-    # and each server switched threads while it worked.
+    # Every row has both figures: none is missing for either server.
+    for key, entry in ratios.items():
+        [cell] = entry["rounds"]
+        assert cell["ours"] is not None and cell["peer"] is not None, key
+    # Where the CPU went, for both alike: each server ran its own code (user time)
+    # and the kernel's for it (system time: sockets at least) while saturated (the
+    # typists' second is too idle to count on a clock tick of either), and switched
+    # threads.
     for side in ("peer", "ours"):
+        busy = found[f"{side}_saturation"]["window"]
+        assert busy["server_user_cpu_percent"] > 0 and busy["server_system_cpu_percent"] > 0
         for workload, window in (("saturation", "window"), ("typists", "typing")):
             figures = found[f"{side}_{workload}"][window]
             split = figures["server_user_cpu_percent"] + figures["server_system_cpu_percent"]
