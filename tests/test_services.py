@@ -12,7 +12,7 @@ from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from editor.core import diff, frames, ot
 from editor.domain import selectors, services
-from editor.domain.errors import BadBase, BadOp, DocumentNotFound, TooLarge
+from editor.domain.errors import BadBase, BadOp, DocumentNotFound, ReadOnly, TooLarge
 from editor.models import Document, Membership, Operation
 
 from .conftest import ROOT, server_env
@@ -48,6 +48,32 @@ def test_document_create_stores_initial_text_as_revision_one(ada):
     assert (doc.revision, selectors.document_text(doc)) == (1, "héllo 😀")
     assert selectors.document_at_revision(document_id=doc.pk, revision=1) == "héllo 😀"
     assert selectors.document_at_revision(document_id=doc.pk, revision=0) == ""
+
+
+def test_a_batch_checks_every_writers_role_inside_its_transaction(ada, make_user):
+    """Owner, editor and viewer in one batch: the owner edits whatever her own
+    membership row says, the editor edits, the viewer is refused, and the refusal
+    holds back no one else."""
+    editor, viewer = make_user("grace"), make_user("linus")
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    Membership.objects.create(document=doc, user=ada, role=Membership.Role.VIEWER)  # left over; she owns it
+    Membership.objects.create(document=doc, user=editor, role=Membership.Role.EDITOR)
+    Membership.objects.create(document=doc, user=viewer, role=Membership.Role.VIEWER)
+    submissions = [
+        services.Submission(user=user, client=name, seq=1, base=1, ops=[{"pos": 0, "insert": name}])
+        for user, name in ((viewer, "v"), (ada, "o"), (editor, "e"))
+    ]
+    refused, owners, editors = services.operations_commit(document_id=doc.pk, submissions=submissions)
+    assert isinstance(refused, ReadOnly) and refused.seq == 1
+    assert (owners.revision, editors.revision) == (2, 3)
+    doc.refresh_from_db()
+    assert selectors.document_text(doc) == "oeabc"  # at one position, the op committed first comes first
+    # Alone in its batch, each is decided the same way.
+    [alone] = services.operations_commit(document_id=doc.pk, submissions=[submissions[0]])
+    assert isinstance(alone, ReadOnly)
+    Membership.objects.filter(document=doc, user=viewer).update(role=Membership.Role.EDITOR)
+    [promoted] = services.operations_commit(document_id=doc.pk, submissions=[submissions[0]])
+    assert promoted.revision == 4
 
 
 def test_stale_op_is_transformed_over_everything_since_its_base(ada):
