@@ -245,26 +245,47 @@ def percentiles(samples: Iterable[float], *, scale: float = 1000.0) -> dict[str,
     return summary
 
 
-def context_switches(pid: int) -> tuple[int, int]:
-    """Voluntary and involuntary context switches of ``pid``'s threads now running.
+class ThreadStats(NamedTuple):
+    """One thread of a process, as ``/proc`` counts it since the thread started."""
 
-    A voluntary one is a thread that waited (for the GIL, a lock, the disk, the
-    network) and was woken; an involuntary one a thread the scheduler preempted. A
-    thread that ended takes its count with it: over a window, count only processes
+    name: str
+    user_ticks: int
+    system_ticks: int
+    # Waits that ended (for the GIL, a lock, the disk, the network): voluntary; being
+    # preempted by the scheduler: involuntary.
+    voluntary_switches: int
+    involuntary_switches: int
+
+
+def thread_stats(pid: int) -> dict[int, ThreadStats]:
+    """Every running thread of ``pid`` by its id; FileNotFoundError once the process is gone.
+
+    A thread that ended takes its counts with it: over a window, sum only processes
     whose threads live throughout (a server's do).
     """
-    voluntary = involuntary = 0
-    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+    threads = {}
+    for task in list(Path(f"/proc/{pid}/task").iterdir()):
         try:
-            text = status.read_text()
+            status = (task / "status").read_text()
+            stat = (task / "stat").read_text()
         except OSError:  # the thread ended meanwhile
             continue
-        for line in text.splitlines():
-            if line.startswith("voluntary_ctxt_switches:"):
-                voluntary += int(line.split()[1])
-            elif line.startswith("nonvoluntary_ctxt_switches:"):
-                involuntary += int(line.split()[1])
-    return voluntary, involuntary
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        times = stat.rsplit(")", 1)[1].split()
+        threads[int(task.name)] = ThreadStats(
+            fields["Name"].strip(),
+            int(times[11]),
+            int(times[12]),
+            int(fields["voluntary_ctxt_switches"]),
+            int(fields["nonvoluntary_ctxt_switches"]),
+        )
+    return threads
+
+
+def context_switches(pid: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of ``pid``'s running threads, summed."""
+    threads = thread_stats(pid).values()
+    return sum(t.voluntary_switches for t in threads), sum(t.involuntary_switches for t in threads)
 
 
 def generator_cpu() -> float:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from .common import _CLOCK_TICKS, thread_stats
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -90,36 +90,14 @@ def _ancestry(pid: int) -> set[int]:
     return found
 
 
-def snapshot(pid: int) -> dict[int, tuple[str, int, int, int, int]]:
-    """Per thread: name, user and system ticks, voluntary and involuntary switches."""
-    threads = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except FileNotFoundError:
-        raise SystemExit(f"process {pid} is gone") from None
-    for task in tasks:
-        try:
-            status = (task / "status").read_text()
-            stat = (task / "stat").read_text()
-        except OSError:  # the thread ended meanwhile
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        times = stat.rsplit(")", 1)[1].split()
-        threads[int(task.name)] = (
-            fields["Name"].strip(),
-            int(times[11]),
-            int(times[12]),
-            int(fields["voluntary_ctxt_switches"]),
-            int(fields["nonvoluntary_ctxt_switches"]),
-        )
-    return threads
-
-
 def measure(pid: int, seconds: float) -> list[dict[str, Any]]:
     """Each thread that ran over ``seconds`` (and lived throughout), busiest first."""
-    before, started = snapshot(pid), time.monotonic()
-    time.sleep(seconds)
-    after, wall = snapshot(pid), time.monotonic() - started
+    try:
+        before, started = thread_stats(pid), time.monotonic()
+        time.sleep(seconds)
+        after, wall = thread_stats(pid), time.monotonic() - started
+    except FileNotFoundError:
+        raise SystemExit(f"process {pid} is gone") from None
     rows: list[dict[str, Any]] = []
     for tid, (name, user, system, voluntary, involuntary) in after.items():
         if tid not in before:

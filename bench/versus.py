@@ -27,23 +27,22 @@ from . import peer
 from .common import RESULTS, ROOT, base_parser, begin, write_results
 
 
-def _switches(window: dict) -> int | None:
-    """The server's context switches over a measuring window (None from an older generator)."""
-    voluntary, involuntary = window.get("server_voluntary_switches"), window.get("server_involuntary_switches")
-    return None if voluntary is None or involuntary is None else voluntary + involuntary
+def _switches(window: dict) -> int:
+    """The server's context switches over a measuring window."""
+    return window["server_voluntary_switches"] + window["server_involuntary_switches"]
 
 
 def switches_per_op(result: dict) -> float | None:
-    """Saturation: the server's context switches per committed op."""
-    switches = _switches(result["window"])
-    return round(switches / result["committed_ops"], 2) if switches is not None and result["committed_ops"] else None
+    """Saturation: the server's context switches per committed op (None when none was)."""
+    committed = result["committed_ops"]
+    return round(_switches(result["window"]) / committed, 2) if committed else None
 
 
 def switches_per_keystroke(result: dict) -> float | None:
-    """Typists: the server's context switches per keystroke committed while typing."""
-    switches = _switches(result["typing"])
+    """Typists: the server's context switches per keystroke committed while typing
+    (None when none was)."""
     keystrokes = result["committed_keystrokes_per_second"] * result["typing"]["seconds"]
-    return round(switches / keystrokes, 2) if switches is not None and keystrokes else None
+    return round(_switches(result["typing"]) / keystrokes, 2) if keystrokes else None
 
 
 # (key, label, which way is better for ours, workload, where the figure is in its
@@ -67,8 +66,8 @@ METRICS: list[tuple[str, str, str, str, tuple[str, ...] | Callable[[dict], Any]]
 
 
 def figure(result: dict, path: tuple[str, ...] | Callable[[dict], Any]) -> Any:
-    """The figure at ``path`` in ``result`` (a missing key is an error), or what the
-    function ``path`` makes of it (None when the result cannot say)."""
+    """The figure at ``path`` in ``result``, or what the function ``path`` makes of
+    it; a missing key is an error either way."""
     if callable(path):
         return path(result)
     found: Any = result
