@@ -11,11 +11,17 @@ machines the same code runs much slower after the process has left it for a whil
 (seen on a virtual machine where spinning through the gap instead of sleeping cost
 as much: what else ran on the host had taken the caches; this script does not tell).
 
-    python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3] [--behind 0]
+    python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3] [--behind 0] [--cursors]
 
 With ``--behind N`` every op is made against the revision N before the current one,
 as a server that has fallen behind receives them: each is rebased over the N
 revisions committed since its base.
+
+With ``--cursors`` each round instead commits back to back in alternating blocks, in
+this one process: with the commit's own statements on SQLite's cursor (as when
+nothing watches the queries), and on Django's, as when something watches them (here a
+pass-through execute wrapper), and prints the CPU per batch of both, medians of the
+blocks, and their ratio.
 
 It runs in a throwaway SQLite database beside the project's (the same disk), with
 the project's settings (durable commits: ``COLLAB_SQLITE_SYNCHRONOUS`` as set, FULL
@@ -25,13 +31,16 @@ by default).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITERS = 8
+CURSOR_BLOCK = 100  # batches per block with --cursors
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, float]]:
@@ -43,6 +52,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument(
         "--behind", type=int, default=0, help="make each op against the revision this many before the current one"
     )
+    parser.add_argument(
+        "--cursors", action="store_true", help="compare the statements on SQLite's cursor with Django's, alternating"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench-commit-") as folder:
         commit, revision = _setup(Path(folder) / "commit.sqlite3", behind=args.behind)
@@ -51,6 +63,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         start = revision()
         results = []
         for number in range(1, args.rounds + 1):
+            if args.cursors:
+                driver, django = _compare_cursors(commit, args.batch, args.batches)
+                results.append({"driver_cpu": driver, "django_cpu": django})
+                print(
+                    f"round {number}: batch of {args.batch}: SQLite's cursor {driver:.0f} us CPU, "
+                    f"Django's cursor {django:.0f} us CPU ({driver / django:.2f}x)"
+                )
+                continue
             warm = _measure(commit, args.batch, args.batches, idle=0.0)
             idle = _measure(commit, args.batch, args.batches, idle=args.idle_ms / 1000)
             results.append({"warm_wall": warm[0], "warm_cpu": warm[1], "idle_wall": idle[0], "idle_cpu": idle[1]})
@@ -59,7 +79,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
                 f"after {args.idle_ms:g} ms idle {idle[0]:.0f} us wall, {idle[1]:.0f} us CPU "
                 f"({idle[0] / warm[0]:.2f}x wall, {idle[1] / warm[1]:.2f}x CPU)"
             )
-        print(f"{revision() - start} revisions committed, {2 * args.rounds * args.batches * args.batch} ops sent")
+        sent = (_cursor_blocks(args.batches) if args.cursors else 2 * args.batches) * args.rounds * args.batch
+        print(f"{revision() - start} revisions committed, {sent} ops sent")
     return results
 
 
@@ -74,6 +95,30 @@ def _measure(commit, batch: int, batches: int, *, idle: float) -> tuple[float, f
         wall += time.perf_counter() - started
         cpu += time.thread_time() - started_cpu
     return wall / batches * 1e6, cpu / batches * 1e6
+
+
+def _cursor_blocks(batches: int) -> int:
+    """Batches committed by :func:`_compare_cursors`: ``batches`` each way, in whole blocks."""
+    return 2 * max(1, batches // CURSOR_BLOCK) * CURSOR_BLOCK
+
+
+def _compare_cursors(commit, batch: int, batches: int) -> tuple[float, float]:
+    """Median microseconds of this thread's CPU per batch, over alternating blocks of
+    CURSOR_BLOCK batches: the statements on SQLite's cursor, then on Django's."""
+    from django.db import connection
+
+    def watch(execute, sql, params, many, context):  # sees every query, changes none
+        return execute(sql, params, many, context)
+
+    blocks: dict[bool, list[float]] = {False: [], True: []}
+    for number in range(_cursor_blocks(batches) // CURSOR_BLOCK):
+        watched = number % 2 == 1
+        with connection.execute_wrapper(watch) if watched else contextlib.nullcontext():
+            started = time.thread_time()
+            for _ in range(CURSOR_BLOCK):
+                commit(batch)
+            blocks[watched].append((time.thread_time() - started) / CURSOR_BLOCK * 1e6)
+    return statistics.median(blocks[False]), statistics.median(blocks[True])
 
 
 def _setup(path: Path, *, behind: int = 0):

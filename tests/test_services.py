@@ -2,16 +2,18 @@
 
 import asyncio
 import contextlib
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from editor.core import diff, frames, ot
-from editor.domain import selectors, services
+from editor.domain import commit as commit_path, selectors, services
 from editor.domain.errors import BadBase, BadOp, DocumentNotFound, ReadOnly, TooLarge
 from editor.models import Document, Membership, Operation
 
@@ -483,6 +485,60 @@ def test_a_commit_that_loses_its_race_is_retried_up_to_a_limit(ada, losses):
         assert selectors.document_snapshot(document_id=doc.pk) == (1, "abc")
     assert len(refused) == losses
     assert all(params[:2] == [doc.pk, 2] for params in refused)  # each try, again as revision 2
+
+
+def test_a_revision_another_writer_stored_is_a_lost_race_that_leaves_the_connection_usable(ada):
+    """A real unique-key violation, not an injected one: another writer stored revision
+    2 and the document row does not show it yet. The commit's insert is refused by the
+    database, which is the IntegrityError that makes it try again (on SQLite, with
+    nothing watching the queries, from the driver's own cursor); after MAX_ATTEMPTS it
+    gives up having written nothing, and the next commit on the same connection works."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    Operation.objects.create(document=doc, revision=2, user=ada, client="other", seq=1, ops=[])
+    with pytest.raises(services.CommitConflict):
+        commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}])
+    doc.refresh_from_db()
+    assert (doc.revision, doc.length) == (1, 3)
+    assert not Operation.objects.filter(document=doc, client="c").exists()
+    Operation.objects.filter(document=doc, client="other").delete()
+    assert commit(doc, ada, 1, 1, [{"pos": 0, "insert": "x"}]).revision == 2
+    assert selectors.document_snapshot(document_id=doc.pk) == (2, "xabc")
+
+
+def test_a_commits_statements_go_to_the_drivers_cursor_unless_someone_watches_the_queries(ada):
+    """On SQLite the commit's own statements skip Django's cursor while nothing watches
+    the queries; an execute wrapper or a query log sees every one of them, and both
+    ways store the same rows."""
+
+    def watch(execute, sql, params, many, context):
+        return execute(sql, params, many, context)
+
+    sqlite = connection.vendor == "sqlite"
+    with transaction.atomic(), commit_path._cursor() as (cursor, sql):
+        assert isinstance(cursor, sqlite3.Cursor) is sqlite and sql.mark == ("?" if sqlite else "%s")
+    with connection.execute_wrapper(watch), transaction.atomic(), commit_path._cursor() as (cursor, sql):
+        assert not isinstance(cursor, sqlite3.Cursor) and sql.mark == "%s"
+
+    ops = [[{"pos": 0, "insert": "é😀"}], [{"pos": 1, "delete": 2}, {"pos": 3, "insert": "x"}]]
+    unwatched, watched = (services.document_create(title=t, owner=ada, content="abcd") for t in "UW")
+    for seq, op in enumerate(ops, start=1):
+        commit(unwatched, ada, seq, seq, op)
+    with CaptureQueriesContext(connection) as captured:
+        for seq, op in enumerate(ops, start=1):
+            commit(watched, ada, seq, seq, op)
+    seen = [query["sql"] for query in captured.captured_queries]
+    tables = (Document._meta.db_table, Operation._meta.db_table)
+    assert sum(q.startswith("SELECT") and f'FROM "{tables[0]}"' in q for q in seen) == len(ops)  # the lock
+    assert sum(q.startswith(f'INSERT INTO "{tables[1]}"') for q in seen) == len(ops)
+    assert sum(q.startswith(f'UPDATE "{tables[0]}"') for q in seen) == len(ops)
+
+    def stored(doc):
+        doc.refresh_from_db()
+        rows = Operation.objects.filter(document=doc).order_by("revision")
+        return (doc.revision, doc.length, doc.history_bytes), list(rows.values_list("revision", "client", "seq", "ops"))
+
+    assert stored(unwatched) == stored(watched)
+    assert selectors.document_text(unwatched) == selectors.document_text(watched) == "ébcxd"
 
 
 def test_restoring_brings_back_an_old_text_as_a_new_revision_and_refuses_one_never_made(ada):

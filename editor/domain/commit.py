@@ -12,16 +12,17 @@ so the lock is never held while a long history is read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from ..core import frames, ot
@@ -292,8 +293,7 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
     waited for a row lock re-reads the locked row but not the rows it joined, so a join
     could return roles as they were before the wait.
     """
-    sql = _statements(connection.vendor)
-    with connection.cursor() as cursor:
+    with _cursor() as (cursor, sql):
         cursor.execute(sql.lock, [document_id])
         row = cursor.fetchone()
         if row is None:
@@ -302,7 +302,7 @@ def _lock(document_id: str, user_ids: frozenset[int] | set[int] = frozenset()) -
         roles: dict[int, str] = {head.owner_id: Membership.Role.EDITOR}
         others = sorted(user_ids - roles.keys())
         if others:
-            cursor.execute(f"{sql.roles}({', '.join(['%s'] * len(others))})", [document_id, *others])
+            cursor.execute(f"{sql.roles}({', '.join([sql.mark] * len(others))})", [document_id, *others])
             roles.update(cursor.fetchall())
     return head, roles
 
@@ -312,13 +312,15 @@ def _q(name: str) -> str:
 
 
 class Statements(NamedTuple):
-    """The commit path's SQL for one database vendor, built once (see :func:`_lock`, :func:`_store`)."""
+    """The commit path's SQL for one database vendor and parameter style, built once
+    (see :func:`_lock`, :func:`_store`)."""
 
     lock: str  # the document row, locked
     roles: str  # the roles of some users, up to the list of their ids
     insert: str  # the batch's ops, up to the rows of values
     update: str  # the document row after the batch
     columns: int  # values per inserted row
+    mark: str  # a parameter's placeholder
 
 
 OPERATION_COLUMNS = ("document_id", "revision", "user_id", "client", "seq", "ops", "created")
@@ -326,18 +328,46 @@ DOCUMENT_FIELDS = ("revision", "length", "history_bytes", "updated")
 
 
 @functools.cache
-def _statements(vendor: str) -> Statements:
+def _statements(vendor: str, mark: str) -> Statements:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     return Statements(
         lock=f"SELECT {_q('owner_id')}, {_q('revision')}, {_q('history_bytes')}, {_q('history_start')}"
-        f" FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = %s{lock}",
+        f" FROM {_q(Document._meta.db_table)} WHERE {_q('id')} = {mark}{lock}",
         roles=f"SELECT {_q('user_id')}, {_q('role')} FROM {_q(Membership._meta.db_table)}"
-        f" WHERE {_q('document_id')} = %s AND {_q('user_id')} IN ",
+        f" WHERE {_q('document_id')} = {mark} AND {_q('user_id')} IN ",
         insert=f"INSERT INTO {_q(Operation._meta.db_table)} ({', '.join(map(_q, OPERATION_COLUMNS))}) VALUES ",
-        update=f"UPDATE {_q(Document._meta.db_table)} SET {', '.join(f'{_q(k)} = %s' for k in DOCUMENT_FIELDS)}"
-        f" WHERE {_q('id')} = %s",
+        update=f"UPDATE {_q(Document._meta.db_table)} SET {', '.join(f'{_q(k)} = {mark}' for k in DOCUMENT_FIELDS)}"
+        f" WHERE {_q('id')} = {mark}",
         columns=len(OPERATION_COLUMNS),
+        mark=mark,
     )
+
+
+@contextlib.contextmanager
+def _cursor() -> Iterator[tuple[Any, Statements]]:
+    """A cursor for the commit path's own statements, and the statements in its parameter style.
+
+    On SQLite, while nothing watches the queries (no execute wrapper, no query log as
+    under DEBUG or ``assertNumQueries``), the driver's own cursor on Django's
+    connection: the same transaction, and database errors translated as Django's
+    cursor translates them (a lost race is still an ``IntegrityError``), without
+    Django's wrapping of each statement, which costs more than SQLite's work on these
+    few rows (about a fifth of a commit's CPU: docs/performance.md, *The commit's own
+    statements*). Otherwise, and on other databases, Django's cursor, so that whoever
+    watches sees every statement.
+    """
+    db = connections[DEFAULT_DB_ALIAS]  # `connection` looks it up again at every attribute
+    if db.vendor == "sqlite" and not db.execute_wrappers and not db.queries_logged:
+        db.ensure_connection()
+        cursor = db.connection.cursor()
+        try:
+            with db.wrap_database_errors:
+                yield cursor, _statements(db.vendor, "?")
+        finally:
+            cursor.close()
+    else:
+        with db.cursor() as cursor:
+            yield cursor, _statements(db.vendor, "%s")
 
 
 def _synced(state: DocumentState | None, head: Head) -> DocumentState:
@@ -500,14 +530,13 @@ def _store(head: Head, pending: Pending, history: HistoryBudget) -> None:
     rewrite it.
     """
     ops = connection.ops
-    sql = _statements(connection.vendor)
     now = ops.adapt_datetimefield_value(timezone.now())
     values: list[Any] = []
     for entry in pending.entries:
         encoded = ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
         values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, encoded, now]
-    row = "(" + ", ".join(["%s"] * sql.columns) + ")"
-    with connection.cursor() as cursor:
+    with _cursor() as (cursor, sql):
+        row = "(" + ", ".join([sql.mark] * sql.columns) + ")"
         cursor.execute(sql.insert + ", ".join([row] * len(pending.entries)), values)
         cursor.execute(sql.update, [pending.rev, len(pending.text), head.history_bytes + history.added, now, head.id])
     # The batch that crosses a multiple of COLLAB_SNAPSHOT_EVERY writes the snapshot:
