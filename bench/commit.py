@@ -64,11 +64,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         results = []
         for number in range(1, args.rounds + 1):
             if args.cursors:
-                driver, django = _compare_cursors(commit, args.batch, args.batches)
-                results.append({"driver_cpu": driver, "django_cpu": django})
+                driver, django, seen = _compare_cursors(commit, args.batch, args.batches)
+                results.append({"driver_cpu": driver, "django_cpu": django, "watched_statements": seen})
                 print(
                     f"round {number}: batch of {args.batch}: SQLite's cursor {driver:.0f} us CPU, "
-                    f"Django's cursor {django:.0f} us CPU ({driver / django:.2f}x)"
+                    f"Django's cursor {django:.0f} us CPU ({driver / django:.2f}x); "
+                    f"the watcher saw {seen} statements in {_cursor_blocks(args.batches) // 2} batches"
                 )
                 continue
             warm = _measure(commit, args.batch, args.batches, idle=0.0)
@@ -102,12 +103,17 @@ def _cursor_blocks(batches: int) -> int:
     return 2 * max(1, batches // CURSOR_BLOCK) * CURSOR_BLOCK
 
 
-def _compare_cursors(commit, batch: int, batches: int) -> tuple[float, float]:
+def _compare_cursors(commit, batch: int, batches: int) -> tuple[float, float, int]:
     """Median microseconds of this thread's CPU per batch, over alternating blocks of
-    CURSOR_BLOCK batches: the statements on SQLite's cursor, then on Django's."""
+    CURSOR_BLOCK batches: the statements on SQLite's cursor, then on Django's; and how
+    many statements the watcher saw."""
     from django.db import connection
 
-    def watch(execute, sql, params, many, context):  # sees every query, changes none
+    seen = 0
+
+    def watch(execute, sql, params, many, context):  # counts every query, changes none
+        nonlocal seen
+        seen += 1
         return execute(sql, params, many, context)
 
     blocks: dict[bool, list[float]] = {False: [], True: []}
@@ -118,7 +124,7 @@ def _compare_cursors(commit, batch: int, batches: int) -> tuple[float, float]:
             for _ in range(CURSOR_BLOCK):
                 commit(batch)
             blocks[watched].append((time.thread_time() - started) / CURSOR_BLOCK * 1e6)
-    return statistics.median(blocks[False]), statistics.median(blocks[True])
+    return statistics.median(blocks[False]), statistics.median(blocks[True]), seen
 
 
 def _setup(path: Path, *, behind: int = 0):
