@@ -17,11 +17,12 @@ With ``--behind N`` every op is made against the revision N before the current o
 as a server that has fallen behind receives them: each is rebased over the N
 revisions committed since its base.
 
-With ``--cursors`` each round instead commits back to back in alternating blocks, in
-this one process: with the commit's own statements on SQLite's cursor (as when
-nothing watches the queries), and on Django's, as when something watches them (here a
-pass-through execute wrapper), and prints the CPU per batch of both, medians of the
-blocks, and their ratio.
+With ``--cursors`` each round instead commits back to back in alternating blocks of
+100 batches (``--batches`` each way, rounded down to whole blocks), in this one
+process: with the commit's own statements on SQLite's cursor (as when nothing watches
+the queries), and on Django's, as when something watches them (here a pass-through
+execute wrapper, whose own call Django's side also pays). Rounds take turns at which
+goes first. It prints the CPU per batch of both, medians of the blocks, and their ratio.
 
 It runs in a throwaway SQLite database beside the project's (the same disk), with
 the project's settings (durable commits: ``COLLAB_SQLITE_SYNCHRONOUS`` as set, FULL
@@ -53,7 +54,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         "--behind", type=int, default=0, help="make each op against the revision this many before the current one"
     )
     parser.add_argument(
-        "--cursors", action="store_true", help="compare the statements on SQLite's cursor with Django's, alternating"
+        "--cursors",
+        action="store_true",
+        help="compare the statements on SQLite's cursor with Django's, in alternating blocks of 100 batches",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench-commit-") as folder:
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         results = []
         for number in range(1, args.rounds + 1):
             if args.cursors:
-                driver, django, seen = _compare_cursors(commit, args.batch, args.batches)
+                driver, django, seen = _compare_cursors(commit, args.batch, args.batches, watched_first=number % 2 == 0)
                 results.append({"driver_cpu": driver, "django_cpu": django, "watched_statements": seen})
                 print(
                     f"round {number}: batch of {args.batch}: SQLite's cursor {driver:.0f} us CPU, "
@@ -103,10 +106,10 @@ def _cursor_blocks(batches: int) -> int:
     return 2 * max(1, batches // CURSOR_BLOCK) * CURSOR_BLOCK
 
 
-def _compare_cursors(commit, batch: int, batches: int) -> tuple[float, float, int]:
+def _compare_cursors(commit, batch: int, batches: int, *, watched_first: bool) -> tuple[float, float, int]:
     """Median microseconds of this thread's CPU per batch, over alternating blocks of
-    CURSOR_BLOCK batches: the statements on SQLite's cursor, then on Django's; and how
-    many statements the watcher saw."""
+    CURSOR_BLOCK batches, with the statements on SQLite's cursor and on Django's (its
+    block first when ``watched_first``); and how many statements the watcher saw."""
     from django.db import connection
 
     seen = 0
@@ -118,7 +121,7 @@ def _compare_cursors(commit, batch: int, batches: int) -> tuple[float, float, in
 
     blocks: dict[bool, list[float]] = {False: [], True: []}
     for number in range(_cursor_blocks(batches) // CURSOR_BLOCK):
-        watched = number % 2 == 1
+        watched = (number % 2 == 0) == watched_first
         with connection.execute_wrapper(watch) if watched else contextlib.nullcontext():
             started = time.thread_time()
             for _ in range(CURSOR_BLOCK):

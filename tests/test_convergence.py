@@ -4,12 +4,13 @@ import asyncio
 import random
 
 import pytest
+from django.conf import settings
 
 from editor.client import CollabClient
 from editor.domain import selectors, services
-from editor.models import Document, Membership
+from editor.models import Document, Membership, Operation
 
-from .conftest import Daphne
+from .conftest import Daphne, running, session_headers
 
 ALPHABET = ["a", "b", "c", " ", "\n", "😀", "é", "e\u0301", "中", "👍🏽"]
 
@@ -107,3 +108,39 @@ async def test_edits_made_while_the_server_restarts_are_not_lost(transactional_d
         await b.close()
     finally:
         server.stop()
+
+
+async def test_clients_converge_on_a_server_with_debug_off(transactional_db, django_db_blocker, team):
+    """As in production, debug is off, so nothing logs the queries: on SQLite the
+    commits' own statements run on the driver's cursor (``editor.domain.commit._cursor``;
+    the other tests' servers run in debug, on Django's cursor). Four clients type at
+    once, one dropping its socket now and then: everyone ends on the stored text, every
+    revision reached everyone once, and the stored history rebuilds that text."""
+    doc, users = team
+    server = Daphne(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=settings.SECRET_KEY, DJANGO_SECURE_SSL_REDIRECT="false")
+    with running(server, django_db_blocker):
+        clients = [CollabClient(server.ws(doc.pk), headers=session_headers(users[i % 3], server)) for i in range(4)]
+        try:
+            for c in clients:
+                await c.connect()
+            start = clients[0].rev
+            rng = random.Random(20261201)
+            await asyncio.gather(
+                *(type_randomly(c, random.Random(rng.random()), 30, drops=i == 0) for i, c in enumerate(clients))
+            )
+            for c in clients:
+                await c.wait_synced(timeout=30)
+            document = Document.objects.get(pk=doc.pk)
+            for c in clients:
+                await c.wait_for_rev(document.revision, timeout=30)
+            text = selectors.document_text(document)
+            writers = Operation.objects.filter(document=doc, revision__gt=start).values_list("client", flat=True)
+            assert set(writers) == {c.client_id for c in clients}  # every client's ops were committed
+            for c in clients:
+                assert c.text == text
+                assert_exactly_once(c, start, document.revision)
+                assert c.errors == []
+            assert selectors.document_at_revision(document_id=doc.pk, revision=document.revision) == text
+        finally:
+            for c in clients:
+                await c.close()

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import datetime
 import sqlite3
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from collections import Counter
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from editor.core import diff, frames, ot
@@ -505,10 +507,10 @@ def test_a_revision_another_writer_stored_is_a_lost_race_that_leaves_the_connect
     assert selectors.document_snapshot(document_id=doc.pk) == (2, "xabc")
 
 
-def test_a_commits_statements_go_to_the_drivers_cursor_unless_someone_watches_the_queries(ada):
+def test_a_commits_statements_go_to_the_drivers_cursor_unless_someone_watches_the_queries(ada, monkeypatch):
     """On SQLite the commit's own statements skip Django's cursor while nothing watches
     the queries; an execute wrapper or a query log sees every one of them, and both
-    ways store the same rows."""
+    ways store the same rows, timestamps included."""
 
     def watch(execute, sql, params, many, context):
         return execute(sql, params, many, context)
@@ -519,13 +521,27 @@ def test_a_commits_statements_go_to_the_drivers_cursor_unless_someone_watches_th
     with connection.execute_wrapper(watch), transaction.atomic(), commit_path._cursor() as (cursor, sql):
         assert not isinstance(cursor, sqlite3.Cursor) and sql.mark == "%s"
 
+    used: list[type] = []  # the cursor of every statement group of the commits below
+    real = commit_path._cursor
+
+    @contextlib.contextmanager
+    def noting():
+        with real() as (cursor, sql):
+            used.append(type(cursor))
+            yield cursor, sql
+
+    monkeypatch.setattr(commit_path, "_cursor", noting)
     ops = [[{"pos": 0, "insert": "é😀"}], [{"pos": 1, "delete": 2}, {"pos": 3, "insert": "x"}]]
     unwatched, watched = (services.document_create(title=t, owner=ada, content="abcd") for t in "UW")
+    used.clear()  # their creation commits too
     for seq, op in enumerate(ops, start=1):
         commit(unwatched, ada, seq, seq, op)
+    assert len(used) == 2 * len(ops) and all(issubclass(kind, sqlite3.Cursor) is sqlite for kind in used)
+    used.clear()
     with CaptureQueriesContext(connection) as captured:
         for seq, op in enumerate(ops, start=1):
             commit(watched, ada, seq, seq, op)
+    assert len(used) == 2 * len(ops) and not any(issubclass(kind, sqlite3.Cursor) for kind in used)
     seen = [query["sql"] for query in captured.captured_queries]
     tables = (Document._meta.db_table, Operation._meta.db_table)
     assert sum(q.startswith("SELECT") and f'FROM "{tables[0]}"' in q for q in seen) == len(ops)  # the lock
@@ -535,6 +551,8 @@ def test_a_commits_statements_go_to_the_drivers_cursor_unless_someone_watches_th
     def stored(doc):
         doc.refresh_from_db()
         rows = Operation.objects.filter(document=doc).order_by("revision")
+        times = [doc.updated, *rows.values_list("created", flat=True)]
+        assert all(abs(timezone.now() - at) < datetime.timedelta(minutes=5) for at in times)  # aware, not shifted
         return (doc.revision, doc.length, doc.history_bytes), list(rows.values_list("revision", "client", "seq", "ops"))
 
     assert stored(unwatched) == stored(watched)

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -352,19 +353,22 @@ def _cursor() -> Iterator[tuple[Any, Statements]]:
     connection: the same transaction, and database errors translated as Django's
     cursor translates them (a lost race is still an ``IntegrityError``), without
     Django's wrapping of each statement, which costs more than SQLite's work on these
-    few rows (about a fifth of a commit's CPU: docs/performance.md, *The commit's own
-    statements*). Otherwise, and on other databases, Django's cursor, so that whoever
-    watches sees every statement.
+    few rows (about a sixth of a commit's CPU: docs/performance.md, step 20).
+    Otherwise, and on other databases, Django's cursor, so that whoever watches sees
+    every statement. A tool that patches Django's cursor class itself (some
+    tracing agents do) does not see these statements on SQLite.
     """
     db = connections[DEFAULT_DB_ALIAS]  # `connection` looks it up again at every attribute
     if db.vendor == "sqlite" and not db.execute_wrappers and not db.queries_logged:
+        db.validate_no_broken_transaction()
         db.ensure_connection()
-        cursor = db.connection.cursor()
-        try:
-            with db.wrap_database_errors:
+        with db.wrap_database_errors:
+            cursor = db.connection.cursor()
+            try:
                 yield cursor, _statements(db.vendor, "?")
-        finally:
-            cursor.close()
+            finally:
+                with contextlib.suppress(sqlite3.Error):  # as Django's cursor closes
+                    cursor.close()
     else:
         with db.cursor() as cursor:
             yield cursor, _statements(db.vendor, "%s")
