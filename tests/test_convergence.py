@@ -39,6 +39,29 @@ def assert_exactly_once(client: CollabClient, start: int, head: int) -> None:
     assert client.revisions == list(range(start + 1, head + 1)), client.client_id
 
 
+async def type_together_and_converge(doc, clients, rng, steps, *, drops) -> tuple[int, Document]:
+    """Connect ``clients``, let each make ``steps`` random edits at once (those for whose
+    index ``drops`` is true dropping their sockets now and then), and check that every
+    one ends on the stored text having seen every revision exactly once. Returns the
+    revision they started from and the document as stored."""
+    for c in clients:
+        await c.connect()
+    start = clients[0].rev
+    await asyncio.gather(
+        *(type_randomly(c, random.Random(rng.random()), steps, drops=drops(i)) for i, c in enumerate(clients))
+    )
+    for c in clients:
+        await c.wait_synced(timeout=30)
+    document = Document.objects.get(pk=doc.pk)
+    for c in clients:
+        await c.wait_for_rev(document.revision, timeout=30)
+    for c in clients:
+        assert c.text == selectors.document_text(document)
+        assert_exactly_once(c, start, document.revision)
+        assert c.errors == []
+    return start, document
+
+
 @pytest.fixture
 def team(make_user):
     owner = make_user("ada")
@@ -54,24 +77,9 @@ def team(make_user):
 async def test_six_clients_with_delays_and_reconnects_converge(server, team, headers_for):
     """Six clients type at random, three of them dropping their sockets now and then."""
     doc, users = team
-    rng = random.Random(20261123)
     clients = [CollabClient(server.ws(doc.pk), headers=headers_for(users[i % 3])) for i in range(6)]
-    for c in clients:
-        await c.connect()
-    start = clients[0].rev
-    await asyncio.gather(
-        *(type_randomly(c, random.Random(rng.random()), 40, drops=i % 2 == 0) for i, c in enumerate(clients))
-    )
-    for c in clients:
-        await c.wait_synced(timeout=30)
-    document = Document.objects.get(pk=doc.pk)
-    for c in clients:
-        await c.wait_for_rev(document.revision, timeout=30)
     try:
-        for c in clients:
-            assert c.text == selectors.document_text(document)
-            assert_exactly_once(c, start, document.revision)
-            assert c.errors == []
+        await type_together_and_converge(doc, clients, random.Random(20261123), 40, drops=lambda i: i % 2 == 0)
     finally:
         for c in clients:
             await c.close()
@@ -121,25 +129,12 @@ async def test_clients_converge_on_a_server_with_debug_off(transactional_db, dja
     with running(server, django_db_blocker):
         clients = [CollabClient(server.ws(doc.pk), headers=session_headers(users[i % 3], server)) for i in range(4)]
         try:
-            for c in clients:
-                await c.connect()
-            start = clients[0].rev
-            rng = random.Random(20261201)
-            await asyncio.gather(
-                *(type_randomly(c, random.Random(rng.random()), 30, drops=i == 0) for i, c in enumerate(clients))
+            start, document = await type_together_and_converge(
+                doc, clients, random.Random(20261201), 30, drops=lambda i: i == 0
             )
-            for c in clients:
-                await c.wait_synced(timeout=30)
-            document = Document.objects.get(pk=doc.pk)
-            for c in clients:
-                await c.wait_for_rev(document.revision, timeout=30)
-            text = selectors.document_text(document)
             writers = Operation.objects.filter(document=doc, revision__gt=start).values_list("client", flat=True)
             assert set(writers) == {c.client_id for c in clients}  # every client's ops were committed
-            for c in clients:
-                assert c.text == text
-                assert_exactly_once(c, start, document.revision)
-                assert c.errors == []
+            text = selectors.document_text(document)
             assert selectors.document_at_revision(document_id=doc.pk, revision=document.revision) == text
         finally:
             for c in clients:
