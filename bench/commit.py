@@ -18,7 +18,7 @@ as a server that has fallen behind receives them: each is rebased over the N
 revisions committed since its base.
 
 With ``--cursors`` each round instead commits back to back in alternating blocks of
-100 batches (``--batches`` each way, rounded down to whole blocks), in this one
+100 batches (``--batches`` each way, in whole blocks, at least one), in this one
 process: with the commit's own statements on SQLite's cursor (as when nothing watches
 the queries), and on Django's, as when something watches them (here a pass-through
 execute wrapper, whose own call Django's side also pays). Rounds take turns at which

@@ -153,8 +153,8 @@ class Daphne:
 @contextlib.contextmanager
 def running(server: Daphne, django_db_blocker):
     """Start ``server``; at the end stop it and wait for its database sessions to end."""
-    server.start()
     try:
+        server.start()  # inside: a server that never came up is stopped all the same
         yield server
     finally:
         server.stop()

@@ -10,7 +10,7 @@ from editor.client import CollabClient
 from editor.domain import selectors, services
 from editor.models import Document, Membership, Operation
 
-from .conftest import Daphne, running, session_headers
+from .conftest import Daphne, closing_connections, running, session_headers
 
 ALPHABET = ["a", "b", "c", " ", "\n", "😀", "é", "e\u0301", "中", "👍🏽"]
 
@@ -81,8 +81,7 @@ async def test_six_clients_with_delays_and_reconnects_converge(server, team, hea
     try:
         await type_together_and_converge(doc, clients, random.Random(20261123), 40, drops=lambda i: i % 2 == 0)
     finally:
-        for c in clients:
-            await c.close()
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 async def test_edits_made_while_the_server_restarts_are_not_lost(transactional_db, team, headers_for):
@@ -118,6 +117,7 @@ async def test_edits_made_while_the_server_restarts_are_not_lost(transactional_d
         server.stop()
 
 
+@closing_connections
 async def test_clients_converge_on_a_server_with_debug_off(transactional_db, django_db_blocker, team):
     """As in production, debug is off, so nothing logs the queries: on SQLite the
     commits' own statements run on the driver's cursor (``editor.domain.commit._cursor``;
@@ -135,7 +135,6 @@ async def test_clients_converge_on_a_server_with_debug_off(transactional_db, dja
             writers = Operation.objects.filter(document=doc, revision__gt=start).values_list("client", flat=True)
             assert set(writers) == {c.client_id for c in clients}  # every client's ops were committed
             text = selectors.document_text(document)
-            assert selectors.document_at_revision(document_id=doc.pk, revision=document.revision) == text
+            assert selectors.replay(document_id=doc.pk, text="", after=0, through=document.revision) == text
         finally:
-            for c in clients:
-                await c.close()
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
