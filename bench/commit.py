@@ -11,7 +11,7 @@ machines the same code runs much slower after the process has left it for a whil
 (seen on a virtual machine where spinning through the gap instead of sleeping cost
 as much: what else ran on the host had taken the caches; this script does not tell).
 
-    python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3] [--behind 0] [--cursors]
+    python -m bench.commit [--batch 1] [--batches 400] [--idle-ms 20] [--rounds 3] [--behind 0] [--cursors | --atomic]
 
 With ``--behind N`` every op is made against the revision N before the current one,
 as a server that has fallen behind receives them: each is rebased over the N
@@ -19,10 +19,13 @@ revisions committed since its base.
 
 With ``--cursors`` each round instead commits back to back in alternating blocks of
 100 batches (``--batches`` each way, in whole blocks, at least one), in this one
-process: with the commit's own statements on SQLite's cursor (as when nothing watches
-the queries), and on Django's, as when something watches them (here a pass-through
-execute wrapper, whose own call Django's side also pays). Rounds take turns at which
-goes first. It prints the CPU per batch of both, medians of the blocks, and their ratio.
+process: with the commit's transaction and its own statements on SQLite's driver (as
+when nothing watches the queries), and through Django's ``atomic()`` and cursor, as
+when something watches them (here a pass-through execute wrapper, whose own call
+Django's side also pays). Rounds take turns at which goes first. It prints the CPU
+per batch of both, medians of the blocks, and their ratio. ``--atomic`` does the same
+with the transaction alone: its statements on the driver both ways, the transaction
+begun and ended on the driver against Django's ``atomic()``.
 
 It runs in a throwaway SQLite database beside the project's (the same disk), with
 the project's settings (durable commits: ``COLLAB_SQLITE_SYNCHRONOUS`` as set, FULL
@@ -37,7 +40,9 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITERS = 8
@@ -53,10 +58,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument(
         "--behind", type=int, default=0, help="make each op against the revision this many before the current one"
     )
-    parser.add_argument(
+    ways = parser.add_mutually_exclusive_group()
+    ways.add_argument(
         "--cursors",
         action="store_true",
-        help="compare the statements on SQLite's cursor with Django's, in alternating blocks of 100 batches",
+        help="compare the commit on SQLite's driver with Django's atomic() and cursor, in alternating blocks of 100 batches",
+    )
+    ways.add_argument(
+        "--atomic",
+        action="store_true",
+        help="compare the transaction on SQLite's driver with Django's atomic(), in alternating blocks of 100 batches",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench-commit-") as folder:
@@ -66,12 +77,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         start = revision()
         results = []
         for number in range(1, args.rounds + 1):
-            if args.cursors:
-                driver, django, seen = _compare_cursors(commit, args.batch, args.batches, watched_first=number % 2 == 0)
+            if args.cursors or args.atomic:
+                driver, django, seen = _compare_cursors(
+                    commit, args.batch, args.batches, watched_first=number % 2 == 0, atomic_only=args.atomic
+                )
                 results.append({"driver_cpu": driver, "django_cpu": django, "watched_statements": seen})
                 print(
-                    f"round {number}: batch of {args.batch}: SQLite's cursor {driver:.0f} us CPU, "
-                    f"Django's cursor {django:.0f} us CPU ({driver / django:.2f}x); "
+                    f"round {number}: batch of {args.batch}: on SQLite's driver {driver:.0f} us CPU, "
+                    f"{'in atomic()' if args.atomic else 'through Django'} {django:.0f} us CPU "
+                    f"({driver / django:.2f}x); "
                     f"the watcher saw {seen} statements in {_cursor_blocks(args.batches) // 2} batches"
                 )
                 continue
@@ -83,7 +97,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
                 f"after {args.idle_ms:g} ms idle {idle[0]:.0f} us wall, {idle[1]:.0f} us CPU "
                 f"({idle[0] / warm[0]:.2f}x wall, {idle[1] / warm[1]:.2f}x CPU)"
             )
-        sent = (_cursor_blocks(args.batches) if args.cursors else 2 * args.batches) * args.rounds * args.batch
+        blocks = args.cursors or args.atomic
+        sent = (_cursor_blocks(args.batches) if blocks else 2 * args.batches) * args.rounds * args.batch
         print(f"{revision() - start} revisions committed, {sent} ops sent")
     return results
 
@@ -106,11 +121,16 @@ def _cursor_blocks(batches: int) -> int:
     return 2 * max(1, batches // CURSOR_BLOCK) * CURSOR_BLOCK
 
 
-def _compare_cursors(commit, batch: int, batches: int, *, watched_first: bool) -> tuple[float, float, int]:
+def _compare_cursors(
+    commit, batch: int, batches: int, *, watched_first: bool, atomic_only: bool = False
+) -> tuple[float, float, int]:
     """Median microseconds of this thread's CPU per batch, over alternating blocks of
-    CURSOR_BLOCK batches, with the statements on SQLite's cursor and on Django's (its
-    block first when ``watched_first``); and how many statements the watcher saw."""
-    from django.db import connection
+    CURSOR_BLOCK batches, with the commit on SQLite's driver and through Django (its
+    block first when ``watched_first``); and how many statements the watcher saw.
+    With ``atomic_only``, Django's side is only its ``atomic()`` and nothing watches."""
+    from django.db import connection, transaction
+
+    from editor.domain import commit as commit_path
 
     seen = 0
 
@@ -122,12 +142,28 @@ def _compare_cursors(commit, batch: int, batches: int, *, watched_first: bool) -
     blocks: dict[bool, list[float]] = {False: [], True: []}
     for number in range(_cursor_blocks(batches) // CURSOR_BLOCK):
         watched = (number % 2 == 0) == watched_first
-        with connection.execute_wrapper(watch) if watched else contextlib.nullcontext():
+        if not watched:
+            django: Any = contextlib.nullcontext()
+        elif atomic_only:
+            django = _replaced(commit_path, "_transaction", transaction.atomic)
+        else:
+            django = connection.execute_wrapper(watch)
+        with django:
             started = time.thread_time()
             for _ in range(CURSOR_BLOCK):
                 commit(batch)
             blocks[watched].append((time.thread_time() - started) / CURSOR_BLOCK * 1e6)
     return statistics.median(blocks[False]), statistics.median(blocks[True]), seen
+
+
+@contextlib.contextmanager
+def _replaced(module, name: str, value) -> Iterator[None]:
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
 
 
 def _setup(path: Path, *, behind: int = 0):

@@ -17,7 +17,7 @@ from hypothesis import given, settings as hypothesis_settings, strategies as st
 from editor.core import diff, frames, ot
 from editor.domain import commit as commit_path, selectors, services
 from editor.domain.errors import BadBase, BadOp, DocumentNotFound, ReadOnly, TooLarge
-from editor.models import Document, Membership, Operation
+from editor.models import Document, Membership, Operation, Snapshot
 
 from .conftest import ROOT, server_env
 from .test_ot import texts
@@ -557,6 +557,75 @@ def test_a_commits_statements_go_to_the_drivers_cursor_unless_someone_watches_th
 
     assert stored(unwatched) == stored(watched)
     assert selectors.document_text(unwatched) == selectors.document_text(watched) == "ébcxd"
+
+
+def test_a_commits_transaction_is_the_drivers_own_unless_watched_or_inside_another(ada):
+    """On SQLite, with nothing watching the queries and no transaction open, the commit
+    begins and ends its transaction on the driver: Django's connection stays in
+    autocommit, outside any atomic block, while SQLite holds a transaction. Watched, or
+    inside a caller's transaction, it is Django's atomic(), and so always on PostgreSQL."""
+    sqlite = connection.vendor == "sqlite"
+
+    def watch(execute, sql, params, many, context):
+        return execute(sql, params, many, context)
+
+    def inside() -> tuple[bool, bool]:
+        """Whether Django's connection is in an atomic block, and whether the database is in a transaction."""
+        return (
+            connection.in_atomic_block,
+            connection.connection.in_transaction if sqlite else connection.in_atomic_block,
+        )
+
+    with commit_path._transaction():
+        assert inside() == ((False, True) if sqlite else (True, True))
+    assert inside() == (False, False) and connection.get_autocommit()
+    with connection.execute_wrapper(watch), commit_path._transaction():
+        assert inside() == (True, True)
+    with transaction.atomic():
+        savepoints = len(connection.savepoint_ids)
+        with commit_path._transaction():
+            assert inside() == (True, True) and len(connection.savepoint_ids) == savepoints + 1
+    assert inside() == (False, False) and connection.get_autocommit()
+
+
+def test_a_failure_inside_the_commits_transaction_rolls_it_back_and_the_connection_goes_on(ada, monkeypatch):
+    """The process stops (or anything fails) after the batch's rows are written but
+    before the transaction commits: nothing of it is kept, nor remembered, and the next
+    commit on the same connection begins a transaction of its own."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    state = services.document_state(document_id=doc.pk)
+    store = commit_path._store
+
+    def store_then_fail(*args):
+        store(*args)  # the ops and the document row are written...
+        raise KeyboardInterrupt  # ...and the transaction must not keep them
+
+    monkeypatch.setattr(commit_path, "_store", store_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        submit(doc, ada, 1, 1, [{"pos": 0, "insert": "X"}], state=state)
+    monkeypatch.undo()
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    if connection.vendor == "sqlite":
+        assert not connection.connection.in_transaction
+    doc.refresh_from_db()
+    assert (doc.revision, doc.length, state.rev, state.text) == (1, 3, 1, "abc")
+    assert not Operation.objects.filter(document=doc, client="c").exists()
+    assert submit(doc, ada, 1, 1, [{"pos": 0, "insert": "Y"}], state=state).revision == 2
+    assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
+
+
+def test_a_missing_snapshot_is_written_again_by_the_batch_that_crosses_the_next_multiple(ada, settings):
+    """The snapshot is written with one statement that inserts the row or replaces it."""
+    settings.COLLAB_SNAPSHOT_EVERY = 3
+    doc = services.document_create(title="T", owner=ada, content="x")
+    Snapshot.objects.filter(document=doc).delete()
+    state = services.document_state(document_id=doc.pk)
+    for seq in range(1, 6):
+        submit(doc, ada, seq, seq, [{"pos": seq, "insert": str(seq)}], state=state)
+        if seq == 2:  # revision 3: the row is inserted
+            assert Snapshot.objects.filter(document=doc).values_list("revision", "content").get() == (3, "x12")
+    assert Snapshot.objects.filter(document=doc).values_list("revision", "content").get() == (6, "x12345")
+    assert selectors.document_at_revision(document_id=doc.pk, revision=4) == "x123"
 
 
 def test_restoring_brings_back_an_old_text_as_a_new_revision_and_refuses_one_never_made(ada):

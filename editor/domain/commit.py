@@ -249,7 +249,7 @@ class HistoryBudget:
 
 def _commit_batch(document_id: str, submissions: Sequence[Submission], state: DocumentState | None) -> list:
     results: list = []
-    with transaction.atomic():
+    with _transaction():
         head, roles = _lock(document_id, {submission.user.pk for submission in submissions})
         pending = Pending(_synced(state, head))
         history = HistoryBudget(head)
@@ -320,12 +320,14 @@ class Statements(NamedTuple):
     roles: str  # the roles of some users, up to the list of their ids
     insert: str  # the batch's ops, up to the rows of values
     update: str  # the document row after the batch
+    snapshot: str  # the document's snapshot, written or rewritten
     columns: int  # values per inserted row
     mark: str  # a parameter's placeholder
 
 
 OPERATION_COLUMNS = ("document_id", "revision", "user_id", "client", "seq", "ops", "created")
 DOCUMENT_FIELDS = ("revision", "length", "history_bytes", "updated")
+SNAPSHOT_COLUMNS = ("document_id", "revision", "content")
 
 
 @functools.cache
@@ -339,6 +341,11 @@ def _statements(vendor: str, mark: str) -> Statements:
         insert=f"INSERT INTO {_q(Operation._meta.db_table)} ({', '.join(map(_q, OPERATION_COLUMNS))}) VALUES ",
         update=f"UPDATE {_q(Document._meta.db_table)} SET {', '.join(f'{_q(k)} = {mark}' for k in DOCUMENT_FIELDS)}"
         f" WHERE {_q('id')} = {mark}",
+        # ON CONFLICT is SQLite's (3.24+) and PostgreSQL's: one statement where the ORM's
+        # update_or_create takes two, and opens an atomic block of its own.
+        snapshot=f"INSERT INTO {_q(Snapshot._meta.db_table)} ({', '.join(map(_q, SNAPSHOT_COLUMNS))})"
+        f" VALUES ({mark}, {mark}, {mark}) ON CONFLICT ({_q('document_id')}) DO UPDATE"
+        f" SET {_q('revision')} = excluded.{_q('revision')}, {_q('content')} = excluded.{_q('content')}",
         columns=len(OPERATION_COLUMNS),
         mark=mark,
     )
@@ -348,10 +355,9 @@ def _statements(vendor: str, mark: str) -> Statements:
 def _cursor() -> Iterator[tuple[Any, Statements]]:
     """A cursor for the commit path's own statements, and the statements in its parameter style.
 
-    On SQLite, while nothing watches the queries (no execute wrapper, no query log as
-    under DEBUG or ``assertNumQueries``), the driver's own cursor on Django's
-    connection: the same transaction, and database errors translated as Django's
-    cursor translates them (a lost race is still an ``IntegrityError``), without
+    On SQLite, while nothing watches the queries (:func:`_on_driver`), the driver's
+    own cursor on Django's connection: the same transaction, and database errors
+    translated as Django's cursor translates them (a lost race is still an ``IntegrityError``), without
     Django's wrapping of each statement, which costs more than SQLite's work on these
     few rows (about a sixth of a commit's CPU: docs/performance.md, step 20).
     Otherwise, and on other databases, Django's cursor, so that whoever watches sees
@@ -359,7 +365,7 @@ def _cursor() -> Iterator[tuple[Any, Statements]]:
     tracing agents do) does not see these statements on SQLite.
     """
     db = connections[DEFAULT_DB_ALIAS]  # `connection` looks it up again at every attribute
-    if db.vendor == "sqlite" and not db.execute_wrappers and not db.queries_logged:
+    if _on_driver(db):
         db.validate_no_broken_transaction()
         db.ensure_connection()
         with db.wrap_database_errors:
@@ -372,6 +378,47 @@ def _cursor() -> Iterator[tuple[Any, Statements]]:
     else:
         with db.cursor() as cursor:
             yield cursor, _statements(db.vendor, "%s")
+
+
+def _on_driver(db: Any) -> bool:
+    """Whether the commit may talk to SQLite's driver directly: nothing watches the
+    queries (no execute wrapper, no query log as under DEBUG or ``assertNumQueries``)."""
+    return db.vendor == "sqlite" and not db.execute_wrappers and not db.queries_logged
+
+
+@contextlib.contextmanager
+def _transaction() -> Iterator[None]:
+    """The commit's transaction: committed when the block ends, rolled back if it raises.
+
+    On SQLite, while nothing watches the queries and the connection is in autocommit
+    outside any atomic block (as on a hub's database thread), begun and ended on the
+    driver of Django's connection, with errors translated as Django translates them:
+    Django's ``atomic()`` switches autocommit off and on again around it and sends its
+    ``BEGIN`` through Django's cursor, about 20 µs more a commit, 7–8 % of its CPU
+    (docs/performance.md, step 21). Django does not know of this transaction, so the
+    block holds the commit path's own statements and reads alone: nothing in it opens
+    an atomic block (SQLite would refuse it: "cannot start a transaction within a
+    transaction") or registers ``on_commit`` hooks. Otherwise ``atomic()``: a
+    savepoint inside the caller's transaction (a whole-text change's), or a
+    transaction of its own.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if not _on_driver(db) or not db.get_autocommit():  # in autocommit: in no atomic block
+        with transaction.atomic():
+            yield
+        return
+    driver = db.connection  # connected by get_autocommit()
+    with db.wrap_database_errors:
+        driver.execute(f"BEGIN {db.transaction_mode or 'DEFERRED'}")  # type: ignore[attr-defined]  # SQLite's
+    try:
+        yield
+        with db.wrap_database_errors:
+            driver.commit()
+    except BaseException:
+        if driver.in_transaction:  # SQLite may have rolled it back already (a full disk)
+            with contextlib.suppress(sqlite3.Error):
+                driver.rollback()
+        raise
 
 
 def _synced(state: DocumentState | None, head: Head) -> DocumentState:
@@ -539,14 +586,13 @@ def _store(head: Head, pending: Pending, history: HistoryBudget) -> None:
     for entry in pending.entries:
         encoded = ops.adapt_json_value(entry.ops, CompactJSONEncoder)  # UTF-8, not \u escapes
         values += [head.id, entry.rev, entry.key[0], entry.key[1], entry.seq, encoded, now]
+    # The batch that crosses a multiple of COLLAB_SNAPSHOT_EVERY writes the snapshot:
+    # revisions are numbered in one sequence, so exactly one batch crosses each.
+    every = settings.COLLAB_SNAPSHOT_EVERY
+    snapshot = pending.rev // every > pending.state.rev // every
     with _cursor() as (cursor, sql):
         row = "(" + ", ".join([sql.mark] * sql.columns) + ")"
         cursor.execute(sql.insert + ", ".join([row] * len(pending.entries)), values)
         cursor.execute(sql.update, [pending.rev, len(pending.text), head.history_bytes + history.added, now, head.id])
-    # The batch that crosses a multiple of COLLAB_SNAPSHOT_EVERY writes the snapshot:
-    # revisions are numbered in one sequence, so exactly one batch crosses each.
-    every = settings.COLLAB_SNAPSHOT_EVERY
-    if pending.rev // every > pending.state.rev // every:
-        Snapshot.objects.update_or_create(
-            document_id=head.id, defaults={"revision": pending.rev, "content": str(pending.text)}
-        )
+        if snapshot:
+            cursor.execute(sql.snapshot, [head.id, pending.rev, str(pending.text)])
