@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
                     commit, args.batch, args.batches, watched_first=number % 2 == 0, atomic_only=args.atomic
                 )
                 results.append({"driver_cpu": driver, "django_cpu": django, "watched_statements": seen})
+                watcher = f"; the watcher saw {seen} statements in {_cursor_blocks(args.batches) // 2} batches"
                 print(
                     f"round {number}: batch of {args.batch}: on SQLite's driver {driver:.0f} us CPU, "
                     f"{'in atomic()' if args.atomic else 'through Django'} {django:.0f} us CPU "
-                    f"({driver / django:.2f}x); "
-                    f"the watcher saw {seen} statements in {_cursor_blocks(args.batches) // 2} batches"
+                    f"({driver / django:.2f}x){'' if args.atomic else watcher}"
                 )
                 continue
             warm = _measure(commit, args.batch, args.batches, idle=0.0)

@@ -242,11 +242,9 @@ def test_the_commit_path_benchmark_compares_the_two_transactions_in_one_process(
     rounds, output = bench_rounds(
         "commit",
         *("--atomic", "--batch", "2", "--batches", "100", "--rounds", "2"),
-        row=r"round \d: batch of 2: on SQLite's driver (\d+) us CPU, in atomic\(\) (\d+) us CPU \(([\d.]+)x\); "
-        r"the watcher saw (\d+) statements in (\d+) batches",
+        row=r"(?m)^round \d: batch of 2: on SQLite's driver (\d+) us CPU, in atomic\(\) (\d+) us CPU \(([\d.]+)x\)$",
     )
-    assert [(int(seen), int(batches)) for *_, seen, batches in rounds] == [(0, 100), (0, 100)]
-    assert all(int(driver) > 0 and int(django) > 0 for driver, django, *_ in rounds)
+    assert len(rounds) == 2 and "watcher" not in output
     assert "800 revisions committed, 800 ops sent" in output
 
 
