@@ -130,7 +130,7 @@ def operations_commit(
         try:
             return _commit_batch(document_id, submissions, state)
         except IntegrityError:
-            # The transaction is rolled back by now (atomic exited), so a fresh try is
+            # The transaction is rolled back by now (its block exited), so a fresh try is
             # safe: either another writer took the revision, or one of these very
             # submissions landed through a parallel path and the retry will find it.
             log.info("commit to %s lost a race (attempt %d)", document_id, attempt)
