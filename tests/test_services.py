@@ -614,6 +614,59 @@ def test_a_failure_inside_the_commits_transaction_rolls_it_back_and_the_connecti
     assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
 
 
+@contextlib.contextmanager
+def refused_commits():
+    """The database refuses every transaction that stored an op, at its ``COMMIT``: a
+    deferred constraint that each stored op breaks (on SQLite a foreign key of a
+    temporary table, filled by a temporary trigger; on PostgreSQL a deferred
+    constraint trigger), as a constraint checked at the end of the transaction would."""
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(Operation._meta.db_table)
+        if connection.vendor == "sqlite":
+            setup = [
+                "CREATE TEMP TABLE refuse_parent (id INTEGER PRIMARY KEY)",
+                "CREATE TEMP TABLE refuse_child (parent INTEGER REFERENCES refuse_parent (id)"
+                " DEFERRABLE INITIALLY DEFERRED)",
+                f"CREATE TEMP TRIGGER refuse_ops AFTER INSERT ON main.{table}"
+                " BEGIN INSERT INTO refuse_child VALUES (-1); END",
+            ]
+            teardown = ["DROP TRIGGER refuse_ops", "DROP TABLE refuse_child", "DROP TABLE refuse_parent"]
+        else:
+            setup = [
+                "CREATE FUNCTION refuse_ops() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE unique_violation USING MESSAGE = 'refused at commit'; END $$",
+                f"CREATE CONSTRAINT TRIGGER refuse_ops AFTER INSERT ON {table}"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_ops()",
+            ]
+            teardown = [f"DROP TRIGGER refuse_ops ON {table}", "DROP FUNCTION refuse_ops()"]
+        for statement in setup:
+            cursor.execute(statement)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for statement in teardown:
+                cursor.execute(statement)
+
+
+def test_a_commit_the_database_refuses_at_its_end_is_rolled_back_and_the_connection_goes_on(ada):
+    """A constraint checked when the transaction commits makes the ``COMMIT`` itself
+    fail: it is rolled back and tried again as a lost race, nothing is kept, and the
+    next commit on the same connection begins a transaction of its own."""
+    doc = services.document_create(title="T", owner=ada, content="abc")
+    state = services.document_state(document_id=doc.pk)
+    with refused_commits(), pytest.raises(services.CommitConflict):
+        submit(doc, ada, 1, 1, [{"pos": 0, "insert": "X"}], state=state)
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    if connection.vendor == "sqlite":
+        assert not connection.connection.in_transaction
+    doc.refresh_from_db()
+    assert (doc.revision, doc.length, state.rev, state.text) == (1, 3, 1, "abc")
+    assert not Operation.objects.filter(document=doc, client="c").exists()
+    assert submit(doc, ada, 1, 1, [{"pos": 0, "insert": "Y"}], state=state).revision == 2
+    assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
+
+
 def test_a_missing_snapshot_is_written_again_by_the_batch_that_crosses_the_next_multiple(ada, settings):
     """The snapshot is written with one statement that inserts the row or replaces it."""
     settings.COLLAB_SNAPSHOT_EVERY = 3

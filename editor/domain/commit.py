@@ -393,9 +393,9 @@ def _transaction() -> Iterator[None]:
     On SQLite, while nothing watches the queries and the connection is in autocommit
     outside any atomic block (as on a hub's database thread), begun and ended on the
     driver of Django's connection, with errors translated as Django translates them:
-    Django's ``atomic()`` switches autocommit off and on again around it and sends its
-    ``BEGIN`` through Django's cursor, about 20 µs more a commit, 7–8 % of its CPU
-    (docs/performance.md, step 21). Django does not know of this transaction, so the
+    Django's ``atomic()`` sends its ``BEGIN`` through Django's cursor and, once
+    committed, sets the driver's autocommit again, about 20 µs more a commit, 7–8 %
+    of its CPU (docs/performance.md, step 21). Django does not know of this transaction, so the
     block holds the commit path's own statements and reads alone: nothing in it opens
     an atomic block (SQLite would refuse it: "cannot start a transaction within a
     transaction") or registers ``on_commit`` hooks. Otherwise ``atomic()``: a
@@ -415,9 +415,11 @@ def _transaction() -> Iterator[None]:
         with db.wrap_database_errors:
             driver.commit()
     except BaseException:
-        if driver.in_transaction:  # SQLite may have rolled it back already (a full disk)
-            with contextlib.suppress(sqlite3.Error):
+        try:
+            if driver.in_transaction:  # SQLite may have ended it already (a full disk)
                 driver.rollback()
+        except sqlite3.Error:  # as atomic() does: closed, so the next query reconnects
+            db.close()
         raise
 
 
