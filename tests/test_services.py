@@ -588,6 +588,20 @@ def test_a_commits_transaction_is_the_drivers_own_unless_watched_or_inside_anoth
     assert inside() == (False, False) and connection.get_autocommit()
 
 
+def assert_nothing_kept_and_the_connection_goes_on(doc, user, state) -> None:
+    """After a failed first commit ("X" at 0) to ``doc`` ("abc" at revision 1): no
+    transaction is left open, nothing of it is stored or remembered, and the next
+    commit on the same connection lands."""
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    if connection.vendor == "sqlite":
+        assert not connection.connection.in_transaction
+    doc.refresh_from_db()
+    assert (doc.revision, doc.length, state.rev, state.text) == (1, 3, 1, "abc")
+    assert not Operation.objects.filter(document=doc, client="c").exists()
+    assert submit(doc, user, 1, 1, [{"pos": 0, "insert": "Y"}], state=state).revision == 2
+    assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
+
+
 def test_a_failure_inside_the_commits_transaction_rolls_it_back_and_the_connection_goes_on(ada, monkeypatch):
     """The process stops (or anything fails) after the batch's rows are written but
     before the transaction commits: nothing of it is kept, nor remembered, and the next
@@ -604,14 +618,7 @@ def test_a_failure_inside_the_commits_transaction_rolls_it_back_and_the_connecti
     with pytest.raises(KeyboardInterrupt):
         submit(doc, ada, 1, 1, [{"pos": 0, "insert": "X"}], state=state)
     monkeypatch.undo()
-    assert not connection.in_atomic_block and connection.get_autocommit()
-    if connection.vendor == "sqlite":
-        assert not connection.connection.in_transaction
-    doc.refresh_from_db()
-    assert (doc.revision, doc.length, state.rev, state.text) == (1, 3, 1, "abc")
-    assert not Operation.objects.filter(document=doc, client="c").exists()
-    assert submit(doc, ada, 1, 1, [{"pos": 0, "insert": "Y"}], state=state).revision == 2
-    assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
+    assert_nothing_kept_and_the_connection_goes_on(doc, ada, state)
 
 
 @contextlib.contextmanager
@@ -657,14 +664,7 @@ def test_a_commit_the_database_refuses_at_its_end_is_rolled_back_and_the_connect
     state = services.document_state(document_id=doc.pk)
     with refused_commits(), pytest.raises(services.CommitConflict):
         submit(doc, ada, 1, 1, [{"pos": 0, "insert": "X"}], state=state)
-    assert not connection.in_atomic_block and connection.get_autocommit()
-    if connection.vendor == "sqlite":
-        assert not connection.connection.in_transaction
-    doc.refresh_from_db()
-    assert (doc.revision, doc.length, state.rev, state.text) == (1, 3, 1, "abc")
-    assert not Operation.objects.filter(document=doc, client="c").exists()
-    assert submit(doc, ada, 1, 1, [{"pos": 0, "insert": "Y"}], state=state).revision == 2
-    assert selectors.document_snapshot(document_id=doc.pk) == (2, "Yabc")
+    assert_nothing_kept_and_the_connection_goes_on(doc, ada, state)
 
 
 def test_a_missing_snapshot_is_written_again_by_the_batch_that_crosses_the_next_multiple(ada, settings):
