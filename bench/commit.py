@@ -40,9 +40,9 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITERS = 8
@@ -145,7 +145,7 @@ def _compare_cursors(
         if not watched:
             django: Any = contextlib.nullcontext()
         elif atomic_only:
-            django = _replaced(commit_path, "_transaction", transaction.atomic)
+            django = mock.patch.object(commit_path, "_transaction", transaction.atomic)
         else:
             django = connection.execute_wrapper(watch)
         with django:
@@ -154,16 +154,6 @@ def _compare_cursors(
                 commit(batch)
             blocks[watched].append((time.thread_time() - started) / CURSOR_BLOCK * 1e6)
     return statistics.median(blocks[False]), statistics.median(blocks[True]), seen
-
-
-@contextlib.contextmanager
-def _replaced(module, name: str, value) -> Iterator[None]:
-    original = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
 
 
 def _setup(path: Path, *, behind: int = 0):

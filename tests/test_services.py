@@ -570,11 +570,16 @@ def test_a_commits_transaction_is_the_drivers_own_unless_watched_or_inside_anoth
         return execute(sql, params, many, context)
 
     def inside() -> tuple[bool, bool]:
-        """Whether Django's connection is in an atomic block, and whether the database is in a transaction."""
-        return (
-            connection.in_atomic_block,
-            connection.connection.in_transaction if sqlite else connection.in_atomic_block,
-        )
+        """Whether Django's connection is in an atomic block, and whether its driver is
+        in a transaction (after a query: psycopg begins one at the first)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        driver = connection.connection
+        if sqlite:
+            return connection.in_atomic_block, driver.in_transaction
+        from psycopg.pq import TransactionStatus
+
+        return connection.in_atomic_block, driver.info.transaction_status != TransactionStatus.IDLE
 
     with commit_path._transaction():
         assert inside() == ((False, True) if sqlite else (True, True))

@@ -357,9 +357,10 @@ def _cursor() -> Iterator[tuple[Any, Statements]]:
 
     On SQLite, while nothing watches the queries (:func:`_on_driver`), the driver's
     own cursor on Django's connection: the same transaction, and database errors
-    translated as Django's cursor translates them (a lost race is still an ``IntegrityError``), without
-    Django's wrapping of each statement, which costs more than SQLite's work on these
-    few rows (about a sixth of a commit's CPU: docs/performance.md, step 20).
+    translated as Django's cursor translates them (a lost race is still an
+    ``IntegrityError``), without Django's wrapping of each statement, which costs more
+    than SQLite's work on these few rows (about a sixth of a commit's CPU:
+    docs/performance.md, step 20).
     Otherwise, and on other databases, Django's cursor, so that whoever watches sees
     every statement. A tool that patches Django's cursor class itself (some
     tracing agents do) does not see these statements on SQLite.
@@ -395,12 +396,12 @@ def _transaction() -> Iterator[None]:
     driver of Django's connection, with errors translated as Django translates them:
     Django's ``atomic()`` sends its ``BEGIN`` through Django's cursor and, once
     committed, sets the driver's autocommit again, about 20 µs more a commit, 7–8 %
-    of its CPU (docs/performance.md, step 21). Django does not know of this transaction, so the
-    block holds the commit path's own statements and reads alone: nothing in it opens
-    an atomic block (SQLite would refuse it: "cannot start a transaction within a
-    transaction") or registers ``on_commit`` hooks. Otherwise ``atomic()``: a
-    savepoint inside the caller's transaction (a whole-text change's), or a
-    transaction of its own.
+    of its CPU (docs/performance.md, step 21). Django does not know of this
+    transaction, so the block holds the commit path's own statements and reads alone:
+    nothing in it opens an atomic block (SQLite would refuse it: "cannot start a
+    transaction within a transaction") or registers ``on_commit`` hooks. Otherwise
+    ``atomic()``: a savepoint inside the caller's transaction (a whole-text change's),
+    or a transaction of its own.
     """
     db = connections[DEFAULT_DB_ALIAS]
     if not _on_driver(db) or not db.get_autocommit():  # in autocommit: in no atomic block
